@@ -1,0 +1,118 @@
+"""The `session-gateway` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+
+from gateway import __version__
+from gateway.errors import SettingsError, StoreError
+from gateway.settings import Settings, describe
+
+
+def _settings_epilog() -> str:
+    rows = [f"  {name:<36} {default or '-':<18} {text}" for name, default, text in describe()]
+    return "environment (S3 credentials come from the standard AWS chain):\n" + "\n".join(rows)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="session-gateway", description="Session files on a versioned S3 bucket.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser(
+        "serve",
+        help="run the HTTP gateway",
+        epilog=_settings_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    serve.add_argument("--host", help="listen address (default GATEWAY_HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="listen port (default GATEWAY_PORT or 8000)")
+    serve.add_argument(
+        "--dev", action="store_true", help="embedded in-memory S3 and a ready token; data is lost at exit"
+    )
+    serve.add_argument("--create-bucket", action="store_true", help="create the bucket with versioning if missing")
+    serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+
+    token = commands.add_parser("token", help="print a development token signed with GATEWAY_JWT_SECRET")
+    token.add_argument("--sub", required=True, help="user id")
+    token.add_argument("--tenant", help="tenant id (claim named by GATEWAY_JWT_TENANT_CLAIM)")
+    token.add_argument("--session", dest="session_id", help="bind the token to one session id")
+    token.add_argument("--scope", help='space-separated scopes, e.g. "files:read" (default: read and write)')
+    token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds (default 3600)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "serve":
+            return _serve(args)
+        if args.command == "token":
+            return _token(args)
+    except SettingsError as exc:
+        print(f"session-gateway: configuration error: {exc}", file=sys.stderr)
+        return 2
+    return 2
+
+
+def _token(args: argparse.Namespace) -> int:
+    from gateway.auth import issue_token
+
+    settings = Settings.from_env()
+    print(
+        issue_token(
+            settings,
+            sub=args.sub,
+            tenant=args.tenant,
+            session_id=args.session_id,
+            scope=args.scope,
+            ttl_seconds=args.ttl,
+        )
+    )
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from gateway.web.app import create_app
+
+    credentials = None
+    if args.dev:
+        from gateway import devserver
+
+        settings = Settings.from_env()
+        env = devserver.start(args.host or settings.host, args.port or settings.port)
+        settings, credentials = env.settings, devserver.DEV_CREDENTIALS
+        print(devserver.banner(env), flush=True)
+    else:
+        overrides = {}
+        if args.host:
+            overrides["GATEWAY_HOST"] = args.host
+        if args.port:
+            overrides["GATEWAY_PORT"] = str(args.port)
+        settings = Settings.from_env(overrides=overrides)
+        settings.require_serving()
+        problem = asyncio.run(_check_bucket(settings, create=args.create_bucket))
+        if problem:
+            print(f"session-gateway: refusing to start: {problem}", file=sys.stderr)
+            return 2
+    app = create_app(settings, credentials=credentials)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level, lifespan="on")
+    return 0
+
+
+async def _check_bucket(settings: Settings, *, create: bool) -> str | None:
+    from gateway.readiness import bucket_problem
+    from gateway.store import Store
+
+    try:
+        async with Store(settings) as store:
+            if create:
+                await store.create_versioned_bucket()
+            return await bucket_problem(store)
+    except StoreError as exc:
+        return f"cannot use bucket {settings.bucket!r}: {exc.detail}"

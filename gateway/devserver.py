@@ -1,0 +1,78 @@
+"""`serve --dev`: the gateway on an in-process S3 (moto), ready to try with curl."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.auth import issue_token
+from gateway.keys import Owner
+from gateway.sessions import Sessions
+from gateway.settings import Settings
+from gateway.store import Store
+
+DEV_BUCKET = "session-gateway-dev"
+DEV_CREDENTIALS = ("dev", "dev-secret")
+DEV_USER = "dev"
+
+
+@dataclass
+class DevEnvironment:
+    settings: Settings
+    server: Any
+    token: str
+    session_id: str
+
+
+def start(host: str, port: int) -> DevEnvironment:
+    try:
+        from moto.server import ThreadedMotoServer
+    except ImportError as exc:  # moto is an optional dependency
+        raise SystemExit("serve --dev needs the embedded S3: pip install 'session-gateway[dev]'") from exc
+    # One access-log line per S3 call would drown the gateway's own log.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    s3_host, s3_port = server.get_host_and_port()
+    settings = Settings.from_env(
+        defaults={"GATEWAY_JWT_SECRET": secrets.token_urlsafe(32), "GATEWAY_BUCKET": DEV_BUCKET},
+        overrides={
+            "GATEWAY_S3_ENDPOINT_URL": f"http://{s3_host}:{s3_port}",
+            "GATEWAY_HOST": host,
+            "GATEWAY_PORT": str(port),
+        },
+    )
+    session_id = asyncio.run(_prepare(settings))
+    token = issue_token(settings, sub=DEV_USER, ttl_seconds=7 * 24 * 3600)
+    return DevEnvironment(settings=settings, server=server, token=token, session_id=session_id)
+
+
+async def _prepare(settings: Settings) -> str:
+    async with Store(settings, credentials=DEV_CREDENTIALS) as store:
+        await store.create_versioned_bucket()
+        owner = Owner(root=settings.key_root, tenant="default", user=DEV_USER)
+        record = await Sessions(store).create(owner, {"name": "dev session"})
+        return record.id
+
+
+def banner(env: DevEnvironment) -> str:
+    base = f"http://{env.settings.host}:{env.settings.port}"
+    files = f"{base}/v1/sessions/{env.session_id}/files"
+    return f"""
+Session Gateway (development mode)
+  URL:      {base}      (OpenAPI: {base}/openapi.json)
+  S3:       {env.settings.s3_endpoint_url}  bucket {env.settings.bucket} (moto, in this process)
+  Data lives in memory and is LOST when this process exits.
+
+A token for user "{DEV_USER}" (valid 7 days) and a session made for you:
+  export TOKEN={env.token}
+  export SESSION={env.session_id}
+
+Try:
+  curl -sS -X PUT "{files}/notes/hello.txt" -H "Authorization: Bearer $TOKEN" \\
+       -H "Content-Type: text/plain" --data-binary "hello, world"
+  curl -sS "{files}/notes/hello.txt" -H "Authorization: Bearer $TOKEN"
+"""

@@ -1,0 +1,161 @@
+"""The gateway's exception tree.
+
+Every failure a client can see is a `GatewayError`; the single error handler in `gateway.problems` renders it as
+an RFC 9457 problem. The store adapter translates botocore errors into these classes, so nothing above it ever
+sees a botocore type.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+
+class GatewayError(Exception):
+    """A failure with an HTTP status, a stable problem type and a human-readable detail."""
+
+    status: ClassVar[int] = 500
+    slug: ClassVar[str] = "internal-error"
+    title: ClassVar[str] = "Internal error"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        extra: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra: dict[str, Any] = dict(extra or {})
+        self.headers: dict[str, str] = dict(headers or {})
+
+
+class BadRequest(GatewayError):
+    status = 400
+    slug = "bad-request"
+    title = "Bad request"
+
+
+class InvalidPath(BadRequest):
+    """A file path or prefix broke one of the path rules; `rule` names which one."""
+
+    slug = "invalid-path"
+    title = "Invalid file path"
+
+    def __init__(self, rule: str, detail: str) -> None:
+        super().__init__(detail, extra={"rule": rule})
+        self.rule = rule
+
+
+class InvalidCursor(BadRequest):
+    slug = "invalid-cursor"
+    title = "Invalid pagination cursor"
+
+
+class Unauthorized(GatewayError):
+    status = 401
+    slug = "unauthorized"
+    title = "Authentication required"
+
+    def __init__(self, detail: str, *, error: str | None = "invalid_token") -> None:
+        challenge = 'Bearer realm="session-gateway"'
+        if error is not None:
+            escaped = detail.replace("\\", "\\\\").replace('"', '\\"')
+            challenge += f', error="{error}", error_description="{escaped}"'
+        super().__init__(detail, headers={"WWW-Authenticate": challenge})
+
+
+class Forbidden(GatewayError):
+    status = 403
+    slug = "forbidden"
+    title = "Forbidden"
+
+
+class InsufficientScope(Forbidden):
+    slug = "insufficient-scope"
+    title = "Insufficient scope"
+
+    def __init__(self, scope: str) -> None:
+        super().__init__(
+            f"this token lacks the '{scope}' scope",
+            extra={"required_scope": scope},
+            headers={
+                "WWW-Authenticate": f'Bearer realm="session-gateway", error="insufficient_scope", scope="{scope}"'
+            },
+        )
+
+
+class NotFound(GatewayError):
+    status = 404
+    slug = "not-found"
+    title = "Not found"
+
+
+class MethodNotAllowed(GatewayError):
+    status = 405
+    slug = "method-not-allowed"
+    title = "Method not allowed"
+
+
+class Conflict(GatewayError):
+    status = 409
+    slug = "conflict"
+    title = "Conflict"
+
+
+class PreconditionFailed(GatewayError):
+    status = 412
+    slug = "precondition-failed"
+    title = "Precondition failed"
+
+
+class PayloadTooLarge(GatewayError):
+    status = 413
+    slug = "payload-too-large"
+    title = "Payload too large"
+
+
+class UnsupportedMediaType(GatewayError):
+    status = 415
+    slug = "unsupported-media-type"
+    title = "Unsupported media type"
+
+
+class RangeNotSatisfiable(GatewayError):
+    status = 416
+    slug = "range-not-satisfiable"
+    title = "Range not satisfiable"
+
+
+class StoreError(GatewayError):
+    """The object store answered with something the gateway cannot turn into a client error."""
+
+    status = 502
+    slug = "store-error"
+    title = "Storage backend error"
+
+
+class StoreUnavailable(StoreError):
+    status = 503
+    slug = "store-unavailable"
+    title = "Storage backend unavailable"
+
+
+class ObjectMissing(NotFound):
+    """The store has no current object (or no such version) at a key."""
+
+    slug = "not-found"
+
+
+class NotModified(Exception):
+    """Not an error: the client's cached copy is current. Carries the validators to repeat."""
+
+    def __init__(self, etag: str, last_modified: str | None = None) -> None:
+        super().__init__(etag)
+        self.etag = etag
+        self.last_modified = last_modified
+
+
+class SettingsError(Exception):
+    """A configuration value is invalid; the message names the environment variable."""

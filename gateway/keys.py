@@ -1,0 +1,199 @@
+"""The one place that turns (tenant, user, session, path) into S3 keys.
+
+Layout::
+
+    {root}/t/{tenant}/u/{user}/s/{session}/session.json   the session record
+    {root}/t/{tenant}/u/{user}/s/{session}/f/{path}        the session's files
+
+Tenant and user come from token claims, which the gateway does not control, so they are encoded injectively into
+a single safe segment: two different values can never produce the same prefix, and no value can produce a `/`,
+`.` or `..` segment. File paths are validated (not encoded) so keys stay readable in the bucket.
+
+Everything here is pure: no I/O, no clock, no randomness.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import string
+import unicodedata
+from dataclasses import dataclass
+from urllib.parse import unquote_to_bytes
+
+from gateway.errors import InvalidPath, NotFound
+
+MAX_KEY_BYTES = 1024
+# Encoded identity segments longer than this are replaced by a digest so a pathological `sub` cannot eat the key
+# budget that belongs to file paths.
+MAX_IDENTITY_SEGMENT = 96
+_IDENTITY_SAFE = frozenset(string.ascii_letters + string.digits + "-_")
+# Only encoded identities can contain '%', and only digests start with '~': the two forms never collide.
+_DIGEST_MARK = "~"
+SESSION_RECORD_NAME = "session.json"
+FILES_DIR = "f/"
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_SESSION_ID = re.compile(r"[0-7][0-9A-HJKMNP-TV-Z]{25}")
+_ROOT_SEGMENT = re.compile(r"[A-Za-z0-9._-]+")
+
+
+def encode_identity(value: str) -> str:
+    """Encode a tenant or user claim as one key segment, injectively."""
+    if not value:
+        raise ValueError("identity values must not be empty")
+    # surrogatepass keeps lone surrogates (legal in JSON strings) distinct instead of failing or merging them.
+    raw = value.encode("utf-8", "surrogatepass")
+    encoded = "".join(chr(b) if chr(b) in _IDENTITY_SAFE else f"%{b:02X}" for b in raw)
+    if len(encoded) <= MAX_IDENTITY_SEGMENT:
+        return encoded
+    digest = base64.b32encode(hashlib.sha256(raw).digest()).decode("ascii").rstrip("=").lower()
+    return _DIGEST_MARK + digest
+
+
+def decode_identity(segment: str) -> str | None:
+    """Inverse of `encode_identity` for the readable form; None for digests, which cannot be reversed."""
+    if segment.startswith(_DIGEST_MARK):
+        return None
+    return unquote_to_bytes(segment).decode("utf-8", "surrogatepass")
+
+
+def validate_root(root: str) -> str:
+    """Normalise the configured key root: '' or slash-separated safe segments, without surrounding slashes."""
+    stripped = root.strip("/")
+    if not stripped:
+        return ""
+    for segment in stripped.split("/"):
+        if not _ROOT_SEGMENT.fullmatch(segment) or segment in {".", ".."}:
+            raise ValueError(f"invalid key root segment {segment!r}: use letters, digits, '.', '_' or '-'")
+    return stripped
+
+
+def encode_session_id(timestamp_ms: int, randomness: bytes) -> str:
+    """A 26-character ULID: Crockford base32 of a 48-bit millisecond time and 80 random bits.
+
+    Fixed width and a time prefix make ids sort by creation time, so S3's lexicographic listing is chronological.
+    """
+    if not 0 <= timestamp_ms < 2**48 or len(randomness) != 10:
+        raise ValueError("a session id needs a 48-bit timestamp and 10 random bytes")
+    number = (timestamp_ms << 80) | int.from_bytes(randomness, "big")
+    chars = []
+    for _ in range(26):
+        number, digit = divmod(number, 32)
+        chars.append(_CROCKFORD[digit])
+    return "".join(reversed(chars))
+
+
+def is_session_id(value: str) -> bool:
+    return _SESSION_ID.fullmatch(value) is not None
+
+
+def _check_text(value: str, what: str) -> str:
+    normalised = unicodedata.normalize("NFC", value)
+    for char in normalised:
+        if unicodedata.category(char) == "Cc":
+            raise InvalidPath("control-character", f"{what} contains the control character U+{ord(char):04X}")
+        if char == "\\":
+            raise InvalidPath("backslash", f"{what} contains a backslash; use '/' to separate folders")
+        if 0xD800 <= ord(char) <= 0xDFFF:
+            raise InvalidPath("utf-8", f"{what} is not valid UTF-8")
+    return normalised
+
+
+def _check_segments(segments: list[str], what: str) -> None:
+    for segment in segments:
+        if segment == "":
+            raise InvalidPath("empty-segment", f"{what} has an empty segment (a leading, trailing or doubled '/')")
+        if segment in {".", ".."}:
+            raise InvalidPath("dot-segment", f"{what} has a '{segment}' segment; paths cannot be relative")
+
+
+def decode_path_bytes(raw: bytes) -> str:
+    """Percent-decode a raw URL path fragment and require valid UTF-8."""
+    try:
+        return unquote_to_bytes(raw).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidPath("utf-8", "the path is not valid UTF-8") from exc
+
+
+@dataclass(frozen=True)
+class Owner:
+    """Whose files these are: the validated identity every key is built from."""
+
+    root: str
+    tenant: str
+    user: str
+
+    @property
+    def sessions_prefix(self) -> str:
+        base = f"t/{encode_identity(self.tenant)}/u/{encode_identity(self.user)}/s/"
+        return f"{self.root}/{base}" if self.root else base
+
+    def session(self, session_id: str) -> SessionKeys:
+        if not is_session_id(session_id):
+            # A malformed id cannot name an existing session, and must not hint at why.
+            raise NotFound("no such session")
+        return SessionKeys(self.sessions_prefix + session_id + "/")
+
+    def session_id_from_prefix(self, prefix: str) -> str | None:
+        """The session id in a listing's common prefix, or None when it is not one of this owner's sessions."""
+        if not prefix.startswith(self.sessions_prefix) or not prefix.endswith("/"):
+            return None
+        candidate = prefix[len(self.sessions_prefix) : -1]
+        return candidate if is_session_id(candidate) else None
+
+
+@dataclass(frozen=True)
+class SessionKeys:
+    """Keys inside one session; `prefix` ends with '/'."""
+
+    prefix: str
+
+    @property
+    def record(self) -> str:
+        return self.prefix + SESSION_RECORD_NAME
+
+    @property
+    def files_prefix(self) -> str:
+        return self.prefix + FILES_DIR
+
+    def file(self, path: str) -> str:
+        """The key of a file; `path` is raw client input and is validated here."""
+        normalised = _check_text(path, "the path")
+        if normalised == "":
+            raise InvalidPath("empty", "the path is empty")
+        _check_segments(normalised.split("/"), "the path")
+        return self._bounded(self.files_prefix + normalised)
+
+    def folder(self, path: str) -> str:
+        """The key prefix of a folder (ends with '/'); accepts one trailing '/' on `path`."""
+        trimmed = path[:-1] if path.endswith("/") else path
+        return self.file(trimmed) + "/"
+
+    def listing(self, prefix: str) -> str:
+        """The key prefix for listing files whose path starts with `prefix` (which may end mid-name)."""
+        normalised = _check_text(prefix, "the prefix")
+        if normalised:
+            segments = normalised.split("/")
+            _check_segments(segments[:-1], "the prefix")
+            if segments[-1] in {".", ".."}:
+                raise InvalidPath("dot-segment", "the prefix ends with a relative segment")
+        return self._bounded(self.files_prefix + normalised)
+
+    def path_of(self, key: str) -> str:
+        """The client-facing path of a file key in this session."""
+        if not key.startswith(self.files_prefix):
+            raise ValueError(f"key {key!r} is not a file of this session")
+        return key[len(self.files_prefix) :]
+
+    @staticmethod
+    def _bounded(key: str) -> str:
+        size = len(key.encode("utf-8"))
+        if size > MAX_KEY_BYTES:
+            raise InvalidPath(
+                "too-long",
+                f"the path makes a storage key of {size} bytes; the limit is {MAX_KEY_BYTES} bytes including the "
+                "session prefix",
+            )
+        return key

@@ -1,0 +1,135 @@
+"""Conditional writes (`If-Match`, `If-None-Match: *`) that hold across gateway replicas on any versioned S3.
+
+Some backends ignore conditional headers on versioned buckets (Ceph RGW 16), and a lock inside one process does not
+cover other replicas. Instead the gateway relies on what every versioned bucket gives: a total order of the
+versions of a key.
+
+1. Before writing, check the precondition against the current version and remember its id: the *base*.
+2. Write the new version, recording the base in its metadata.
+3. List the key's versions. The write wins when the version just below it is its base; otherwise another write
+   got in first, and the new version is withdrawn (that exact version is deleted) and the client gets 412.
+
+Of several writers with the same base, only the one written first has the base directly below it, so exactly one
+wins. A loser is visible for the moment between its write and its withdrawal; if its gateway dies in between, the
+next conditional write on the key sees that the head's recorded base is not the version below it, withdraws it on
+the loser's behalf, and goes on.
+"""
+
+from __future__ import annotations
+
+from contextlib import aclosing
+from dataclasses import dataclass
+
+from gateway.errors import BadRequest, ObjectMissing, PreconditionFailed, StoreError
+from gateway.store import Store, VersionEntry
+
+BASE_METADATA = "gateway-base"
+# Stands for "no version at all" as a base, so that every base is a non-empty string.
+NO_VERSION = "-"
+MAX_WITHDRAWALS = 5
+
+
+@dataclass(frozen=True)
+class Precondition:
+    if_match: frozenset[str] | None = None
+    if_none_match_any: bool = False
+
+    @property
+    def conditional(self) -> bool:
+        return self.if_match is not None or self.if_none_match_any
+
+    @classmethod
+    def from_headers(cls, if_match: str | None, if_none_match: str | None) -> Precondition:
+        if if_none_match is not None and if_none_match.strip() != "*":
+            raise BadRequest("on writes only 'If-None-Match: *' is supported")
+        tags = None
+        if if_match is not None:
+            tags = frozenset(normalise_etag(tag) for tag in if_match.split(",") if tag.strip())
+            if not tags:
+                raise BadRequest("If-Match needs at least one ETag or '*'")
+        return cls(if_match=tags, if_none_match_any=if_none_match is not None)
+
+
+@dataclass(frozen=True)
+class Settled:
+    """A version that is now the head of its key."""
+
+    entry: VersionEntry
+    replaced: bool
+
+
+def normalise_etag(tag: str) -> str:
+    """Compare ETags by value: strip whitespace, a weak prefix and quotes."""
+    tag = tag.strip()
+    if tag.startswith("W/"):
+        tag = tag[2:]
+    return tag.strip('"')
+
+
+def matches(tags: frozenset[str], etag: str | None) -> bool:
+    return etag is not None and ("*" in tags or normalise_etag(etag) in tags)
+
+
+async def check(store: Store, key: str, precondition: Precondition) -> str:
+    """Check `precondition` against the current head of `key`; return the base to record with the new version."""
+    for _ in range(MAX_WITHDRAWALS):
+        latest, below = await _top_two(store, key)
+        try:
+            if latest is None or latest.is_delete_marker or not await _lost_race(store, key, latest, below):
+                break
+            await store.delete_version(key, latest.version_id)
+        except ObjectMissing:
+            continue  # withdrawn by its own writer meanwhile: look again
+    else:
+        raise PreconditionFailed("concurrent writes to this file are still settling; retry")
+    exists = latest is not None and not latest.is_delete_marker
+    if precondition.if_none_match_any and exists:
+        raise PreconditionFailed("a file already exists at this path (If-None-Match: *)")
+    if precondition.if_match is not None:
+        if not exists:
+            raise PreconditionFailed("no file exists at this path (If-Match)")
+        assert latest is not None
+        if not matches(precondition.if_match, latest.etag):
+            raise PreconditionFailed(f"the file's current ETag is {latest.etag} (If-Match)")
+    return latest.version_id if latest is not None else NO_VERSION
+
+
+async def settle(store: Store, key: str, version_id: str | None, base: str | None) -> Settled:
+    """Locate the version just written; withdraw it and raise 412 when a conditional write lost the race."""
+    mine: VersionEntry | None = None
+    below: VersionEntry | None = None
+    async with aclosing(store.versions(key, page_size=16)) as entries:
+        async for entry in entries:
+            if mine is not None:
+                below = entry
+                break
+            # A backend that does not report the new version id (Ceph RGW on copies) leaves only the head to go by.
+            if entry.version_id == version_id or (version_id is None and base is None):
+                mine = entry
+    if mine is None:
+        if base is not None:
+            # Only a losing write is ever withdrawn by another writer.
+            raise PreconditionFailed("another write to this file won the race; nothing was changed")
+        raise StoreError("the version just written is missing from the file's history")
+    if base is not None and (below.version_id if below else NO_VERSION) != base:
+        await store.delete_version(key, mine.version_id)
+        raise PreconditionFailed("another write to this file won the race; nothing was changed")
+    return Settled(entry=mine, replaced=below is not None and not below.is_delete_marker)
+
+
+async def _top_two(store: Store, key: str) -> tuple[VersionEntry | None, VersionEntry | None]:
+    found: list[VersionEntry | None] = []
+    async with aclosing(store.versions(key, page_size=4)) as entries:
+        async for entry in entries:
+            found.append(entry)
+            if len(found) == 2:
+                break
+    found += [None, None]
+    return found[0], found[1]
+
+
+async def _lost_race(store: Store, key: str, latest: VersionEntry, below: VersionEntry | None) -> bool:
+    """Whether `latest` is a conditional write whose base is not the version below it."""
+    info = await store.head(key, latest.version_id)
+    base = info.metadata.get(BASE_METADATA)
+    return base is not None and base != (below.version_id if below else NO_VERSION)

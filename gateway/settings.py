@@ -1,0 +1,178 @@
+"""Configuration: one immutable `Settings`, built once from `GATEWAY_*` environment variables.
+
+This is the only module that reads the environment. S3 credentials are not settings: they come from the standard
+AWS chain (environment, profile, instance role), which botocore resolves itself.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any, TypeVar
+
+from gateway.errors import SettingsError
+from gateway.keys import validate_root
+
+PREFIX = "GATEWAY_"
+MiB = 1024 * 1024
+GiB = 1024 * MiB
+# RFC 7518 asks for HMAC keys at least as long as the hash output.
+MIN_SECRET_BYTES = 32
+_HMAC_ALGORITHMS = frozenset({"HS256", "HS384", "HS512"})
+_PUBLIC_KEY_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"})
+
+T = TypeVar("T")
+
+
+def _text(raw: str) -> str:
+    return raw
+
+
+def _optional_text(raw: str) -> str | None:
+    return raw or None
+
+
+def _positive_int(raw: str) -> int:
+    value = int(raw.replace("_", ""))
+    if value <= 0:
+        raise ValueError("must be a positive integer")
+    return value
+
+
+def _non_negative_int(raw: str) -> int:
+    value = int(raw.replace("_", ""))
+    if value < 0:
+        raise ValueError("must be zero or a positive integer")
+    return value
+
+
+def _algorithms(raw: str) -> tuple[str, ...]:
+    names = tuple(part.strip().upper() for part in raw.split(",") if part.strip())
+    unknown = [name for name in names if name not in _HMAC_ALGORITHMS | _PUBLIC_KEY_ALGORITHMS]
+    if unknown or not names:
+        raise ValueError(f"unsupported algorithm(s) {', '.join(unknown) or '(none)'}")
+    return names
+
+
+def _url(raw: str) -> str | None:
+    if not raw:
+        return None
+    if not raw.startswith(("http://", "https://")):
+        raise ValueError("must be an http:// or https:// URL")
+    return raw.rstrip("/")
+
+
+def _setting(parse: Callable[[str], Any], default: Any, help_text: str) -> Any:
+    return field(default=default, metadata={"parse": parse, "help": help_text})
+
+
+@dataclass(frozen=True)
+class Settings:
+    s3_endpoint_url: str | None = _setting(_url, None, "S3 endpoint URL; empty means AWS S3 for the region")
+    s3_public_endpoint_url: str | None = _setting(
+        _url, None, "endpoint used in presigned links, when clients reach S3 under another name"
+    )
+    s3_region: str = _setting(_text, "us-east-1", "region used to sign S3 requests")
+    s3_max_attempts: int = _setting(_positive_int, 5, "attempts per S3 call (botocore standard retry mode)")
+    s3_max_connections: int = _setting(_positive_int, 64, "S3 connection pool size per gateway process")
+    bucket: str = _setting(_text, "", "the versioning-enabled bucket that holds every session (required)")
+    key_root: str = _setting(validate_root, "", "key prefix for everything the gateway writes; may be empty")
+    max_upload_bytes: int = _setting(_positive_int, 5 * GiB, "largest accepted file upload, in bytes")
+    multipart_threshold_bytes: int = _setting(
+        _positive_int, 8 * MiB, "uploads larger than this go to S3 as multipart uploads (at least 5 MiB)"
+    )
+    jwt_secret: str | None = _setting(_optional_text, None, "HS256 secret (exclusive with the public-key settings)")
+    jwt_public_key: str | None = _setting(_optional_text, None, "PEM public key for RS256/ES256 tokens")
+    jwt_jwks_url: str | None = _setting(_url, None, "JWKS URL for RS256/ES256 tokens")
+    jwt_algorithms: tuple[str, ...] = _setting(
+        _algorithms, (), "accepted algorithms, comma-separated; default HS256 with a secret, RS256,ES256 otherwise"
+    )
+    jwt_audience: str = _setting(_text, "session-gateway", "required `aud` claim")
+    jwt_issuer: str | None = _setting(_optional_text, None, "required `iss` claim, when set")
+    jwt_leeway_seconds: int = _setting(_non_negative_int, 30, "clock skew tolerated on exp/nbf/iat")
+    jwt_tenant_claim: str = _setting(_text, "tid", "claim that names the tenant; absent claim means 'default'")
+    jwks_cache_seconds: int = _setting(_positive_int, 300, "how long fetched JWKS keys are trusted before refresh")
+    jwks_min_refetch_seconds: int = _setting(_positive_int, 30, "least time between two JWKS fetches")
+    host: str = _setting(_text, "127.0.0.1", "address `serve` listens on")
+    port: int = _setting(_positive_int, 8000, "port `serve` listens on")
+
+    def __post_init__(self) -> None:
+        sources = [name for name in ("jwt_secret", "jwt_public_key", "jwt_jwks_url") if getattr(self, name)]
+        if len(sources) > 1:
+            # Mixing a shared secret with public keys is how RS256-as-HS256 confusion attacks start.
+            names = ", ".join(env_name(name) for name in sources)
+            raise SettingsError(f"{names}: set exactly one way to verify tokens, not several")
+        if self.jwt_secret is not None and len(self.jwt_secret.encode()) < MIN_SECRET_BYTES:
+            raise SettingsError(f"{env_name('jwt_secret')}: must be at least {MIN_SECRET_BYTES} bytes")
+        if self.multipart_threshold_bytes < 5 * MiB:
+            raise SettingsError(f"{env_name('multipart_threshold_bytes')}: must be at least 5 MiB (S3's part minimum)")
+        if self.jwt_algorithms:
+            allowed = _HMAC_ALGORITHMS if self.jwt_secret else _PUBLIC_KEY_ALGORITHMS
+            wrong = [name for name in self.jwt_algorithms if name not in allowed]
+            if wrong:
+                kind = "a shared secret" if self.jwt_secret else "public keys"
+                raise SettingsError(f"{env_name('jwt_algorithms')}: {', '.join(wrong)} cannot be used with {kind}")
+        if not self.jwt_tenant_claim:
+            raise SettingsError(f"{env_name('jwt_tenant_claim')}: must not be empty")
+
+    @property
+    def accepted_algorithms(self) -> tuple[str, ...]:
+        if self.jwt_algorithms:
+            return self.jwt_algorithms
+        return ("HS256",) if self.jwt_secret else ("RS256", "ES256")
+
+    @property
+    def has_token_verifier(self) -> bool:
+        return bool(self.jwt_secret or self.jwt_public_key or self.jwt_jwks_url)
+
+    def require_serving(self) -> None:
+        """Check what `serve` needs beyond well-formed values."""
+        if not self.bucket:
+            raise SettingsError(f"{env_name('bucket')}: required; name the versioning-enabled bucket to use")
+        if not self.has_token_verifier:
+            raise SettingsError(
+                f"{env_name('jwt_secret')}, {env_name('jwt_public_key')} or {env_name('jwt_jwks_url')}: "
+                "one is required to verify tokens"
+            )
+
+    @classmethod
+    def from_env(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        *,
+        defaults: Mapping[str, str] | None = None,
+        overrides: Mapping[str, str] | None = None,
+    ) -> Settings:
+        """Build settings from `environ` (default: the process environment).
+
+        `defaults` fill variables the environment lacks; `overrides` win over it. Both use variable names.
+        """
+        source = dict(defaults or {})
+        source.update(os.environ if environ is None else environ)
+        source.update(overrides or {})
+        values: dict[str, Any] = {}
+        for item in fields(cls):
+            name = env_name(item.name)
+            raw = source.get(name)
+            if raw is None:
+                continue
+            try:
+                values[item.name] = item.metadata["parse"](raw.strip())
+            except ValueError as exc:
+                raise SettingsError(f"{name}: {exc}") from exc
+        return cls(**values)
+
+
+def env_name(field_name: str) -> str:
+    return PREFIX + field_name.upper()
+
+
+def describe() -> list[tuple[str, str, str]]:
+    """(variable, default, help) for every setting, for docs and `--help`."""
+    rows = []
+    for item in fields(Settings):
+        default = item.default
+        shown = ",".join(default) if isinstance(default, tuple) else ("" if default is None else str(default))
+        rows.append((env_name(item.name), shown, str(item.metadata["help"])))
+    return rows

@@ -1,0 +1,488 @@
+"""The store adapter: the only module that talks to S3.
+
+It speaks in keys built by `gateway.keys`, returns plain dataclasses, and translates every botocore failure into
+the gateway's exception tree. Bulk walks use botocore paginators; retries are botocore's standard mode.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from aiobotocore.config import AioConfig
+from aiobotocore.session import get_session
+from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError
+
+from gateway import errors
+from gateway.settings import Settings
+
+DOWNLOAD_CHUNK_BYTES = 256 * 1024
+DELETE_BATCH = 1000
+MAX_COPY_BYTES = 5 * 1024**3
+COPY_PART_BYTES = 512 * 1024**2
+
+KeyObserver = Callable[[str, str], None]
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    version_id: str | None
+    etag: str
+    size: int
+    last_modified: datetime
+    content_type: str
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class VersionEntry:
+    key: str
+    version_id: str
+    is_latest: bool
+    is_delete_marker: bool
+    etag: str | None
+    size: int | None
+    last_modified: datetime
+
+
+@dataclass(frozen=True)
+class ObjectStream:
+    info: ObjectInfo
+    body: AsyncIterator[bytes]
+    content_length: int
+    content_range: str | None
+
+
+@dataclass(frozen=True)
+class ListingPage:
+    objects: list[ObjectInfo]
+    prefixes: list[str]
+    cursor: str | None
+
+
+@dataclass(frozen=True)
+class VersionsPage:
+    entries: list[VersionEntry]
+    cursor: str | None
+
+
+@dataclass(frozen=True)
+class BucketState:
+    exists: bool
+    versioning: str | None
+
+
+def encode_cursor(state: Mapping[str, str]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(dict(state), separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, fields_: tuple[str, ...]) -> dict[str, str]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        state = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+    except (ValueError, UnicodeError, binascii.Error) as exc:
+        raise errors.InvalidCursor("the cursor is not one this API produced") from exc
+    if not isinstance(state, dict) or set(state) != set(fields_) or not all(isinstance(v, str) for v in state.values()):
+        raise errors.InvalidCursor("the cursor is not one this API produced")
+    return state
+
+
+def translate(exc: Exception, key: str = "") -> Exception:
+    """Map a botocore exception to the gateway's exception tree."""
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        code = str(error.get("Code", ""))
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+        if code == "NoSuchBucket":
+            return errors.StoreUnavailable("the configured bucket does not exist")
+        if code in {"304", "NotModified"} or status == 304:
+            headers = exc.response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+            return errors.NotModified(headers.get("etag", ""), headers.get("last-modified"))
+        if code in {"NoSuchKey", "NoSuchVersion", "NotFound", "404"} or status == 404:
+            return errors.ObjectMissing("no such file or version")
+        if code in {"MethodNotAllowed", "405"} or status == 405:
+            # S3 answers 405 when asked for the bytes of a delete marker.
+            return errors.ObjectMissing("that version is a delete marker, not a file")
+        if code in {"PreconditionFailed", "412"} or status == 412:
+            return errors.PreconditionFailed("the file changed: precondition failed")
+        if code == "InvalidRange" or status == 416:
+            return errors.RangeNotSatisfiable("the requested range is outside the file")
+        if code in {"SlowDown", "ServiceUnavailable", "503", "RequestTimeout"} or status in {500, 503}:
+            return errors.StoreUnavailable(f"the storage backend is unavailable ({code or status})")
+        if code in {"InvalidArgument", "400"} or status == 400:
+            return errors.BadRequest(f"the storage backend rejected the request ({code}: {error.get('Message', '')})")
+        return errors.StoreError(f"the storage backend answered {status} {code}")
+    if isinstance(exc, ConnectionError | HTTPClientError):
+        return errors.StoreUnavailable("cannot reach the storage backend")
+    if isinstance(exc, BotoCoreError):
+        return errors.StoreError(f"storage client error: {exc}")
+    return exc
+
+
+def _info(key: str, response: Mapping[str, Any]) -> ObjectInfo:
+    return ObjectInfo(
+        key=key,
+        version_id=_version(response.get("VersionId")),
+        etag=str(response.get("ETag", "")),
+        size=int(response.get("ContentLength", response.get("Size", 0))),
+        last_modified=response["LastModified"],
+        content_type=str(response.get("ContentType") or "application/octet-stream"),
+        metadata=dict(response.get("Metadata") or {}),
+    )
+
+
+def _version(value: object) -> str | None:
+    # S3 reports objects written before versioning as version "null".
+    return None if value in (None, "", "null") else str(value)
+
+
+def _entries(page: Mapping[str, Any], key: str | None) -> list[VersionEntry]:
+    """Versions and delete markers of one page, merged newest first (S3 returns them as two lists)."""
+    found = [
+        VersionEntry(
+            key=item["Key"],
+            version_id=str(item.get("VersionId") or "null"),
+            is_latest=bool(item.get("IsLatest")),
+            is_delete_marker=marker,
+            etag=None if marker else str(item.get("ETag", "")),
+            size=None if marker else int(item.get("Size", 0)),
+            last_modified=item["LastModified"],
+        )
+        for marker, items in ((False, page.get("Versions", [])), (True, page.get("DeleteMarkers", [])))
+        for item in items
+        if key is None or item["Key"] == key
+    ]
+    # Within one key the latest entry comes first; ties on the timestamp keep S3's order (stable sort).
+    found.sort(key=lambda entry: (entry.key, not entry.is_latest, -entry.last_modified.timestamp()))
+    return found
+
+
+class Store:
+    """An S3 bucket seen through one aiobotocore client. Use `async with Store(...)`."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        credentials: tuple[str, str] | None = None,
+        observer: KeyObserver | None = None,
+        max_copy_bytes: int = MAX_COPY_BYTES,
+        copy_part_bytes: int = COPY_PART_BYTES,
+    ) -> None:
+        self.bucket = settings.bucket
+        self._settings = settings
+        self._credentials = credentials
+        self._observer = observer
+        self._max_copy_bytes = max_copy_bytes
+        self._copy_part_bytes = copy_part_bytes
+        self._stack = AsyncExitStack()
+        self._client: Any = None
+        self._presigner: Any = None
+
+    async def __aenter__(self) -> Store:
+        session = get_session()
+        self._client = await self._stack.enter_async_context(
+            session.create_client("s3", **self._client_args(self._settings.s3_endpoint_url))
+        )
+        public = self._settings.s3_public_endpoint_url
+        self._presigner = self._client
+        if public and public != self._settings.s3_endpoint_url:
+            self._presigner = await self._stack.enter_async_context(
+                session.create_client("s3", **self._client_args(public))
+            )
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self._stack.aclose()
+
+    def _client_args(self, endpoint: str | None) -> dict[str, Any]:
+        config = AioConfig(
+            region_name=self._settings.s3_region,
+            signature_version="s3v4",
+            retries={"mode": "standard", "max_attempts": self._settings.s3_max_attempts},
+            max_pool_connections=self._settings.s3_max_connections,
+            s3={"addressing_style": "path" if endpoint else "auto"},
+            # Newer checksum trailers cost CPU and are not understood by every S3 (Ceph RGW 16).
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+        )
+        args: dict[str, Any] = {"config": config, "endpoint_url": endpoint}
+        if self._credentials:
+            args["aws_access_key_id"], args["aws_secret_access_key"] = self._credentials
+        return args
+
+    async def _call(self, operation: str, key: str = "", **params: Any) -> Any:
+        if self._observer is not None:
+            self._observer(operation, key)
+        try:
+            return await getattr(self._client, operation)(Bucket=self.bucket, **params)
+        except (ClientError, BotoCoreError) as exc:
+            raise translate(exc, key) from exc
+
+    def _pages(self, operation: str, prefix: str, **params: Any) -> AsyncIterator[dict[str, Any]]:
+        if self._observer is not None:
+            self._observer(operation, prefix)
+        paginator = self._client.get_paginator(operation)
+        return self._translated(paginator.paginate(Bucket=self.bucket, Prefix=prefix, **params), prefix)
+
+    @staticmethod
+    async def _translated(pages: AsyncIterator[dict[str, Any]], key: str) -> AsyncIterator[dict[str, Any]]:
+        try:
+            async for page in pages:
+                yield page
+        except (ClientError, BotoCoreError) as exc:
+            raise translate(exc, key) from exc
+
+    # Bucket
+
+    async def bucket_state(self) -> BucketState:
+        try:
+            await self._call("head_bucket")
+        except errors.ObjectMissing:
+            return BucketState(exists=False, versioning=None)
+        response = await self._call("get_bucket_versioning")
+        return BucketState(exists=True, versioning=response.get("Status"))
+
+    async def create_versioned_bucket(self) -> None:
+        params: dict[str, Any] = {}
+        if self._settings.s3_region != "us-east-1":
+            params["CreateBucketConfiguration"] = {"LocationConstraint": self._settings.s3_region}
+        try:
+            await self._call("create_bucket", **params)
+        except errors.StoreError as exc:
+            cause = exc.__cause__
+            code = cause.response.get("Error", {}).get("Code") if isinstance(cause, ClientError) else None
+            if code not in {"BucketAlreadyOwnedByYou", "BucketAlreadyExists"}:
+                raise
+        await self._call("put_bucket_versioning", VersioningConfiguration={"Status": "Enabled"})
+
+    # Single objects
+
+    async def head(self, key: str, version_id: str | None = None) -> ObjectInfo:
+        params = {"VersionId": version_id} if version_id else {}
+        response = await self._call("head_object", key, Key=key, **params)
+        return _info(key, response)
+
+    async def get(
+        self,
+        key: str,
+        *,
+        version_id: str | None = None,
+        byte_range: str | None = None,
+        if_none_match: str | None = None,
+    ) -> ObjectStream:
+        params: dict[str, Any] = {"Key": key}
+        if version_id:
+            params["VersionId"] = version_id
+        if byte_range:
+            params["Range"] = byte_range
+        if if_none_match:
+            params["IfNoneMatch"] = if_none_match
+        response = await self._call("get_object", key, **params)
+        info = _info(key, response)
+        body = response["Body"]
+        return ObjectStream(
+            info=info,
+            body=self._chunks(body),
+            content_length=int(response.get("ContentLength", 0)),
+            content_range=response.get("ContentRange"),
+        )
+
+    @staticmethod
+    async def _chunks(body: Any) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in body.iter_chunks(DOWNLOAD_CHUNK_BYTES):
+                yield chunk
+        except (ClientError, BotoCoreError) as exc:
+            raise translate(exc) from exc
+        finally:
+            body.close()
+
+    async def read_bytes(self, key: str) -> tuple[bytes, ObjectInfo]:
+        """Read a small object whole (session records only)."""
+        stream = await self.get(key)
+        data = b"".join([chunk async for chunk in stream.body])
+        return data, stream.info
+
+    async def put(self, key: str, data: bytes, *, content_type: str, metadata: Mapping[str, str]) -> str | None:
+        """Write a whole object; returns its version id."""
+        response = await self._call(
+            "put_object", key, Key=key, Body=data, ContentType=content_type, Metadata=dict(metadata)
+        )
+        return _version(response.get("VersionId"))
+
+    async def delete(self, key: str) -> None:
+        """Put a delete marker on `key` (history is kept)."""
+        await self._call("delete_object", key, Key=key)
+
+    async def delete_version(self, key: str, version_id: str) -> None:
+        """Remove one version for good."""
+        await self._call("delete_object", key, Key=key, VersionId=version_id)
+
+    async def copy_version(self, key: str, source: ObjectInfo, *, metadata: Mapping[str, str]) -> str | None:
+        """Copy `source` (an exact version of `key`) onto the head of `key`, as a new version."""
+        copy_source = {"Bucket": self.bucket, "Key": source.key, "VersionId": source.version_id or "null"}
+        if source.size <= self._max_copy_bytes:
+            response = await self._call(
+                "copy_object",
+                key,
+                Key=key,
+                CopySource=copy_source,
+                MetadataDirective="REPLACE",
+                ContentType=source.content_type,
+                Metadata=dict(metadata),
+            )
+            return _version(response.get("VersionId"))
+        upload_id = await self.start_multipart(key, content_type=source.content_type, metadata=metadata)
+        try:
+            parts = []
+            for number, start in enumerate(range(0, source.size, self._copy_part_bytes), start=1):
+                end = min(start + self._copy_part_bytes, source.size) - 1
+                response = await self._call(
+                    "upload_part_copy",
+                    key,
+                    Key=key,
+                    UploadId=upload_id,
+                    PartNumber=number,
+                    CopySource=copy_source,
+                    CopySourceRange=f"bytes={start}-{end}",
+                )
+                parts.append({"PartNumber": number, "ETag": response["CopyPartResult"]["ETag"]})
+            return await self.complete_multipart(key, upload_id, parts)
+        except BaseException:
+            await self.abort_multipart(key, upload_id)
+            raise
+
+    # Multipart uploads
+
+    async def start_multipart(self, key: str, *, content_type: str, metadata: Mapping[str, str]) -> str:
+        response = await self._call(
+            "create_multipart_upload", key, Key=key, ContentType=content_type, Metadata=dict(metadata)
+        )
+        return str(response["UploadId"])
+
+    async def upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> dict[str, Any]:
+        response = await self._call("upload_part", key, Key=key, UploadId=upload_id, PartNumber=number, Body=data)
+        return {"PartNumber": number, "ETag": response["ETag"]}
+
+    async def complete_multipart(self, key: str, upload_id: str, parts: list[dict[str, Any]]) -> str | None:
+        response = await self._call(
+            "complete_multipart_upload", key, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
+        )
+        return _version(response.get("VersionId"))
+
+    async def abort_multipart(self, key: str, upload_id: str) -> None:
+        await self._call("abort_multipart_upload", key, Key=key, UploadId=upload_id)
+
+    # Listings
+
+    async def list_page(self, prefix: str, *, delimiter: str | None, limit: int, cursor: str | None) -> ListingPage:
+        params: dict[str, Any] = {"Prefix": prefix, "MaxKeys": limit}
+        if delimiter:
+            params["Delimiter"] = delimiter
+        if cursor:
+            params["ContinuationToken"] = decode_cursor(cursor, ("token",))["token"]
+        try:
+            response = await self._call("list_objects_v2", prefix, **params)
+        except errors.BadRequest as exc:
+            raise errors.InvalidCursor("the cursor is not one this API produced") from exc
+        objects = [
+            ObjectInfo(
+                key=item["Key"],
+                version_id=None,
+                etag=str(item.get("ETag", "")),
+                size=int(item.get("Size", 0)),
+                last_modified=item["LastModified"],
+                content_type="",
+            )
+            for item in response.get("Contents", [])
+        ]
+        prefixes = [item["Prefix"] for item in response.get("CommonPrefixes", [])]
+        token = response.get("NextContinuationToken") if response.get("IsTruncated") else None
+        return ListingPage(objects, prefixes, encode_cursor({"token": token}) if token else None)
+
+    async def versions_page(self, key: str, *, limit: int, cursor: str | None) -> VersionsPage:
+        """One page of the history of exactly `key`, newest first."""
+        params: dict[str, Any] = {"Prefix": key, "MaxKeys": limit}
+        if cursor:
+            state = decode_cursor(cursor, ("key", "version"))
+            if state["key"] != key:
+                raise errors.InvalidCursor("the cursor belongs to another path")
+            params.update(KeyMarker=state["key"], VersionIdMarker=state["version"])
+        response = await self._call("list_object_versions", key, **params)
+        entries = _entries(response, key)
+        # Versions of one key are contiguous and come before longer keys sharing the prefix, so a foreign key in
+        # the page means this key's history is complete.
+        foreign = any(item["Key"] != key for name in ("Versions", "DeleteMarkers") for item in response.get(name, []))
+        more = bool(response.get("IsTruncated")) and not foreign and bool(entries)
+        next_cursor = encode_cursor({"key": key, "version": entries[-1].version_id}) if more else None
+        return VersionsPage(entries, next_cursor)
+
+    async def versions(self, key: str, *, page_size: int = 50) -> AsyncGenerator[VersionEntry, None]:
+        """Every version and delete marker of exactly `key`, newest first."""
+        async for page in self._pages("list_object_versions", key, PaginationConfig={"PageSize": page_size}):
+            entries = _entries(page, key)
+            for entry in entries:
+                yield entry
+            if any(item["Key"] != key for name in ("Versions", "DeleteMarkers") for item in page.get(name, [])):
+                return
+
+    async def current_keys(self, prefix: str) -> AsyncIterator[list[str]]:
+        """Batches of the keys of current (not deleted) objects under `prefix`."""
+        async for page in self._pages("list_objects_v2", prefix, PaginationConfig={"PageSize": DELETE_BATCH}):
+            keys = [item["Key"] for item in page.get("Contents", [])]
+            if keys:
+                yield keys
+
+    async def delete_all_current(self, prefix: str) -> int:
+        """Put delete markers on every current object under `prefix`; returns how many."""
+        count = 0
+        async for keys in self.current_keys(prefix):
+            await self._delete_batch(prefix, [{"Key": key} for key in keys])
+            count += len(keys)
+        return count
+
+    async def purge(self, prefix: str) -> int:
+        """Remove every version and delete marker under `prefix` for good; returns how many."""
+        count = 0
+        async for page in self._pages("list_object_versions", prefix, PaginationConfig={"PageSize": DELETE_BATCH}):
+            batch = [
+                {"Key": item["Key"], "VersionId": item["VersionId"]}
+                for name in ("Versions", "DeleteMarkers")
+                for item in page.get(name, [])
+            ]
+            if batch:
+                await self._delete_batch(prefix, batch)
+                count += len(batch)
+        return count
+
+    async def _delete_batch(self, prefix: str, objects: list[dict[str, str]]) -> None:
+        response = await self._call("delete_objects", prefix, Delete={"Objects": objects, "Quiet": True})
+        failures = response.get("Errors") or []
+        if failures:
+            first = failures[0]
+            raise errors.StoreError(
+                f"the storage backend refused to delete {len(failures)} object(s): {first.get('Code')} "
+                f"{first.get('Message', '')}".strip()
+            )
+
+    # Links
+
+    async def presign_get(self, key: str, *, version_id: str | None, expires_in: int, content_disposition: str) -> str:
+        if self._observer is not None:
+            self._observer("presign_get_object", key)
+        params: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "ResponseContentDisposition": content_disposition}
+        if version_id:
+            params["VersionId"] = version_id
+        try:
+            url = await self._presigner.generate_presigned_url("get_object", Params=params, ExpiresIn=expires_in)
+        except (ClientError, BotoCoreError) as exc:
+            raise translate(exc, key) from exc
+        return str(url)
