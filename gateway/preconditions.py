@@ -98,7 +98,7 @@ async def settle(store: Store, key: str, version_id: str | None, base: str | Non
     """Locate the version just written; withdraw it and raise 412 when a conditional write lost the race."""
     mine: VersionEntry | None = None
     below: VersionEntry | None = None
-    async with aclosing(store.versions(key, page_size=16)) as entries:
+    async with aclosing(store.versions(key)) as entries:
         async for entry in entries:
             if mine is not None:
                 below = entry
@@ -119,7 +119,7 @@ async def settle(store: Store, key: str, version_id: str | None, base: str | Non
 
 async def _top_two(store: Store, key: str) -> tuple[VersionEntry | None, VersionEntry | None]:
     found: list[VersionEntry | None] = []
-    async with aclosing(store.versions(key, page_size=4)) as entries:
+    async with aclosing(store.versions(key)) as entries:
         async for entry in entries:
             found.append(entry)
             if len(found) == 2:

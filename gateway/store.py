@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import html
 import json
+import re
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
@@ -143,8 +145,23 @@ def _version(value: object) -> str | None:
     return None if value in (None, "", "null") else str(value)
 
 
+# botocore parses ListObjectVersions into two lists, versions and delete markers, losing how they interleave. The
+# order matters (it is the order of writes), and timestamps cannot restore it: they tie within a second on some
+# backends. So the raw response is read once more for the order of the entries.
+_ENTRY_ORDER = re.compile(rb"<(?:Version|DeleteMarker)>.*?<VersionId>(.*?)</VersionId>", re.DOTALL)
+ORDER_FIELD = "GatewayEntryOrder"
+
+
+def _record_entry_order(response_dict: dict[str, Any], customized_response_dict: dict[str, Any], **_: Any) -> None:
+    body = response_dict.get("body")
+    if isinstance(body, bytes) and response_dict.get("status_code") == 200:
+        customized_response_dict[ORDER_FIELD] = [
+            html.unescape(match.group(1).decode("utf-8")) for match in _ENTRY_ORDER.finditer(body)
+        ]
+
+
 def _entries(page: Mapping[str, Any], key: str | None) -> list[VersionEntry]:
-    """Versions and delete markers of one page, merged newest first (S3 returns them as two lists)."""
+    """Versions and delete markers of one page, merged in S3's order: newest first within a key."""
     found = [
         VersionEntry(
             key=item["Key"],
@@ -159,8 +176,9 @@ def _entries(page: Mapping[str, Any], key: str | None) -> list[VersionEntry]:
         for item in items
         if key is None or item["Key"] == key
     ]
-    # Within one key the latest entry comes first; ties on the timestamp keep S3's order (stable sort).
-    found.sort(key=lambda entry: (entry.key, not entry.is_latest, -entry.last_modified.timestamp()))
+    position = {version_id: index for index, version_id in enumerate(page.get(ORDER_FIELD, []))}
+    # Some backends (moto) list all versions before all delete markers; the latest entry is always marked, though.
+    found.sort(key=lambda entry: (entry.key, not entry.is_latest, position.get(entry.version_id, len(position))))
     return found
 
 
@@ -191,6 +209,7 @@ class Store:
         self._client = await self._stack.enter_async_context(
             session.create_client("s3", **self._client_args(self._settings.s3_endpoint_url))
         )
+        self._client.meta.events.register("before-parse.s3.ListObjectVersions", _record_entry_order)
         public = self._settings.s3_public_endpoint_url
         self._presigner = self._client
         if public and public != self._settings.s3_endpoint_url:
@@ -425,9 +444,13 @@ class Store:
         next_cursor = encode_cursor({"key": key, "version": entries[-1].version_id}) if more else None
         return VersionsPage(entries, next_cursor)
 
-    async def versions(self, key: str, *, page_size: int = 50) -> AsyncGenerator[VersionEntry, None]:
-        """Every version and delete marker of exactly `key`, newest first."""
-        async for page in self._pages("list_object_versions", key, PaginationConfig={"PageSize": page_size}):
+    async def versions(self, key: str) -> AsyncGenerator[VersionEntry, None]:
+        """Every version and delete marker of exactly `key`, newest first, in the exact order of writes.
+
+        One entry per request: a page holding a single entry cannot misplace a delete marker between versions,
+        whatever the backend's listing does. Meant for walking the few newest entries.
+        """
+        async for page in self._pages("list_object_versions", key, PaginationConfig={"PageSize": 1}):
             entries = _entries(page, key)
             for entry in entries:
                 yield entry

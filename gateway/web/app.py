@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.routing import Route
 
 from gateway.auth import TokenVerifier
@@ -49,6 +50,20 @@ async def openapi(request: Request) -> Response:
     return JSONResponse(openapi_document())
 
 
+class FilePathConvertor(Convertor[str]):
+    """Like Starlette's `path`, but also matching decoded newlines, so that they reach the path rules (400)."""
+
+    regex = r"[\s\S]*"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("filepath", FilePathConvertor())
+
 SESSION = "/v1/sessions/{sid}"
 
 ROUTES = [
@@ -61,9 +76,9 @@ ROUTES = [
     Route(SESSION, sessions.update_session, methods=["PATCH"], name="update_session"),
     Route(SESSION, sessions.delete_session, methods=["DELETE"], name="delete_session"),
     Route(SESSION + "/files", files.list_files, methods=["GET"], name="list_files"),
-    Route(SESSION + "/files/{path:path}", files.get_file, methods=["GET", "HEAD"], name="file"),
-    Route(SESSION + "/files/{path:path}", files.put_file, methods=["PUT"], name="put_file"),
-    Route(SESSION + "/files/{path:path}", files.delete_file, methods=["DELETE"], name="delete_file"),
+    Route(SESSION + "/files/{path:filepath}", files.get_file, methods=["GET", "HEAD"], name="file"),
+    Route(SESSION + "/files/{path:filepath}", files.put_file, methods=["PUT"], name="put_file"),
+    Route(SESSION + "/files/{path:filepath}", files.delete_file, methods=["DELETE"], name="delete_file"),
     Route(SESSION + "/history", files.file_history, methods=["GET"], name="history"),
     Route(SESSION + "/rollback", files.rollback, methods=["POST"], name="rollback"),
     Route(SESSION + "/links", files.create_link, methods=["POST"], name="create_link"),

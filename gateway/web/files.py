@@ -59,6 +59,8 @@ def _file_headers(path: str, info: ObjectInfo, *, pinned: bool) -> dict[str, str
         "Content-Disposition": download_disposition(path, info.content_type),
         # A pinned version never changes; the head of a path may change at any time.
         "Cache-Control": "private, max-age=31536000, immutable" if pinned else "private, no-cache",
+        # Exactly as stored: Starlette would append a charset to text types given as media_type.
+        "Content-Type": info.content_type,
     }
     if info.version_id:
         headers["X-Version-Id"] = info.version_id
@@ -75,7 +77,7 @@ async def get_file(request: Request) -> Response:
         info = await files.head(keys, path, version_id)
         headers = _file_headers(path, info, pinned=version_id is not None)
         headers["Content-Length"] = str(info.size)
-        return Response(status_code=200, headers=headers, media_type=info.content_type)
+        return Response(status_code=200, headers=headers)
     byte_range = request.headers.get("range")
     if byte_range is not None and (not byte_range.startswith("bytes=") or "," in byte_range):
         byte_range = None  # other units and multiple ranges: serve the whole file, as RFC 9110 allows
@@ -92,7 +94,7 @@ async def get_file(request: Request) -> Response:
     if stream.content_range:
         headers["Content-Range"] = stream.content_range
         status = 206
-    return StreamingResponse(stream.body, status_code=status, headers=headers, media_type=stream.info.content_type)
+    return StreamingResponse(stream.body, status_code=status, headers=headers)
 
 
 async def delete_file(request: Request) -> Response:

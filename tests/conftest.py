@@ -1,0 +1,215 @@
+"""Backends and a running gateway for the behaviour tests.
+
+Every test that takes the `backend` fixture (directly or through `gateway`) runs once per backend: moto's S3
+server and a real Ceph RADOS Gateway, which `deploy/rgw/local-rgw.sh` starts on loopback when none is running.
+GATEWAY_TEST_BACKENDS (default "moto,rgw") narrows the list for quick local runs; CI always runs both.
+"""
+
+from __future__ import annotations
+
+import http.client
+import logging
+import os
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import httpx
+import pytest
+import uvicorn
+from botocore.config import Config
+
+from gateway.auth import issue_token
+from gateway.keys import Owner
+from gateway.settings import Settings
+from gateway.web.app import create_app
+
+ROOT = Path(__file__).resolve().parent.parent
+RGW_SCRIPT = ROOT / "deploy" / "rgw" / "local-rgw.sh"
+SECRET = "test-secret-that-is-long-enough-for-hs256"
+KEY_ROOT = "gw"
+# moto's server logs every S3 call it answers.
+logging.getLogger("werkzeug").setLevel(logging.WARNING)
+
+
+def _backends() -> list[str]:
+    names = [name.strip() for name in os.environ.get("GATEWAY_TEST_BACKENDS", "moto,rgw").split(",") if name.strip()]
+    if os.environ.get("CI") == "true" and "rgw" not in names:
+        raise pytest.UsageError("CI must run the rgw backend")
+    return names
+
+
+@dataclass
+class Backend:
+    name: str
+    endpoint: str
+    credentials: tuple[str, str]
+
+    def client(self) -> Any:
+        """An independent boto3 client, for tests that inspect the bucket."""
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            region_name="us-east-1",
+            aws_access_key_id=self.credentials[0],
+            aws_secret_access_key=self.credentials[1],
+            config=Config(
+                s3={"addressing_style": "path"},
+                request_checksum_calculation="when_required",
+                response_checksum_validation="when_required",
+                retries={"mode": "standard", "max_attempts": 3},
+            ),
+        )
+
+    def new_bucket(self, versioned: bool = True) -> str:
+        name = f"test-{uuid.uuid4().hex[:20]}"
+        client = self.client()
+        client.create_bucket(Bucket=name)
+        if versioned:
+            client.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+        return name
+
+
+def _rgw_env() -> dict[str, str]:
+    output = subprocess.run(["bash", str(RGW_SCRIPT), "env"], capture_output=True, text=True, check=True).stdout
+    values = {}
+    for line in output.splitlines():
+        name, _, value = line.removeprefix("export ").partition("=")
+        values[name.strip()] = value.strip().strip("'\"")
+    return values
+
+
+@pytest.fixture(scope="session")
+def rgw() -> Iterator[Backend]:
+    started = False
+    if subprocess.run(["bash", str(RGW_SCRIPT), "status"], capture_output=True).returncode != 0:
+        result = subprocess.run(["bash", str(RGW_SCRIPT), "start"], capture_output=True, text=True, timeout=300)
+        if result.returncode != 0:
+            pytest.fail(f"could not start Ceph RGW:\n{result.stdout}\n{result.stderr}", pytrace=False)
+        started = True
+    env = _rgw_env()
+    yield Backend("rgw", env["RGW_ENDPOINT_URL"], (env["RGW_ACCESS_KEY"], env["RGW_SECRET_KEY"]))
+    if started and not os.environ.get("GATEWAY_TEST_KEEP_RGW"):
+        subprocess.run(["bash", str(RGW_SCRIPT), "stop"], capture_output=True, timeout=120)
+
+
+@pytest.fixture(scope="session")
+def moto() -> Iterator[Backend]:
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield Backend("moto", f"http://{host}:{port}", ("moto-key", "moto-secret"))
+    server.stop()
+
+
+@pytest.fixture(scope="session", params=_backends())
+def backend(request: pytest.FixtureRequest) -> Backend:
+    found: Backend = request.getfixturevalue(request.param)
+    return found
+
+
+def gateway_settings(backend: Backend, bucket: str, **extra: str) -> Settings:
+    return Settings.from_env(
+        {
+            "GATEWAY_S3_ENDPOINT_URL": backend.endpoint,
+            "GATEWAY_BUCKET": bucket,
+            "GATEWAY_KEY_ROOT": KEY_ROOT,
+            "GATEWAY_JWT_SECRET": SECRET,
+            "GATEWAY_S3_MAX_ATTEMPTS": "2",
+            **extra,
+        }
+    )
+
+
+@dataclass
+class Gateway:
+    """A gateway serving on loopback, with a record of every key its store adapter touched."""
+
+    backend: Backend
+    settings: Settings
+    url: str
+    touched: list[tuple[str, str]] = field(default_factory=list)
+
+    def token(self, sub: str, **claims: Any) -> str:
+        return issue_token(self.settings, sub=sub, **claims)
+
+    def client(self, sub: str | None = None, *, token: str | None = None, **claims: Any) -> httpx.Client:
+        headers = {}
+        if token is None and sub is not None:
+            token = self.token(sub, **claims)
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        return httpx.Client(base_url=self.url, headers=headers, timeout=60)
+
+    def owner(self, sub: str, tenant: str = "default") -> Owner:
+        return Owner(root=self.settings.key_root, tenant=tenant, user=sub)
+
+
+class ServerThread:
+    def __init__(self, app: Any) -> None:
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> str:
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the gateway did not start")
+            time.sleep(0.01)
+        port = self.server.servers[0].sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}"
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def gateway(backend: Backend) -> Iterator[Gateway]:
+    settings = gateway_settings(backend, backend.new_bucket())
+    touched: list[tuple[str, str]] = []
+    app = create_app(settings, credentials=backend.credentials, observer=lambda op, key: touched.append((op, key)))
+    with ServerThread(app) as url:
+        yield Gateway(backend=backend, settings=settings, url=url, touched=touched)
+
+
+def raw_request(
+    base_url: str, method: str, raw_path: str, headers: dict[str, str], body: bytes = b""
+) -> tuple[int, dict[str, str], bytes]:
+    """Send a request path byte for byte: HTTP clients would normalise '..' and '.' segments away."""
+    url = httpx.URL(base_url)
+    connection = http.client.HTTPConnection(url.host, url.port, timeout=30)
+    try:
+        connection.request(method, raw_path, body=body, headers=headers)
+        response = connection.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+    finally:
+        connection.close()
+
+
+@pytest.fixture
+def user() -> str:
+    """A fresh user id, so tests sharing a bucket never see each other's sessions."""
+    return f"user-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def api(gateway: Gateway, user: str) -> Iterator[httpx.Client]:
+    with gateway.client(user) as client:
+        yield client
+
+
+@pytest.fixture
+def session_id(api: httpx.Client) -> str:
+    response = api.post("/v1/sessions", json={"name": "test"})
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
