@@ -112,7 +112,7 @@ class Files:
             threshold=self._settings.multipart_threshold_bytes,
         )
         settled = await preconditions.settle(self._store, key, version_id, base)
-        return Written(self._file(keys, key, settled.entry, content_type), created=not settled.replaced)
+        return Written(self._file(keys, settled.version), created=not settled.replaced)
 
     async def head(self, keys: SessionKeys, path: str, version_id: str | None) -> ObjectInfo:
         return await self._store.head(keys.file(path), version_id)
@@ -182,7 +182,7 @@ class Files:
         metadata = {k: v for k, v in source.metadata.items() if k != preconditions.BASE_METADATA}
         new_version = await self._store.copy_version(key, source, metadata=metadata)
         settled = await preconditions.settle(self._store, key, new_version, None)
-        return Written(self._file(keys, key, settled.entry, source.content_type), created=not settled.replaced)
+        return Written(self._file(keys, settled.version), created=not settled.replaced)
 
     async def link(self, keys: SessionKeys, path: str, *, version_id: str | None, expires_in: int) -> Link:
         if not 1 <= expires_in <= MAX_LINK_SECONDS:
@@ -199,12 +199,12 @@ class Files:
         return Link(url=url, expires_at=datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=expires_in))
 
     @staticmethod
-    def _file(keys: SessionKeys, key: str, entry: VersionEntry, content_type: str) -> FileVersion:
+    def _file(keys: SessionKeys, info: ObjectInfo) -> FileVersion:
         return FileVersion(
-            path=keys.path_of(key),
-            version_id=entry.version_id,
-            etag=entry.etag or "",
-            size=entry.size or 0,
-            content_type=content_type,
-            last_modified=entry.last_modified,
+            path=keys.path_of(info.key),
+            version_id=info.version_id,
+            etag=info.etag,
+            size=info.size,
+            content_type=info.content_type,
+            last_modified=info.last_modified,
         )

@@ -17,11 +17,10 @@ the loser's behalf, and goes on.
 
 from __future__ import annotations
 
-from contextlib import aclosing
 from dataclasses import dataclass
 
 from gateway.errors import BadRequest, ObjectMissing, PreconditionFailed, StoreError
-from gateway.store import Store, VersionEntry
+from gateway.store import ObjectInfo, Store
 
 BASE_METADATA = "gateway-base"
 # Stands for "no version at all" as a base, so that every base is a non-empty string.
@@ -52,9 +51,9 @@ class Precondition:
 
 @dataclass(frozen=True)
 class Settled:
-    """A version that is now the head of its key."""
+    """A version that won its place in the key's history."""
 
-    entry: VersionEntry
+    version: ObjectInfo
     replaced: bool
 
 
@@ -73,9 +72,11 @@ def matches(tags: frozenset[str], etag: str | None) -> bool:
 async def check(store: Store, key: str, precondition: Precondition) -> str:
     """Check `precondition` against the current head of `key`; return the base to record with the new version."""
     for _ in range(MAX_WITHDRAWALS):
-        latest, below = await _top_two(store, key)
+        latest = await store.latest_entry(key)
+        if latest is None or latest.is_delete_marker:
+            break
         try:
-            if latest is None or latest.is_delete_marker or not await _lost_race(store, key, latest, below):
+            if not await _lost_race(store, key, latest.version_id):
                 break
             await store.delete_version(key, latest.version_id)
         except ObjectMissing:
@@ -86,50 +87,42 @@ async def check(store: Store, key: str, precondition: Precondition) -> str:
     if precondition.if_none_match_any and exists:
         raise PreconditionFailed("a file already exists at this path (If-None-Match: *)")
     if precondition.if_match is not None:
-        if not exists:
+        if latest is None or latest.is_delete_marker:
             raise PreconditionFailed("no file exists at this path (If-Match)")
-        assert latest is not None
         if not matches(precondition.if_match, latest.etag):
             raise PreconditionFailed(f"the file's current ETag is {latest.etag} (If-Match)")
     return latest.version_id if latest is not None else NO_VERSION
 
 
 async def settle(store: Store, key: str, version_id: str | None, base: str | None) -> Settled:
-    """Locate the version just written; withdraw it and raise 412 when a conditional write lost the race."""
-    mine: VersionEntry | None = None
-    below: VersionEntry | None = None
-    async with aclosing(store.versions(key)) as entries:
-        async for entry in entries:
-            if mine is not None:
-                below = entry
-                break
-            # A backend that does not report the new version id (Ceph RGW on copies) leaves only the head to go by.
-            if entry.version_id == version_id or (version_id is None and base is None):
-                mine = entry
-    if mine is None:
+    """Confirm the version just written; withdraw it and raise 412 when a conditional write lost the race."""
+    if version_id is None:
+        # A backend that does not report new version ids (Ceph RGW on copies) leaves only the head to go by;
+        # such writes are unconditional, so there is no race to judge.
         if base is not None:
-            # Only a losing write is ever withdrawn by another writer.
-            raise PreconditionFailed("another write to this file won the race; nothing was changed")
-        raise StoreError("the version just written is missing from the file's history")
+            raise StoreError("the storage backend did not report the new version id")
+        latest = await store.latest_entry(key)
+        if latest is None or latest.is_delete_marker:
+            raise StoreError("the version just written is missing")
+        version_id = latest.version_id
+    below = await store.entry_below(key, version_id)
+    try:
+        # Read after the listing: a version that still exists now existed while the listing ran, so `below` is
+        # really what lies under it. (Versions never come back once deleted.)
+        mine = await store.head(key, version_id)
+    except ObjectMissing as exc:
+        if base is None:
+            raise StoreError("the version just written is missing") from exc
+        raise PreconditionFailed("another write to this file won the race; nothing was changed") from exc
     if base is not None and (below.version_id if below else NO_VERSION) != base:
-        await store.delete_version(key, mine.version_id)
+        await store.delete_version(key, version_id)
         raise PreconditionFailed("another write to this file won the race; nothing was changed")
-    return Settled(entry=mine, replaced=below is not None and not below.is_delete_marker)
+    return Settled(version=mine, replaced=below is not None and not below.is_delete_marker)
 
 
-async def _top_two(store: Store, key: str) -> tuple[VersionEntry | None, VersionEntry | None]:
-    found: list[VersionEntry | None] = []
-    async with aclosing(store.versions(key)) as entries:
-        async for entry in entries:
-            found.append(entry)
-            if len(found) == 2:
-                break
-    found += [None, None]
-    return found[0], found[1]
-
-
-async def _lost_race(store: Store, key: str, latest: VersionEntry, below: VersionEntry | None) -> bool:
-    """Whether `latest` is a conditional write whose base is not the version below it."""
-    info = await store.head(key, latest.version_id)
+async def _lost_race(store: Store, key: str, version_id: str) -> bool:
+    """Whether `version_id` is a conditional write whose base is not the entry below it."""
+    below = await store.entry_below(key, version_id)
+    info = await store.head(key, version_id)  # after the listing, as in `settle`
     base = info.metadata.get(BASE_METADATA)
     return base is not None and base != (below.version_id if below else NO_VERSION)

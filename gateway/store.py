@@ -11,7 +11,7 @@ import binascii
 import html
 import json
 import re
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -444,18 +444,23 @@ class Store:
         next_cursor = encode_cursor({"key": key, "version": entries[-1].version_id}) if more else None
         return VersionsPage(entries, next_cursor)
 
-    async def versions(self, key: str) -> AsyncGenerator[VersionEntry, None]:
-        """Every version and delete marker of exactly `key`, newest first, in the exact order of writes.
+    async def latest_entry(self, key: str) -> VersionEntry | None:
+        """The newest version or delete marker of exactly `key`."""
+        return await self._one_entry(key, {})
 
-        One entry per request: a page holding a single entry cannot misplace a delete marker between versions,
-        whatever the backend's listing does. Meant for walking the few newest entries.
+    async def entry_below(self, key: str, version_id: str) -> VersionEntry | None:
+        """The version or delete marker written just before `version_id` of `key`.
+
+        Asking for one entry after a marker gives the exact order of writes on every backend, even those whose
+        listings group delete markers apart from versions. The answer is only meaningful if `version_id` still
+        existed during the call: callers check that afterwards.
         """
-        async for page in self._pages("list_object_versions", key, PaginationConfig={"PageSize": 1}):
-            entries = _entries(page, key)
-            for entry in entries:
-                yield entry
-            if any(item["Key"] != key for name in ("Versions", "DeleteMarkers") for item in page.get(name, [])):
-                return
+        return await self._one_entry(key, {"KeyMarker": key, "VersionIdMarker": version_id})
+
+    async def _one_entry(self, key: str, markers: dict[str, str]) -> VersionEntry | None:
+        response = await self._call("list_object_versions", key, Prefix=key, MaxKeys=1, **markers)
+        entries = _entries(response, key)
+        return entries[0] if entries else None
 
     async def current_keys(self, prefix: str) -> AsyncIterator[list[str]]:
         """Batches of the keys of current (not deleted) objects under `prefix`."""

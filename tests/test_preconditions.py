@@ -1,0 +1,139 @@
+"""Conditional writes hold between separate gateway processes on the same bucket, on every backend."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from gateway.preconditions import Precondition, matches, normalise_etag
+from tests.conftest import KEY_ROOT, SECRET, Backend, Gateway
+
+ROUNDS = 10
+WRITERS_PER_PROCESS = 4
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def two_replicas(backend: Backend) -> Iterator[list[str]]:
+    bucket = backend.new_bucket()
+    env = {
+        **os.environ,
+        "GATEWAY_S3_ENDPOINT_URL": backend.endpoint,
+        "GATEWAY_BUCKET": bucket,
+        "GATEWAY_KEY_ROOT": KEY_ROOT,
+        "GATEWAY_JWT_SECRET": SECRET,
+        "AWS_ACCESS_KEY_ID": backend.credentials[0],
+        "AWS_SECRET_ACCESS_KEY": backend.credentials[1],
+    }
+    urls, processes = [], []
+    for _ in range(2):
+        port = _free_port()
+        cmd = [sys.executable, "-m", "gateway", "serve", "--port", str(port), "--log-level", "warning"]
+        processes.append(subprocess.Popen(cmd, env=env))
+        urls.append(f"http://127.0.0.1:{port}")
+    try:
+        for url in urls:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    if httpx.get(f"{url}/readyz").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert time.monotonic() < deadline, "a replica did not become ready"
+                time.sleep(0.1)
+        yield urls
+    finally:
+        for process in processes:
+            process.terminate()
+            process.wait(timeout=30)
+
+
+def _race(urls: list[str], token: str, url_path: str, headers: dict[str, str]) -> list[tuple[int, bytes]]:
+    """Every writer PUTs its own body at the same moment; returns (status, body) per writer."""
+    writers = [(url, f"{url[-5:]}-{i}".encode()) for url in urls for i in range(WRITERS_PER_PROCESS)]
+    barrier = threading.Barrier(len(writers))
+    results: list[tuple[int, bytes]] = [(0, b"")] * len(writers)
+
+    def write(index: int, base: str, body: bytes) -> None:
+        with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=60) as client:
+            client.get("/healthz")  # connect before the barrier
+            barrier.wait()
+            results[index] = (client.put(url_path, content=body, headers=headers).status_code, body)
+
+    threads = [threading.Thread(target=write, args=(i, base, body)) for i, (base, body) in enumerate(writers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def test_exactly_one_conditional_writer_wins_each_round(two_replicas: list[str], gateway: Gateway, user: str) -> None:
+    token = gateway.token(user)
+    with httpx.Client(base_url=two_replicas[0], headers={"Authorization": f"Bearer {token}"}) as api:
+        sid = api.post("/v1/sessions", json={}).json()["id"]
+        path = f"/v1/sessions/{sid}/files/counter.txt"
+
+        created = _race(two_replicas, token, path, {"If-None-Match": "*"})
+        winners = [body for status, body in created if status == 201]
+        assert len(winners) == 1, created
+        assert sorted(status for status, _ in created) == [201] + [412] * (len(created) - 1)
+        current = api.get(path)
+        assert current.content == winners[0]
+
+        for _ in range(ROUNDS):
+            results = _race(two_replicas, token, path, {"If-Match": current.headers["etag"]})
+            winners = [body for status, body in results if status == 200]
+            assert len(winners) == 1, results
+            assert all(status == 412 for status, body in results if body != winners[0]), results
+            current = api.get(path)
+            assert current.content == winners[0]  # the winner's update is the one kept
+
+        history = api.get(f"/v1/sessions/{sid}/history", params={"path": "counter.txt", "limit": "1000"}).json()
+        # One version per round: every losing write was withdrawn.
+        assert len(history["items"]) == ROUNDS + 1
+        assert not any(item["is_delete_marker"] for item in history["items"])
+
+
+def test_a_losing_write_left_behind_is_withdrawn_by_the_next_writer(
+    gateway: Gateway, api: httpx.Client, user: str
+) -> None:
+    """A gateway that died between writing a losing version and withdrawing it must not block the file."""
+    sid = api.post("/v1/sessions", json={}).json()["id"]
+    path = f"/v1/sessions/{sid}/files/f.txt"
+    base_version = api.put(path, content=b"base").json()["version_id"]
+    winner = api.put(path, content=b"winner").json()
+    key = gateway.owner(user).session(sid).file("f.txt")
+    s3 = gateway.backend.client()
+    # What a crashed loser leaves: a version based on `base`, on top of the winner.
+    s3.put_object(Bucket=gateway.settings.bucket, Key=key, Body=b"loser", Metadata={"gateway-base": base_version})
+    assert api.get(path).content == b"loser"
+    response = api.put(path, content=b"next", headers={"If-Match": winner["etag"]})
+    assert response.status_code == 200, response.text
+    assert api.get(path).content == b"next"
+    items = api.get(f"/v1/sessions/{sid}/history", params={"path": "f.txt"}).json()["items"]
+    assert [item["etag"] for item in items[1:]] == [winner["etag"], items[2]["etag"]]
+    assert len(items) == 3
+
+
+def test_precondition_headers() -> None:
+    assert not Precondition.from_headers(None, None).conditional
+    assert Precondition.from_headers(None, "*").if_none_match_any
+    assert Precondition.from_headers('"a", W/"b"', None).if_match == frozenset({"a", "b"})
+    assert normalise_etag(' W/"x" ') == "x"
+    assert matches(frozenset({"*"}), '"anything"')
+    assert not matches(frozenset({"a"}), None)
