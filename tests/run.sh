@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The whole test suite from a fresh Debian machine: installs what is missing (Ceph packages for a real S3, a
+# virtualenv with the project), checks style and types, then runs every test against moto's S3 server and
+# against a Ceph RADOS Gateway that the tests start on loopback and stop afterwards. Safe to run again.
+# Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+packages=()
+for tool in ceph-mon ceph-osd radosgw radosgw-admin monmaptool; do
+  command -v "$tool" >/dev/null 2>&1 || { packages+=(ceph-mon ceph-osd radosgw ceph-common); break; }
+done
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || packages+=(python3-venv)
+if ((${#packages[@]})); then
+  echo "installing ${packages[*]}" >&2
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+fi
+
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+
+.venv/bin/ruff check gateway tests
+.venv/bin/ruff format --check -q gateway tests
+.venv/bin/mypy
+
+exec .venv/bin/python -m pytest "$@"
