@@ -8,11 +8,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from typing import Any
 
 from gateway import preconditions
 from gateway.downloads import content_disposition
-from gateway.errors import BadRequest, NotFound, ObjectMissing
+from gateway.errors import BadRequest, NotFound, NotModified, ObjectMissing
 from gateway.keys import SessionKeys
 from gateway.settings import Settings
 from gateway.store import ObjectInfo, ObjectStream, Store, VersionEntry
@@ -126,9 +127,15 @@ class Files:
         byte_range: str | None,
         if_none_match: str | None,
     ) -> ObjectStream:
-        return await self._store.get(
-            keys.file(path), version_id=version_id, byte_range=byte_range, if_none_match=if_none_match
-        )
+        key = keys.file(path)
+        try:
+            return await self._store.get(key, version_id=version_id, byte_range=byte_range, if_none_match=if_none_match)
+        except NotModified as exc:
+            if exc.etag:
+                raise
+            # Ceph RGW answers 304 without validators; a 304 must repeat them.
+            info = await self._store.head(key, version_id)
+            raise NotModified(info.etag, format_datetime(info.last_modified.astimezone(UTC), usegmt=True)) from exc
 
     async def delete(self, keys: SessionKeys, path: str) -> None:
         key = keys.file(path)
