@@ -1,7 +1,7 @@
 """Streaming a request body into one S3 object without buffering it whole.
 
 Bodies up to the multipart threshold become one PUT. Larger ones become a multipart upload whose parts are sent
-while the next part is read, so memory stays at about two parts whatever the file size. Any failure (a body over
+while the next part is read, so memory stays at a few parts whatever the file size. Any failure (a body over
 the limit, a client that hangs up, a store error) aborts the multipart upload: S3 only makes an object visible
 on completion, so nothing partial ever appears.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+from collections import deque
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -19,6 +20,9 @@ from gateway.store import Store
 
 log = logging.getLogger(__name__)
 MAX_PARTS = 10_000
+# Parts sent while the next one is read: enough to keep the link to S3 busy, few enough that memory stays at a
+# handful of parts whatever the file size.
+PARTS_IN_FLIGHT = 2
 
 
 def part_size_for(expected_bytes: int, threshold: int) -> int:
@@ -49,7 +53,7 @@ async def stream_upload(
     total = 0
     upload_id: str | None = None
     parts: list[dict[str, Any]] = []
-    pending: asyncio.Task[dict[str, Any]] | None = None
+    pending: deque[asyncio.Task[dict[str, Any]]] = deque()
     try:
         async for chunk in chunks:
             total += len(chunk)
@@ -61,27 +65,26 @@ async def stream_upload(
                     upload_id = await store.start_multipart(key, content_type=content_type, metadata=metadata)
                 data = bytes(buffer[:part_size])
                 del buffer[:part_size]
-                if pending is not None:
-                    parts.append(await pending)
-                number = len(parts) + 1
-                pending = asyncio.create_task(store.upload_part(key, upload_id, number, data))
+                if len(pending) >= PARTS_IN_FLIGHT:
+                    parts.append(await pending.popleft())
+                number = len(parts) + len(pending) + 1
+                pending.append(asyncio.create_task(store.upload_part(key, upload_id, number, data)))
         if declared_length is not None and total != declared_length:
             raise BadRequest(f"the body ended after {total} of the {declared_length} bytes announced")
         if upload_id is None:
             version = await store.put(key, bytes(buffer), content_type=content_type, metadata=metadata)
             return version, total
-        if pending is not None:
-            parts.append(await pending)
-            pending = None
+        while pending:
+            parts.append(await pending.popleft())
         if buffer:
             parts.append(await store.upload_part(key, upload_id, len(parts) + 1, bytes(buffer)))
         version = await store.complete_multipart(key, upload_id, parts)
         upload_id = None
         return version, total
     finally:
-        if pending is not None:
-            pending.cancel()
-            await asyncio.gather(pending, return_exceptions=True)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
         if upload_id is not None:
             try:
                 await store.abort_multipart(key, upload_id)

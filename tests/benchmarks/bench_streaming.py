@@ -175,6 +175,16 @@ def _run(backend: Backend, size: int) -> int:
     finally:
         gateway.terminate()
         gateway.wait(timeout=30)
+        _empty(backend, bucket)
+
+
+def _empty(backend: Backend, bucket: str) -> None:
+    """The local RGW keeps objects in memory: give the gigabytes back."""
+    s3 = backend.client()
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
+        for item in page.get("Versions", []) + page.get("DeleteMarkers", []):
+            s3.delete_object(Bucket=bucket, Key=item["Key"], VersionId=item["VersionId"])
+    s3.delete_bucket(Bucket=bucket)
 
 
 if __name__ == "__main__":
