@@ -5,16 +5,25 @@ asked for."""
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
+import threading
 import time
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import jwt
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from tests.conftest import SECRET, Gateway, raw_request
+from gateway.settings import Settings
+from gateway.web.app import create_app
+from tests.conftest import SECRET, Backend, Gateway, ServerThread, raw_request
+from tests.test_auth import JwksServer
 
 SECRET_BYTES = b"alice's private notes"
 
@@ -214,3 +223,67 @@ def test_traversal_paths_are_refused_before_any_key_is_built(gateway: Gateway, u
         assert json.loads(body)["type"] == "/problems/invalid-path"
     # Only the session record lookup happened, inside the caller's own session.
     assert {key for _op, key in gateway.touched} <= {prefix + "session.json"}
+
+
+@pytest.fixture(scope="module")
+def jwks_gateway(backend: Backend) -> Iterator[tuple[Gateway, Any]]:
+    """A gateway that trusts RS256 keys from a JWKS endpoint and one issuer."""
+    server = JwksServer()
+    thread = threading.Thread(target=server.server.serve_forever, daemon=True)
+    thread.start()
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    server.publish(key, "main")
+    settings = Settings.from_env(
+        {
+            "GATEWAY_S3_ENDPOINT_URL": backend.endpoint,
+            "GATEWAY_BUCKET": backend.new_bucket(),
+            "GATEWAY_JWT_JWKS_URL": server.url,
+            "GATEWAY_JWT_ISSUER": "https://idp.test",
+        }
+    )
+    try:
+        with ServerThread(create_app(settings, credentials=backend.credentials)) as url:
+            yield Gateway(backend=backend, settings=settings, url=url), key
+    finally:
+        server.server.shutdown()
+        server.server.server_close()
+
+
+def test_public_key_gateway_refuses_forged_tokens(jwks_gateway: tuple[Gateway, Any]) -> None:
+    gateway, key = jwks_gateway
+    now = int(time.time())
+    claims = {"sub": "alice", "aud": "session-gateway", "iss": "https://idp.test", "exp": now + 300}
+    good = jwt.encode(claims, key, algorithm="RS256", headers={"kid": "main"})
+    with gateway.client(token=good) as api:
+        assert api.post("/v1/sessions", json={}).status_code == 201
+
+    public_pem = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    header = _b64({"alg": "HS256", "typ": "JWT", "kid": "main"})
+    signing_input = f"{header}.{_b64(claims)}"
+    mac = hmac.new(public_pem, signing_input.encode(), hashlib.sha256).digest()
+    forged = {
+        "HS256 signed with the RSA public key": f"{signing_input}.{base64.urlsafe_b64encode(mac).decode().rstrip('=')}",
+        "alg none": f"{_b64({'alg': 'none', 'kid': 'main'})}.{_b64(claims)}.",
+        "unknown kid": jwt.encode(
+            claims, rsa.generate_private_key(65537, 2048), algorithm="RS256", headers={"kid": "x"}
+        ),
+        "right kid, wrong key": jwt.encode(
+            claims, rsa.generate_private_key(65537, 2048), algorithm="RS256", headers={"kid": "main"}
+        ),
+        "wrong iss": jwt.encode(
+            {**claims, "iss": "https://evil.test"}, key, algorithm="RS256", headers={"kid": "main"}
+        ),
+        "no iss": jwt.encode(
+            {k: v for k, v in claims.items() if k != "iss"}, key, algorithm="RS256", headers={"kid": "main"}
+        ),
+        "ES256 with an unknown key": jwt.encode(
+            claims, ec.generate_private_key(ec.SECP256R1()), algorithm="ES256", headers={"kid": "main"}
+        ),
+    }
+    for name, token in forged.items():
+        with gateway.client(token=token) as api:
+            response = api.get("/v1/sessions")
+            assert response.status_code == 401, name
+            assert response.headers["www-authenticate"].startswith("Bearer realm=")
