@@ -10,6 +10,7 @@ from typing import Any
 
 from gateway.auth import issue_token
 from gateway.keys import Owner
+from gateway.policy_config import load_configured_policy
 from gateway.sessions import Sessions
 from gateway.settings import Settings
 from gateway.store import Store
@@ -41,6 +42,8 @@ def start(host: str, port: int) -> DevEnvironment:
         defaults={"GATEWAY_JWT_SECRET": secrets.token_urlsafe(32), "GATEWAY_BUCKET": DEV_BUCKET},
         overrides={
             "GATEWAY_S3_ENDPOINT_URL": f"http://{s3_host}:{s3_port}",
+            # moto stores lifecycle rules but never runs them: the janitor is the only enforcer.
+            "GATEWAY_S3_FLAVOR": "generic",
             "GATEWAY_HOST": host,
             "GATEWAY_PORT": str(port),
         },
@@ -54,7 +57,7 @@ async def _prepare(settings: Settings) -> str:
     async with Store(settings, credentials=DEV_CREDENTIALS) as store:
         await store.create_versioned_bucket()
         owner = Owner(root=settings.key_root, tenant="default", user=DEV_USER)
-        record = await Sessions(store).create(owner, {"name": "dev session"})
+        record = await Sessions(store, load_configured_policy(settings)).create(owner, {"name": "dev session"})
         return record.id
 
 

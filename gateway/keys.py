@@ -117,6 +117,13 @@ def decode_path_bytes(raw: bytes) -> str:
         raise InvalidPath("utf-8", "the path is not valid UTF-8") from exc
 
 
+def session_prefix_of(root: str, key: str) -> str | None:
+    """The session prefix of a file key anywhere in the bucket, or None when `key` is not a session file."""
+    layout = rf"{re.escape(root + '/') if root else ''}t/[^/]+/u/[^/]+/s/{_SESSION_ID.pattern}/"
+    match = re.match(layout + re.escape(FILES_DIR), key)
+    return match.group(0)[: -len(FILES_DIR)] if match else None
+
+
 @dataclass(frozen=True)
 class Owner:
     """Whose files these are: the validated identity every key is built from."""

@@ -1,7 +1,8 @@
 """Sessions: a record object per session, next to the session's files, in the same bucket.
 
 The record (`.../s/{id}/session.json`) is the session's existence: a session whose record is absent or deleted
-does not exist, whatever objects remain under its prefix.
+does not exist, whatever objects remain under its prefix. Records change by read-modify-write; two replicas
+changing one record at once go through the same conditional-write protocol as files, so no change is lost.
 """
 
 from __future__ import annotations
@@ -11,19 +12,24 @@ import json
 import os
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from gateway.errors import BadRequest, NotFound, ObjectMissing
-from gateway.files import iso
+from gateway import preconditions
+from gateway.errors import BadRequest, Conflict, NotFound, ObjectMissing, PreconditionFailed
 from gateway.keys import Owner, SessionKeys, encode_session_id
 from gateway.store import Store
+from gateway.tiers import Policy
+from gateway.wire import iso
 
 MAX_NAME_CHARS = 256
 MAX_METADATA_BYTES = 16 * 1024
+MAX_FOLDER_TIERS = 100
 RECORD_CONTENT_TYPE = "application/json"
 FETCH_CONCURRENCY = 16
+UPDATE_ATTEMPTS = 5
+ACTIVE, ENDED = "active", "ended"
 
 
 @dataclass(frozen=True)
@@ -34,6 +40,13 @@ class SessionRecord:
     updated_at: str
     state: str
     metadata: dict[str, Any]
+    default_tier: str | None = None
+    folder_tiers: dict[str, str] = field(default_factory=dict)
+    ended_at: str | None = None
+
+    @property
+    def ended(self) -> bool:
+        return self.state == ENDED
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -42,7 +55,10 @@ class SessionRecord:
             "created_at": self.created_at,
             "updated_at": self.updated_at,
             "state": self.state,
+            "ended_at": self.ended_at,
             "metadata": self.metadata,
+            "default_tier": self.default_tier,
+            "folder_tiers": self.folder_tiers,
         }
 
     @classmethod
@@ -52,9 +68,20 @@ class SessionRecord:
             name=data.get("name"),
             created_at=str(data["created_at"]),
             updated_at=str(data["updated_at"]),
-            state=str(data.get("state", "active")),
+            state=str(data.get("state", ACTIVE)),
             metadata=dict(data.get("metadata") or {}),
+            default_tier=data.get("default_tier"),
+            folder_tiers=dict(data.get("folder_tiers") or {}),
+            ended_at=data.get("ended_at"),
         )
+
+
+@dataclass(frozen=True)
+class OpenSession:
+    """A session the caller may reach: its keys and its record."""
+
+    keys: SessionKeys
+    record: SessionRecord
 
 
 def new_session_id() -> str:
@@ -78,36 +105,51 @@ def _metadata(value: object) -> dict[str, Any]:
 
 
 class Sessions:
-    def __init__(self, store: Store, *, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+    def __init__(
+        self, store: Store, policy: Policy, *, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    ) -> None:
         self._store = store
+        self._policy = policy
         self._clock = clock
 
+    def _tier(self, value: object) -> str | None:
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise BadRequest("a tier must be a string")
+        return self._policy.tier(value).name
+
     async def create(self, owner: Owner, body: Mapping[str, Any]) -> SessionRecord:
-        _reject_unknown(body, {"name", "metadata"})
+        _reject_unknown(body, {"name", "metadata", "default_tier"})
         now = iso(self._clock())
         record = SessionRecord(
             id=new_session_id(),
             name=_name(body.get("name")),
             created_at=now,
             updated_at=now,
-            state="active",
+            state=ACTIVE,
             metadata=_metadata(body.get("metadata", {})),
+            default_tier=self._tier(body.get("default_tier")),
         )
-        await self._save(owner.session(record.id), record)
+        keys = owner.session(record.id)
+        await self._store.put(keys.record, _encode(record), content_type=RECORD_CONTENT_TYPE, metadata={})
         return record
 
     async def get(self, owner: Owner, session_id: str) -> SessionRecord:
+        return (await self._read(owner.session(session_id)))[0]
+
+    async def open(self, owner: Owner, session_id: str) -> OpenSession:
+        """The session's keys and record; 404 for a session the owner does not have."""
         keys = owner.session(session_id)
+        record, _etag = await self._read(keys)
+        return OpenSession(keys, record)
+
+    async def _read(self, keys: SessionKeys) -> tuple[SessionRecord, str]:
         try:
-            data, _ = await self._store.read_bytes(keys.record)
+            data, info = await self._store.read_bytes(keys.record)
         except ObjectMissing as exc:
             raise NotFound("no such session") from exc
-        return SessionRecord.from_json(json.loads(data))
-
-    async def keys_of(self, owner: Owner, session_id: str) -> SessionKeys:
-        """The keys of a session the owner has; 404 for any other."""
-        await self.get(owner, session_id)
-        return owner.session(session_id)
+        return SessionRecord.from_json(json.loads(data)), info.etag
 
     async def list(self, owner: Owner, *, limit: int, cursor: str | None) -> dict[str, Any]:
         page = await self._store.list_page(owner.sessions_prefix, delimiter="/", limit=limit, cursor=cursor)
@@ -125,22 +167,50 @@ class Sessions:
         return {"items": [r.to_json() for r in records if r is not None], "next_cursor": page.cursor}
 
     async def update(self, owner: Owner, session_id: str, body: Mapping[str, Any]) -> SessionRecord:
-        _reject_unknown(body, {"name", "metadata"})
-        record = await self.get(owner, session_id)
+        _reject_unknown(body, {"name", "metadata", "default_tier"})
         changes: dict[str, Any] = {}
         if "name" in body:
             changes["name"] = _name(body["name"])
-        if "metadata" in body:
-            patch = _metadata(body["metadata"])
-            # JSON merge patch (RFC 7396) on the top level: null removes a key.
-            merged = {**record.metadata, **patch}
-            changes["metadata"] = _metadata({k: v for k, v in merged.items() if v is not None})
-        updated = replace(record, updated_at=iso(self._clock()), **changes)
-        await self._save(owner.session(session_id), updated)
-        return updated
+        if "default_tier" in body:
+            changes["default_tier"] = self._tier(body["default_tier"])
+        patch = _metadata(body["metadata"]) if "metadata" in body else None
+
+        def change(record: SessionRecord) -> SessionRecord:
+            updated = replace(record, **changes)
+            if patch is not None:
+                # JSON merge patch (RFC 7396) on the top level: null removes a key.
+                merged = {**record.metadata, **patch}
+                updated = replace(updated, metadata=_metadata({k: v for k, v in merged.items() if v is not None}))
+            return updated
+
+        return await self._modify(owner.session(session_id), change)
+
+    async def set_folder_tier(self, session: OpenSession, folder: str, tier: object) -> SessionRecord:
+        """Make `tier` the default of new files under `folder` (None removes the folder's default)."""
+        prefix = session.keys.path_of(session.keys.folder(folder))
+        name = self._tier(tier)
+
+        def change(record: SessionRecord) -> SessionRecord:
+            folders = {k: v for k, v in record.folder_tiers.items() if k != prefix}
+            if name is not None:
+                folders[prefix] = name
+            if len(folders) > MAX_FOLDER_TIERS:
+                raise BadRequest(f"a session can have at most {MAX_FOLDER_TIERS} folder tiers")
+            return replace(record, folder_tiers=folders)
+
+        return await self._modify(session.keys, change)
+
+    async def end(self, owner: Owner, session_id: str) -> SessionRecord:
+        """Mark the session ended (read-only from now on); repeating it changes nothing."""
+        keys = owner.session(session_id)
+        record, _ = await self._read(keys)
+        if record.ended:
+            return record
+        now = iso(self._clock())
+        return await self._modify(keys, lambda r: r if r.ended else replace(r, state=ENDED, ended_at=now))
 
     async def delete(self, owner: Owner, session_id: str, *, purge: bool) -> None:
-        keys = await self.keys_of(owner, session_id)
+        keys = (await self.open(owner, session_id)).keys
         if purge:
             await self._store.purge(keys.prefix)
             return
@@ -148,9 +218,31 @@ class Sessions:
         await self._store.delete_all_current(keys.files_prefix)
         await self._store.delete(keys.record)
 
-    async def _save(self, keys: SessionKeys, record: SessionRecord) -> None:
-        data = json.dumps(record.to_json(), separators=(",", ":")).encode()
-        await self._store.put(keys.record, data, content_type=RECORD_CONTENT_TYPE, metadata={})
+    async def _modify(self, keys: SessionKeys, change: Callable[[SessionRecord], SessionRecord]) -> SessionRecord:
+        for _ in range(UPDATE_ATTEMPTS):
+            record, etag = await self._read(keys)
+            updated = change(record)
+            if updated == record:
+                return record
+            updated = replace(updated, updated_at=iso(self._clock()))
+            precondition = preconditions.Precondition(if_match=frozenset({preconditions.normalise_etag(etag)}))
+            try:
+                base = await preconditions.check(self._store, keys.record, precondition)
+                version = await self._store.put(
+                    keys.record,
+                    _encode(updated),
+                    content_type=RECORD_CONTENT_TYPE,
+                    metadata={preconditions.BASE_METADATA: base},
+                )
+                await preconditions.settle(self._store, keys.record, version, base)
+            except PreconditionFailed:
+                continue  # another replica changed the record first: apply the change to its version
+            return updated
+        raise Conflict("the session is being changed by others right now; retry")
+
+
+def _encode(record: SessionRecord) -> bytes:
+    return json.dumps(record.to_json(), separators=(",", ":")).encode()
 
 
 def _reject_unknown(body: Mapping[str, Any], allowed: set[str]) -> None:

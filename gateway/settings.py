@@ -19,6 +19,9 @@ MiB = 1024 * 1024
 GiB = 1024 * MiB
 # RFC 7518 asks for HMAC keys at least as long as the hash output.
 MIN_SECRET_BYTES = 32
+# What the backend's lifecycle engine enforces by itself: "aws" everything, "ceph" (RGW 16) and "generic" (MinIO,
+# moto, unknown) not the newest-N-versions rule, which the janitor then enforces.
+FLAVORS = ("aws", "ceph", "generic")
 _HMAC_ALGORITHMS = frozenset({"HS256", "HS384", "HS512"})
 _PUBLIC_KEY_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"})
 
@@ -55,6 +58,12 @@ def _algorithms(raw: str) -> tuple[str, ...]:
     return names
 
 
+def _flavor(raw: str) -> str:
+    if raw not in FLAVORS:
+        raise ValueError(f"must be one of {', '.join(FLAVORS)}")
+    return raw
+
+
 def _url(raw: str) -> str | None:
     if not raw:
         return None
@@ -76,11 +85,16 @@ class Settings:
     s3_region: str = _setting(_text, "us-east-1", "region used to sign S3 requests")
     s3_max_attempts: int = _setting(_positive_int, 5, "attempts per S3 call (botocore standard retry mode)")
     s3_max_connections: int = _setting(_positive_int, 64, "S3 connection pool size per gateway process")
+    s3_flavor: str = _setting(_flavor, "aws", "what the S3 enforces by itself: aws, ceph or generic")
     bucket: str = _setting(_text, "", "the versioning-enabled bucket that holds every session (required)")
     key_root: str = _setting(validate_root, "", "key prefix for everything the gateway writes; may be empty")
     max_upload_bytes: int = _setting(_positive_int, 5 * GiB, "largest accepted file upload, in bytes")
     multipart_threshold_bytes: int = _setting(
         _positive_int, 8 * MiB, "uploads larger than this go to S3 as multipart uploads (at least 5 MiB)"
+    )
+    policy_file: str = _setting(_text, "policies/tiers.toml", "the persistence tiers (TOML)")
+    day_seconds: int = _setting(
+        _positive_int, 86_400, "length of a retention day; shorten only in tests, with RGW's lc debug interval"
     )
     jwt_secret: str | None = _setting(_optional_text, None, "HS256 secret (exclusive with the public-key settings)")
     jwt_public_key: str | None = _setting(_optional_text, None, "PEM public key for RS256/ES256 tokens")

@@ -11,11 +11,12 @@ import binascii
 import html
 import json
 import re
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
@@ -57,7 +58,7 @@ class VersionEntry:
 @dataclass(frozen=True)
 class ObjectStream:
     info: ObjectInfo
-    body: AsyncIterator[bytes]
+    body: AsyncGenerator[bytes, None]
     content_length: int
     content_range: str | None
 
@@ -138,6 +139,10 @@ def _info(key: str, response: Mapping[str, Any]) -> ObjectInfo:
         content_type=str(response.get("ContentType") or "application/octet-stream"),
         metadata=dict(response.get("Metadata") or {}),
     )
+
+
+def _tagging(tags: Mapping[str, str] | None) -> dict[str, str]:
+    return {"Tagging": urlencode(dict(tags))} if tags else {}
 
 
 def _version(value: object) -> str | None:
@@ -315,7 +320,7 @@ class Store:
         )
 
     @staticmethod
-    async def _chunks(body: Any) -> AsyncIterator[bytes]:
+    async def _chunks(body: Any) -> AsyncGenerator[bytes, None]:
         try:
             async for chunk in body.iter_chunks(DOWNLOAD_CHUNK_BYTES):
                 yield chunk
@@ -330,22 +335,49 @@ class Store:
         data = b"".join([chunk async for chunk in stream.body])
         return data, stream.info
 
-    async def put(self, key: str, data: bytes, *, content_type: str, metadata: Mapping[str, str]) -> str | None:
+    async def put(
+        self,
+        key: str,
+        data: bytes,
+        *,
+        content_type: str,
+        metadata: Mapping[str, str],
+        tags: Mapping[str, str] | None = None,
+    ) -> str | None:
         """Write a whole object; returns its version id."""
         response = await self._call(
-            "put_object", key, Key=key, Body=data, ContentType=content_type, Metadata=dict(metadata)
+            "put_object",
+            key,
+            Key=key,
+            Body=data,
+            ContentType=content_type,
+            Metadata=dict(metadata),
+            **_tagging(tags),
         )
         return _version(response.get("VersionId"))
 
+    async def get_tags(self, key: str, version_id: str | None = None) -> dict[str, str]:
+        params = {"VersionId": version_id} if version_id else {}
+        response = await self._call("get_object_tagging", key, Key=key, **params)
+        return {tag["Key"]: tag["Value"] for tag in response.get("TagSet", [])}
+
+    async def put_tags(self, key: str, tags: Mapping[str, str], version_id: str | None = None) -> None:
+        """Replace the tags of one version (the current one by default) without touching its data."""
+        params = {"VersionId": version_id} if version_id else {}
+        tag_set = [{"Key": k, "Value": v} for k, v in tags.items()]
+        await self._call("put_object_tagging", key, Key=key, Tagging={"TagSet": tag_set}, **params)
+
     async def delete(self, key: str) -> None:
         """Put a delete marker on `key` (history is kept)."""
-        await self._call("delete_object", key, Key=key)
+        await self.delete_marking(key)
 
     async def delete_version(self, key: str, version_id: str) -> None:
         """Remove one version for good."""
         await self._call("delete_object", key, Key=key, VersionId=version_id)
 
-    async def copy_version(self, key: str, source: ObjectInfo, *, metadata: Mapping[str, str]) -> str | None:
+    async def copy_version(
+        self, key: str, source: ObjectInfo, *, metadata: Mapping[str, str], tags: Mapping[str, str] | None = None
+    ) -> str | None:
         """Copy `source` (an exact version of `key`) onto the head of `key`, as a new version."""
         copy_source = {"Bucket": self.bucket, "Key": source.key, "VersionId": source.version_id or "null"}
         if source.size <= self._max_copy_bytes:
@@ -357,9 +389,10 @@ class Store:
                 MetadataDirective="REPLACE",
                 ContentType=source.content_type,
                 Metadata=dict(metadata),
+                **({"TaggingDirective": "REPLACE", **_tagging(tags)} if tags is not None else {}),
             )
             return _version(response.get("VersionId"))
-        upload_id = await self.start_multipart(key, content_type=source.content_type, metadata=metadata)
+        upload_id = await self.start_multipart(key, content_type=source.content_type, metadata=metadata, tags=tags)
         try:
             parts = []
             for number, start in enumerate(range(0, source.size, self._copy_part_bytes), start=1):
@@ -381,9 +414,16 @@ class Store:
 
     # Multipart uploads
 
-    async def start_multipart(self, key: str, *, content_type: str, metadata: Mapping[str, str]) -> str:
+    async def start_multipart(
+        self, key: str, *, content_type: str, metadata: Mapping[str, str], tags: Mapping[str, str] | None = None
+    ) -> str:
         response = await self._call(
-            "create_multipart_upload", key, Key=key, ContentType=content_type, Metadata=dict(metadata)
+            "create_multipart_upload",
+            key,
+            Key=key,
+            ContentType=content_type,
+            Metadata=dict(metadata),
+            **_tagging(tags),
         )
         return str(response["UploadId"])
 
@@ -491,6 +531,17 @@ class Store:
                 count += len(batch)
         return count
 
+    async def delete_versions(self, prefix: str, versions: list[tuple[str, str]]) -> None:
+        """Remove exact versions for good, in batches; already-removed ones are fine."""
+        for start in range(0, len(versions), DELETE_BATCH):
+            batch = versions[start : start + DELETE_BATCH]
+            await self._delete_batch(prefix, [{"Key": key, "VersionId": version} for key, version in batch])
+
+    async def delete_marking(self, key: str) -> str | None:
+        """Put a delete marker on `key`; returns the marker's version id."""
+        response = await self._call("delete_object", key, Key=key)
+        return _version(response.get("VersionId"))
+
     async def _delete_batch(self, prefix: str, objects: list[dict[str, str]]) -> None:
         response = await self._call("delete_objects", prefix, Delete={"Objects": objects, "Quiet": True})
         failures = response.get("Errors") or []
@@ -500,6 +551,27 @@ class Store:
                 f"the storage backend refused to delete {len(failures)} object(s): {first.get('Code')} "
                 f"{first.get('Message', '')}".strip()
             )
+
+    async def version_pages(self, prefix: str) -> AsyncIterator[list[VersionEntry]]:
+        """Every version and delete marker under `prefix`, a page at a time, newest first within each key."""
+        async for page in self._pages("list_object_versions", prefix, PaginationConfig={"PageSize": DELETE_BATCH}):
+            yield _entries(page, None)
+
+    # Lifecycle
+
+    async def get_lifecycle(self) -> dict[str, Any] | None:
+        """The bucket's lifecycle configuration, or None when it has none."""
+        try:
+            response = await self._call("get_bucket_lifecycle_configuration")
+        except errors.ObjectMissing:
+            return None
+        return {"Rules": response.get("Rules", [])}
+
+    async def put_lifecycle(self, config: Mapping[str, Any]) -> None:
+        if config.get("Rules"):
+            await self._call("put_bucket_lifecycle_configuration", LifecycleConfiguration=dict(config))
+        else:
+            await self._call("delete_bucket_lifecycle")
 
     # Links
 

@@ -41,6 +41,7 @@ async def stream_upload(
     *,
     content_type: str,
     metadata: Mapping[str, str],
+    tags: Mapping[str, str] | None = None,
     declared_length: int | None,
     max_bytes: int,
     threshold: int,
@@ -62,7 +63,9 @@ async def stream_upload(
             buffer += chunk
             while len(buffer) >= part_size:
                 if upload_id is None:
-                    upload_id = await store.start_multipart(key, content_type=content_type, metadata=metadata)
+                    upload_id = await store.start_multipart(
+                        key, content_type=content_type, metadata=metadata, tags=tags
+                    )
                 data = bytes(buffer[:part_size])
                 del buffer[:part_size]
                 if len(pending) >= PARTS_IN_FLIGHT:
@@ -72,7 +75,7 @@ async def stream_upload(
         if declared_length is not None and total != declared_length:
             raise BadRequest(f"the body ended after {total} of the {declared_length} bytes announced")
         if upload_id is None:
-            version = await store.put(key, bytes(buffer), content_type=content_type, metadata=metadata)
+            version = await store.put(key, bytes(buffer), content_type=content_type, metadata=metadata, tags=tags)
             return version, total
         while pending:
             parts.append(await pending.popleft())

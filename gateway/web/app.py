@@ -15,7 +15,9 @@ from starlette.routing import Route
 from gateway.auth import TokenVerifier
 from gateway.errors import StoreError
 from gateway.files import Files
+from gateway.janitor import Janitor
 from gateway.jwks import JwksCache
+from gateway.policy_config import load_configured_policy
 from gateway.readiness import bucket_problem
 from gateway.sessions import Sessions
 from gateway.settings import Settings
@@ -75,10 +77,12 @@ ROUTES = [
     Route(SESSION, sessions.get_session, methods=["GET"], name="session"),
     Route(SESSION, sessions.update_session, methods=["PATCH"], name="update_session"),
     Route(SESSION, sessions.delete_session, methods=["DELETE"], name="delete_session"),
+    Route(SESSION + "/end", sessions.end_session, methods=["POST"], name="end_session"),
     Route(SESSION + "/files", files.list_files, methods=["GET"], name="list_files"),
     Route(SESSION + "/files/{path:filepath}", files.get_file, methods=["GET", "HEAD"], name="file"),
     Route(SESSION + "/files/{path:filepath}", files.put_file, methods=["PUT"], name="put_file"),
     Route(SESSION + "/files/{path:filepath}", files.delete_file, methods=["DELETE"], name="delete_file"),
+    Route(SESSION + "/files/{path:filepath}", files.patch_file, methods=["PATCH"], name="patch_file"),
     Route(SESSION + "/history", files.file_history, methods=["GET"], name="history"),
     Route(SESSION + "/rollback", files.rollback, methods=["POST"], name="rollback"),
     Route(SESSION + "/links", files.create_link, methods=["POST"], name="create_link"),
@@ -103,6 +107,7 @@ def create_app(
             min_refetch_seconds=settings.jwks_min_refetch_seconds,
         )
     verifier = TokenVerifier(settings, jwks)
+    policy = load_configured_policy(settings)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -113,10 +118,12 @@ def create_app(
                     raise StartupError(problem)
             app.state.services = Services(
                 settings=settings,
+                policy=policy,
                 store=store,
                 verifier=verifier,
-                sessions=Sessions(store),
-                files=Files(store, settings),
+                sessions=Sessions(store, policy),
+                files=Files(store, settings, policy),
+                janitor=Janitor(store, settings, policy),
             )
             yield
 

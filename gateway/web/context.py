@@ -11,10 +11,12 @@ from starlette.requests import Request
 from gateway.auth import Principal, TokenVerifier
 from gateway.errors import BadRequest, NotFound, PayloadTooLarge, UnsupportedMediaType
 from gateway.files import Files
-from gateway.keys import Owner, SessionKeys, decode_path_bytes
-from gateway.sessions import Sessions
+from gateway.janitor import Janitor
+from gateway.keys import Owner, decode_path_bytes
+from gateway.sessions import OpenSession, Sessions
 from gateway.settings import Settings
 from gateway.store import Store
+from gateway.tiers import Policy
 
 MAX_JSON_BYTES = 64 * 1024
 
@@ -22,10 +24,12 @@ MAX_JSON_BYTES = 64 * 1024
 @dataclass(frozen=True)
 class Services:
     settings: Settings
+    policy: Policy
     store: Store
     verifier: TokenVerifier
     sessions: Sessions
     files: Files
+    janitor: Janitor
 
 
 def services(request: Request) -> Services:
@@ -52,10 +56,10 @@ def reachable_session_id(request: Request, principal: Principal) -> str:
     return session_id
 
 
-async def session_keys(request: Request, principal: Principal) -> SessionKeys:
-    """Keys of the session in the URL, if it exists and the caller may reach it; otherwise 404."""
+async def open_session(request: Request, principal: Principal) -> OpenSession:
+    """The session in the URL, if it exists and the caller may reach it; otherwise 404."""
     session_id = reachable_session_id(request, principal)
-    return await services(request).sessions.keys_of(owner_of(request, principal), session_id)
+    return await services(request).sessions.open(owner_of(request, principal), session_id)
 
 
 def file_path(request: Request) -> str:

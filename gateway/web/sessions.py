@@ -7,8 +7,8 @@ from starlette.responses import JSONResponse, Response
 
 from gateway.auth import READ, WRITE
 from gateway.errors import NotFound
-from gateway.files import page_limit
 from gateway.web.context import caller, json_body, owner_of, query_flag, reachable_session_id, services
+from gateway.wire import page_limit
 
 
 async def create_session(request: Request) -> Response:
@@ -48,6 +48,16 @@ async def update_session(request: Request) -> Response:
     sid = reachable_session_id(request, principal)
     body = await json_body(request)
     record = await services(request).sessions.update(owner_of(request, principal), sid, body)
+    return JSONResponse(record.to_json())
+
+
+async def end_session(request: Request) -> Response:
+    principal = await caller(request, WRITE)
+    sid = reachable_session_id(request, principal)
+    services_ = services(request)
+    record = await services_.sessions.end(owner_of(request, principal), sid)
+    # Also on a repeat: a file written just before the end may have been missed by an earlier sweep.
+    await services_.janitor.remove_ephemeral(owner_of(request, principal).session(sid))
     return JSONResponse(record.to_json())
 
 
