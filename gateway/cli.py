@@ -7,7 +7,7 @@ import asyncio
 import sys
 from collections.abc import Sequence
 
-from gateway import __version__
+from gateway import __version__, policy_commands
 from gateway.errors import SettingsError, StoreError
 from gateway.settings import Settings, describe
 
@@ -42,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--session", dest="session_id", help="bind the token to one session id")
     token.add_argument("--scope", help='space-separated scopes, e.g. "files:read" (default: read and write)')
     token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds (default 3600)")
+    policy_commands.add_commands(commands)
     return parser
 
 
@@ -52,6 +53,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(args)
         if args.command == "token":
             return _token(args)
+        if args.command == "policies":
+            return policy_commands.run_policies(args)
+        if args.command == "janitor":
+            return policy_commands.run_janitor(args)
     except SettingsError as exc:
         print(f"session-gateway: configuration error: {exc}", file=sys.stderr)
         return 2

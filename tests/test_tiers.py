@@ -79,7 +79,7 @@ def test_the_shipped_policy_loads() -> None:
 
 def test_the_commented_transition_example_is_valid(tmp_path: Path) -> None:
     text = SHIPPED.read_text(encoding="utf-8")
-    example = "# transitions = [{ days = 90, storage_class = \"STANDARD_IA\" }]"
+    example = '# transitions = [{ days = 90, storage_class = "STANDARD_IA" }]'
     assert text.count(example) == 1
     edited = tmp_path / "tiers.toml"
     edited.write_text(text.replace(example, example.removeprefix("# ")), encoding="utf-8")
@@ -195,7 +195,7 @@ def many_tiers(document: dict[str, Any]) -> None:
 BROKEN: list[tuple[str, Edit, str, str]] = [
     ("top-level unknown key", setting("colour", "red"), "colour", "unknown key; allowed keys: default_tier, bucket"),
     ("default tier missing", setting("default_tier", DELETE), "default_tier", "required"),
-    ("default tier unknown", setting("default_tier", "gold"), "default_tier", 'must name one of the tiers'),
+    ("default tier unknown", setting("default_tier", "gold"), "default_tier", "must name one of the tiers"),
     ("default tier not text", setting("default_tier", 3), "default_tier", "(got 3)"),
     ("bucket missing", setting("bucket", DELETE), "bucket", "required"),
     ("bucket not a table", setting("bucket", 1), "bucket", "must be a table (got 1)"),
@@ -248,7 +248,12 @@ BROKEN: list[tuple[str, Edit, str, str]] = [
     ("noncurrent zero", setting("tiers.standard.noncurrent_days", 0), "tiers.standard.noncurrent_days", "at least 1"),
     ("keep negative", setting("tiers.standard.keep_versions", -1), "tiers.standard.keep_versions", "from 0 to 100"),
     ("keep above S3's maximum", setting("tiers.standard.keep_versions", 101), "tiers.standard.keep_versions", "101"),
-    ("ends flag as number", setting("tiers.standard.ends_with_session", 1), "tiers.standard.ends_with_session", "(got 1)"),
+    (
+        "ends flag as number",
+        setting("tiers.standard.ends_with_session", 1),
+        "tiers.standard.ends_with_session",
+        "(got 1)",
+    ),
     ("transitions not an array", setting(TRANSITIONS, {"days": 90}), TRANSITIONS, "must be an array"),
     ("transition not a table", setting(TRANSITIONS, [90]), TRANSITIONS + "[0]", "must be a table (got 90)"),
     (
