@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from gateway import __version__, policy_commands
 from gateway.errors import SettingsError, StoreError
 from gateway.settings import Settings, describe
+from gateway.tiers import PolicyError
 
 
 def _settings_epilog() -> str:
@@ -57,7 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return policy_commands.run_policies(args)
         if args.command == "janitor":
             return policy_commands.run_janitor(args)
-    except SettingsError as exc:
+    except (SettingsError, PolicyError) as exc:
         print(f"session-gateway: configuration error: {exc}", file=sys.stderr)
         return 2
     return 2

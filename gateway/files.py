@@ -234,20 +234,26 @@ class Files:
         }
         items = []
         newer: VersionEntry | None = None
+        # Counted from the top of this page: on later pages it undercounts, which only ever shows more.
+        noncurrent_rank = 0
         for entry in page.entries:
             tier = tier_by_version.get(entry.version_id)
-            if not entry.is_delete_marker and not self._version_gone(entry, newer, tier):
-                items.append(self._version_json(entry, tier))
-            elif entry.is_delete_marker:
+            if entry.is_delete_marker:
                 items.append(self._version_json(entry, None))
+            elif not self._version_gone(entry, newer, tier, noncurrent_rank):
+                items.append(self._version_json(entry, tier))
+            if not entry.is_delete_marker and not entry.is_latest:
+                noncurrent_rank += 1
             newer = entry
         return {"path": path, "items": items, "next_cursor": page.cursor}
 
-    def _version_gone(self, entry: VersionEntry, newer: VersionEntry | None, tier: Tier | None) -> bool:
+    def _version_gone(self, entry: VersionEntry, newer: VersionEntry | None, tier: Tier | None, rank: int) -> bool:
         if entry.is_latest:
             return self._current_gone(tier, entry.last_modified)
         if newer is not None:
-            return retention.noncurrent_is_gone(tier, newer.last_modified, self._now(), self._settings.day_seconds)
+            return retention.noncurrent_is_gone(
+                tier, newer.last_modified, self._now(), self._settings.day_seconds, newer_noncurrent=rank
+            )
         return self._pinned_gone(tier, entry.last_modified)
 
     @staticmethod

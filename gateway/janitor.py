@@ -132,12 +132,9 @@ class Janitor:
                     actions.append(Action(EXPIRE, key, entry.version_id, "past its tier's retention"))
                 continue
             superseded = group[index - 1].last_modified
-            old_enough = tier.noncurrent_days is None or retention.noncurrent_is_gone(tier, superseded, now, day)
-            kept_by_count = tier.keep_versions is not None and noncurrent_rank < tier.keep_versions
-            limited = tier.noncurrent_days is not None or tier.keep_versions is not None
-            noncurrent_rank += 1
-            if limited and old_enough and not kept_by_count:
+            if retention.noncurrent_is_gone(tier, superseded, now, day, newer_noncurrent=noncurrent_rank):
                 actions.append(Action(DELETE, key, entry.version_id, "old version beyond its tier's policy"))
+            noncurrent_rank += 1
         removed = {action.version_id for action in actions if action.kind == DELETE}
         left = [entry for entry in group if entry.version_id not in removed]
         if self._policy.expire_delete_markers and left and all(entry.is_delete_marker for entry in left):

@@ -30,13 +30,21 @@ def current_is_gone(tier: Tier | None, created: datetime, now: datetime, day_sec
     return ends is not None and ends <= now
 
 
-def noncurrent_is_gone(tier: Tier | None, superseded: datetime, now: datetime, day_seconds: int = DAY_SECONDS) -> bool:
-    """Whether an old version, no longer current since `superseded`, is past its tier's noncurrent retention."""
-    return (
-        tier is not None
-        and tier.noncurrent_days is not None
-        and superseded + _days(tier.noncurrent_days, day_seconds) <= now
-    )
+def noncurrent_is_gone(
+    tier: Tier | None,
+    superseded: datetime,
+    now: datetime,
+    day_seconds: int = DAY_SECONDS,
+    *,
+    newer_noncurrent: int,
+) -> bool:
+    """Whether an old version is past its tier's noncurrent policy: S3's NoncurrentVersionExpiration with
+    NewerNoncurrentVersions. It was superseded at `superseded`, and `newer_noncurrent` old versions are newer."""
+    if tier is None or (tier.noncurrent_days is None and tier.keep_versions is None):
+        return False
+    old_enough = tier.noncurrent_days is None or superseded + _days(tier.noncurrent_days, day_seconds) <= now
+    beyond_kept = tier.keep_versions is None or newer_noncurrent >= tier.keep_versions
+    return old_enough and beyond_kept
 
 
 def version_is_certainly_gone(
@@ -47,8 +55,8 @@ def version_is_certainly_gone(
     A version is superseded at the latest when its retention ends, and removed at the latest `noncurrent_days`
     after that.
     """
-    if tier is None or tier.retention_days is None or tier.noncurrent_days is None:
-        return False
+    if tier is None or tier.retention_days is None or tier.noncurrent_days is None or tier.keep_versions:
+        return False  # without a bound in time, or when it may be among the versions kept by count
     return created + _days(tier.retention_days + tier.noncurrent_days, day_seconds) <= now
 
 

@@ -13,15 +13,13 @@ from typing import Any, TypeVar
 
 from gateway.errors import SettingsError
 from gateway.keys import validate_root
+from gateway.lifecycle import FLAVORS
 
 PREFIX = "GATEWAY_"
 MiB = 1024 * 1024
 GiB = 1024 * MiB
 # RFC 7518 asks for HMAC keys at least as long as the hash output.
 MIN_SECRET_BYTES = 32
-# What the backend's lifecycle engine enforces by itself: "aws" everything, "ceph" (RGW 16) and "generic" (MinIO,
-# moto, unknown) not the newest-N-versions rule, which the janitor then enforces.
-FLAVORS = ("aws", "ceph", "generic")
 _HMAC_ALGORITHMS = frozenset({"HS256", "HS384", "HS512"})
 _PUBLIC_KEY_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"})
 
