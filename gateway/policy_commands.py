@@ -13,8 +13,9 @@ from typing import Any
 from gateway import lifecycle
 from gateway.errors import GatewayError
 from gateway.janitor import Janitor
+from gateway.lifecycle import FLAVORS
 from gateway.policy_config import policy_path
-from gateway.settings import FLAVORS, Settings
+from gateway.settings import Settings
 from gateway.store import Store
 from gateway.tiers import Policy, PolicyError, load_policy
 
