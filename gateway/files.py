@@ -285,6 +285,9 @@ class Files:
         metadata = {k: v for k, v in source.metadata.items() if k != preconditions.BASE_METADATA}
         new_version = await self._store.copy_version(key, source, metadata=metadata, tags=source_tags)
         settled = await preconditions.settle(self._store, key, new_version, None)
+        if source_tags and settled.version.version_id:
+            # Not every backend honours tags on copies (Ceph RGW 16 on multipart copies): set them explicitly.
+            await self._store.put_tags(key, source_tags, settled.version.version_id)
         return Written(self.file_version(keys, settled.version, tier), created=not settled.replaced)
 
     async def set_tier(self, session: OpenSession, path: str, tier: str, *, recursive: bool) -> dict[str, Any]:

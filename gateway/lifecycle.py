@@ -173,6 +173,11 @@ def _normalise_filter(condition: Any) -> Any:
         return condition
     if not condition:
         return {"Prefix": ""}
+    if "And" not in condition and len(condition) > 1:
+        # Ceph RGW reads an And filter back flattened: {"Prefix": p, "Tag": t} means {"And": {"Prefix": p, ...}}.
+        flat = dict(condition)
+        tags = ([flat.pop("Tag")] if "Tag" in flat else []) + list(flat.pop("Tags", []) or [])
+        condition = {"And": {**flat, "Tags": tags}} if tags else {"And": flat}
     both = condition.get("And")
     if len(condition) != 1 or not isinstance(both, dict):
         return condition

@@ -83,6 +83,9 @@ async def stream_upload(
             parts.append(await store.upload_part(key, upload_id, len(parts) + 1, bytes(buffer)))
         version = await store.complete_multipart(key, upload_id, parts)
         upload_id = None
+        if tags:
+            # Ceph RGW 16 drops tags given when a multipart upload starts: set them on the finished version.
+            await store.put_tags(key, tags, version)
         return version, total
     finally:
         for task in pending:

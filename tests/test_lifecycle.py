@@ -556,3 +556,12 @@ def test_to_terraform_refuses_what_it_cannot_express() -> None:
     odd_filter = {"ID": "theirs", "Status": "Enabled", "Filter": {"Tag": {"Key": "k", "Value": "v"}, "Prefix": "x"}}
     with pytest.raises(ValueError, match="Prefix"):
         to_terraform({"Rules": [odd_filter]}, bucket="b")
+
+
+def test_normalise_reads_a_flattened_and_filter_as_the_and_it_was() -> None:
+    TAG = {"Key": "tier", "Value": "standard"}
+    written = {"Rules": [{"ID": "r", "Status": "Enabled", "Filter": {"And": {"Prefix": "gw/", "Tags": [TAG]}}}]}
+    read_back = {"Rules": [{"ID": "r", "Status": "Enabled", "Filter": {"Prefix": "gw/", "Tag": TAG}}]}
+    assert normalise(written) == normalise(read_back)
+    other = {"Rules": [{"ID": "r", "Status": "Enabled", "Filter": {"Prefix": "other/", "Tag": TAG}}]}
+    assert normalise(other) != normalise(written)

@@ -21,7 +21,7 @@ DAY = 2  # seconds in a retention day for the short-lived gateway
 def _tag(gateway: Gateway, key: str, version_id: str | None = None) -> str | None:
     s3 = gateway.backend.client()
     params = {"VersionId": version_id} if version_id else {}
-    tags = s3.get_object_tagging(Bucket=gateway.settings.bucket, Key=key, **params)["TagSet"]
+    tags = s3.get_object_tagging(Bucket=gateway.settings.bucket, Key=key, **params).get("TagSet", [])
     return {tag["Key"]: tag["Value"] for tag in tags}.get("tier")
 
 
@@ -101,6 +101,10 @@ def test_retagging_keeps_data_and_follows_history(gateway: Gateway, api: httpx.C
     assert _tag(gateway, keys.file("doc.txt"), first["version_id"]) == "permanent"
     history = api.get(f"/v1/sessions/{sid}/history", params={"path": "doc.txt"}).json()["items"]
     assert [item["tier"] for item in history] == ["permanent", "permanent"]
+    api.put(f"{base}/doc.txt", content=b"three", headers={"X-Tier": "ephemeral"})
+    restored = api.post(f"/v1/sessions/{sid}/rollback", json={"path": "doc.txt", "version_id": first["version_id"]})
+    assert restored.json()["tier"] == "permanent"  # a rollback brings the version back with its tier
+    assert _tag(gateway, keys.file("doc.txt")) == "permanent"
 
     for path in ["logs/a.log", "logs/deep/b.log", "logs-keep.txt"]:
         api.put(f"{base}/{path}", content=b"x")
