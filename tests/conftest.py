@@ -10,11 +10,14 @@ from __future__ import annotations
 import http.client
 import logging
 import os
+import socket
 import subprocess
+import sys
 import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -211,6 +214,51 @@ def raw_request(
         return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
     finally:
         connection.close()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until_up(url: str, process: subprocess.Popen[Any] | None = None, *, path: str = "/readyz") -> None:
+    """Poll `url + path` until it answers 200; fail early if the process died."""
+    deadline = time.monotonic() + 60
+    while True:
+        assert process is None or process.poll() is None, "the gateway process exited"
+        try:
+            if httpx.get(url + path).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, f"{url} did not come up"
+        time.sleep(0.1)
+
+
+@contextmanager
+def gateway_process(backend: Backend, bucket: str, **extra_env: str) -> Iterator[tuple[str, subprocess.Popen[Any]]]:
+    """`session-gateway serve` as a process of its own (a replica), configured from the environment."""
+    env = {
+        **os.environ,
+        "GATEWAY_S3_ENDPOINT_URL": backend.endpoint,
+        "GATEWAY_BUCKET": bucket,
+        "GATEWAY_KEY_ROOT": KEY_ROOT,
+        "GATEWAY_JWT_SECRET": SECRET,
+        "AWS_ACCESS_KEY_ID": backend.credentials[0],
+        "AWS_SECRET_ACCESS_KEY": backend.credentials[1],
+        **extra_env,
+    }
+    port = free_port()
+    command = [sys.executable, "-m", "gateway", "serve", "--port", str(port), "--log-level", "warning"]
+    process = subprocess.Popen(command, env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(url, process)
+        yield url, process
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
 
 
 @pytest.fixture

@@ -11,8 +11,7 @@ from contextlib import contextmanager
 import httpx
 import jwt
 
-from tests.conftest import SECRET, Backend
-from tests.test_preconditions import _free_port
+from tests.conftest import SECRET, Backend, free_port, wait_until_up
 
 
 def _env(backend: Backend | None = None, **extra: str) -> dict[str, str]:
@@ -34,7 +33,7 @@ def _run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 @contextmanager
 def _serving(*args: str, env: dict[str, str]) -> Iterator[tuple[subprocess.Popen[str], str]]:
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "gateway", "serve", "--port", str(port), *args],
         env=env,
@@ -44,16 +43,7 @@ def _serving(*args: str, env: dict[str, str]) -> Iterator[tuple[subprocess.Popen
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, process.stdout.read() if process.stdout else ""
-            try:
-                if httpx.get(f"{url}/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the gateway did not start"
-            time.sleep(0.1)
+        wait_until_up(url, process, path="/healthz")
         yield process, url
     finally:
         process.terminate()

@@ -2,64 +2,24 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from gateway.preconditions import Precondition, matches, normalise_etag
-from tests.conftest import KEY_ROOT, SECRET, Backend, Gateway
+from tests.conftest import Backend, Gateway, gateway_process
 
 ROUNDS = 10
 WRITERS_PER_PROCESS = 4
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def two_replicas(backend: Backend) -> Iterator[list[str]]:
     bucket = backend.new_bucket()
-    env = {
-        **os.environ,
-        "GATEWAY_S3_ENDPOINT_URL": backend.endpoint,
-        "GATEWAY_BUCKET": bucket,
-        "GATEWAY_KEY_ROOT": KEY_ROOT,
-        "GATEWAY_JWT_SECRET": SECRET,
-        "AWS_ACCESS_KEY_ID": backend.credentials[0],
-        "AWS_SECRET_ACCESS_KEY": backend.credentials[1],
-    }
-    urls, processes = [], []
-    for _ in range(2):
-        port = _free_port()
-        cmd = [sys.executable, "-m", "gateway", "serve", "--port", str(port), "--log-level", "warning"]
-        processes.append(subprocess.Popen(cmd, env=env))
-        urls.append(f"http://127.0.0.1:{port}")
-    try:
-        for url in urls:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    if httpx.get(f"{url}/readyz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert time.monotonic() < deadline, "a replica did not become ready"
-                time.sleep(0.1)
-        yield urls
-    finally:
-        for process in processes:
-            process.terminate()
-            process.wait(timeout=30)
+    with gateway_process(backend, bucket) as (first, _), gateway_process(backend, bucket) as (second, _):
+        yield [first, second]
 
 
 def _race(urls: list[str], token: str, url_path: str, headers: dict[str, str]) -> list[tuple[int, bytes]]:

@@ -14,7 +14,6 @@ import hashlib
 import io
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,8 +22,8 @@ import httpx
 from boto3.s3.transfer import TransferConfig
 
 from gateway.auth import issue_token
-from tests.conftest import RGW_SCRIPT, SECRET, Backend, _rgw_env, gateway_settings
-from tests.test_preconditions import _free_port
+from gateway.settings import Settings
+from tests.conftest import RGW_SCRIPT, Backend, _rgw_env, gateway_process, gateway_settings
 
 MiB = 1024 * 1024
 BLOCK = os.urandom(8 * MiB)
@@ -96,86 +95,62 @@ def main() -> int:
 def _run(backend: Backend, size: int) -> int:
     bucket = backend.new_bucket()
     settings = gateway_settings(backend, bucket, GATEWAY_MAX_UPLOAD_BYTES=str(size + MiB))
-    port = _free_port()
-    process_env = {
-        **os.environ,
-        "GATEWAY_S3_ENDPOINT_URL": backend.endpoint,
-        "GATEWAY_BUCKET": bucket,
-        "GATEWAY_JWT_SECRET": SECRET,
-        "GATEWAY_KEY_ROOT": settings.key_root,
-        "GATEWAY_MAX_UPLOAD_BYTES": str(size + MiB),
-        "AWS_ACCESS_KEY_ID": backend.credentials[0],
-        "AWS_SECRET_ACCESS_KEY": backend.credentials[1],
-    }
-    gateway = subprocess.Popen(
-        [sys.executable, "-m", "gateway", "serve", "--port", str(port), "--log-level", "warning"], env=process_env
-    )
-    url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/readyz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise SystemExit("the gateway did not start")
-            time.sleep(0.1)
-        token = issue_token(settings, sub="bench")
-        client = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=600)
-        sid = client.post("/v1/sessions", json={}).json()["id"]
-        # Warm up connections and code paths, then take the baseline.
-        client.put(f"/v1/sessions/{sid}/files/warm", content=b"x" * MiB)
-        client.get(f"/v1/sessions/{sid}/files/warm")
-        baseline, _ = _rss_kib(gateway.pid)
-
-        t0 = time.perf_counter()
-        response = client.put(
-            f"/v1/sessions/{sid}/files/big.bin", content=_blocks(size), headers={"Content-Length": str(size)}
-        )
-        upload_s = time.perf_counter() - t0
-        assert response.status_code == 201, response.text
-        _, peak_after_upload = _rss_kib(gateway.pid)
-
-        digest = hashlib.sha256()
-        t0 = time.perf_counter()
-        with client.stream("GET", f"/v1/sessions/{sid}/files/big.bin") as download:
-            for chunk in download.iter_bytes(1024 * 1024):
-                digest.update(chunk)
-        download_s = time.perf_counter() - t0
-        current, peak = _rss_kib(gateway.pid)
-        expected = _expected_digest(size)
-        assert digest.hexdigest() == expected, "the download differs from the upload"
-
-        s3 = backend.client()
-        config = TransferConfig(multipart_threshold=PART, multipart_chunksize=PART, max_concurrency=2)
-        t0 = time.perf_counter()
-        s3.upload_fileobj(BlockReader(size), bucket, "direct/big.bin", Config=config)
-        direct_up_s = time.perf_counter() - t0
-        direct = hashlib.sha256()
-        t0 = time.perf_counter()
-        body = s3.get_object(Bucket=bucket, Key="direct/big.bin")["Body"]
-        for chunk in body.iter_chunks(1024 * 1024):
-            direct.update(chunk)
-        direct_down_s = time.perf_counter() - t0
-        assert direct.hexdigest() == expected
-
-        mb = size / 1_000_000
-        print(f"file size: {size / MiB:.0f} MiB on Ceph RGW at {backend.endpoint}")
-        print(f"{'path':<28}{'upload MB/s':>14}{'download MB/s':>16}")
-        print(f"{'through the gateway':<28}{mb / upload_s:>14.1f}{mb / download_s:>16.1f}")
-        print(f"{'direct boto3':<28}{mb / direct_up_s:>14.1f}{mb / direct_down_s:>16.1f}")
-        print(
-            f"gateway RSS: baseline {baseline / 1024:.1f} MiB, peak during upload {peak_after_upload / 1024:.1f} MiB, "
-        )
-        print(f"             peak overall {peak / 1024:.1f} MiB, now {current / 1024:.1f} MiB")
-        print(f"gateway RSS growth (peak - baseline): {(peak - baseline) / 1024:.1f} MiB (goal: under 100 MiB)")
-        return 0
+        with gateway_process(backend, bucket, GATEWAY_MAX_UPLOAD_BYTES=str(size + MiB)) as (url, process):
+            return _measure(backend, settings, bucket, url, process.pid, size)
     finally:
-        gateway.terminate()
-        gateway.wait(timeout=30)
         _empty(backend, bucket)
+
+
+def _measure(backend: Backend, settings: Settings, bucket: str, url: str, pid: int, size: int) -> int:
+    token = issue_token(settings, sub="bench")
+    client = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=600)
+    sid = client.post("/v1/sessions", json={}).json()["id"]
+    # Warm up connections and code paths, then take the baseline.
+    client.put(f"/v1/sessions/{sid}/files/warm", content=b"x" * MiB)
+    client.get(f"/v1/sessions/{sid}/files/warm")
+    baseline, _ = _rss_kib(pid)
+
+    t0 = time.perf_counter()
+    response = client.put(
+        f"/v1/sessions/{sid}/files/big.bin", content=_blocks(size), headers={"Content-Length": str(size)}
+    )
+    upload_s = time.perf_counter() - t0
+    assert response.status_code == 201, response.text
+    _, peak_after_upload = _rss_kib(pid)
+
+    digest = hashlib.sha256()
+    t0 = time.perf_counter()
+    with client.stream("GET", f"/v1/sessions/{sid}/files/big.bin") as download:
+        for chunk in download.iter_bytes(1024 * 1024):
+            digest.update(chunk)
+    download_s = time.perf_counter() - t0
+    current, peak = _rss_kib(pid)
+    expected = _expected_digest(size)
+    assert digest.hexdigest() == expected, "the download differs from the upload"
+
+    s3 = backend.client()
+    config = TransferConfig(multipart_threshold=PART, multipart_chunksize=PART, max_concurrency=2)
+    t0 = time.perf_counter()
+    s3.upload_fileobj(BlockReader(size), bucket, "direct/big.bin", Config=config)
+    direct_up_s = time.perf_counter() - t0
+    direct = hashlib.sha256()
+    t0 = time.perf_counter()
+    body = s3.get_object(Bucket=bucket, Key="direct/big.bin")["Body"]
+    for chunk in body.iter_chunks(1024 * 1024):
+        direct.update(chunk)
+    direct_down_s = time.perf_counter() - t0
+    assert direct.hexdigest() == expected
+
+    mb = size / 1_000_000
+    print(f"file size: {size / MiB:.0f} MiB on Ceph RGW at {backend.endpoint}")
+    print(f"{'path':<28}{'upload MB/s':>14}{'download MB/s':>16}")
+    print(f"{'through the gateway':<28}{mb / upload_s:>14.1f}{mb / download_s:>16.1f}")
+    print(f"{'direct boto3':<28}{mb / direct_up_s:>14.1f}{mb / direct_down_s:>16.1f}")
+    print(f"gateway RSS: baseline {baseline / 1024:.1f} MiB, peak during upload {peak_after_upload / 1024:.1f} MiB, ")
+    print(f"             peak overall {peak / 1024:.1f} MiB, now {current / 1024:.1f} MiB")
+    print(f"gateway RSS growth (peak - baseline): {(peak - baseline) / 1024:.1f} MiB (goal: under 100 MiB)")
+    return 0
 
 
 def _empty(backend: Backend, bucket: str) -> None:
