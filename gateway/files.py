@@ -7,7 +7,7 @@ read applies the file's tier: what S3 lifecycle would already have removed is go
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
@@ -19,7 +19,7 @@ from gateway.keys import SessionKeys
 from gateway.sessions import OpenSession
 from gateway.settings import Settings
 from gateway.store import ObjectInfo, ObjectStream, Store, VersionEntry
-from gateway.tagging import retag, tags_of, tier_tags
+from gateway.tagging import current_tags, retag, tags_of, tier_tags
 from gateway.tiers import Policy, Tier
 from gateway.uploads import stream_upload
 from gateway.wire import iso, iso_or_none
@@ -207,13 +207,13 @@ class Files:
         page = await self._store.list_page(
             keys.listing(prefix), delimiter=delimiter or None, limit=limit, cursor=cursor
         )
-        tags = await tags_of(self._store, [(item.key, None) for item in page.objects])
+        current = await current_tags(self._store, [item.key for item in page.objects])
         items = []
-        for item, item_tags in zip(page.objects, tags, strict=True):
+        for item, (item_tags, version_id) in zip(page.objects, current, strict=True):
             tier = retention.tier_of(self._policy, item_tags)
             if self._current_gone(tier, item.last_modified):
                 continue
-            entry = self.file_version(keys, item, tier).to_json()
+            entry = self.file_version(keys, replace(item, version_id=version_id), tier).to_json()
             del entry["content_type"]  # S3 listings do not carry it
             items.append(entry)
         return {

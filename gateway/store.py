@@ -357,9 +357,14 @@ class Store:
         return _version(response.get("VersionId"))
 
     async def get_tags(self, key: str, version_id: str | None = None) -> dict[str, str]:
+        return (await self.get_tags_and_version(key, version_id))[0]
+
+    async def get_tags_and_version(self, key: str, version_id: str | None = None) -> tuple[dict[str, str], str | None]:
+        """Tags of a version, and its version id when the backend says (Ceph RGW 16 does not)."""
         params = {"VersionId": version_id} if version_id else {}
         response = await self._call("get_object_tagging", key, Key=key, **params)
-        return {tag["Key"]: tag["Value"] for tag in response.get("TagSet", [])}
+        tags = {tag["Key"]: tag["Value"] for tag in response.get("TagSet", [])}
+        return tags, _version(response.get("VersionId"))
 
     async def put_tags(self, key: str, tags: Mapping[str, str], version_id: str | None = None) -> None:
         """Replace the tags of one version (the current one by default) without touching its data."""

@@ -31,6 +31,23 @@ async def tags_of(store: Store, versions: Sequence[tuple[str, str | None]]) -> l
     return list(await asyncio.gather(*(one(key, version) for key, version in versions)))
 
 
+async def current_tags(store: Store, keys: Sequence[str]) -> list[tuple[Mapping[str, str], str | None]]:
+    """Tags and version id of the current version of each key (for listings, which carry neither)."""
+    gate = asyncio.Semaphore(CONCURRENCY)
+
+    async def one(key: str) -> tuple[Mapping[str, str], str | None]:
+        async with gate:
+            try:
+                tags, version_id = await store.get_tags_and_version(key)
+                if version_id is None:
+                    version_id = (await store.head(key)).version_id
+                return tags, version_id
+            except ObjectMissing:
+                return {}, None
+
+    return list(await asyncio.gather(*(one(key) for key in keys)))
+
+
 async def retag(store: Store, prefix: str, tier: str, *, exact_key: bool) -> int:
     """Tag every version under `prefix` (or of exactly that key) with `tier`; returns how many files changed.
 

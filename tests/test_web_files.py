@@ -197,14 +197,18 @@ def test_history_paginates(api: httpx.Client, session_id: str) -> None:
 
 def test_listing_with_folders_and_pages(api: httpx.Client, session_id: str) -> None:
     base = f"/v1/sessions/{session_id}/files"
+    versions = {}
     for path in ["a.txt", "b.txt", "docs/one.md", "docs/two.md", "docs/deep/three.md", "img/x.png"]:
-        assert api.put(f"{base}/{path}", content=path.encode()).status_code == 201
+        response = api.put(f"{base}/{path}", content=path.encode())
+        assert response.status_code == 201
+        versions[path] = response.json()["version_id"]
 
     everything = api.get(base).json()
     assert [item["path"] for item in everything["items"]] == sorted(
         ["a.txt", "b.txt", "docs/one.md", "docs/two.md", "docs/deep/three.md", "img/x.png"]
     )
     assert everything["items"][0]["size"] == len(b"a.txt")
+    assert {item["path"]: item["version_id"] for item in everything["items"]} == versions
 
     top = api.get(base, params={"delimiter": "/"}).json()
     assert [item["path"] for item in top["items"]] == ["a.txt", "b.txt"]
