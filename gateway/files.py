@@ -183,7 +183,7 @@ class Files:
             if gone(tier, stream.info.last_modified):
                 raise ObjectMissing("no such file or version (its tier's retention has passed)")
         except BaseException:
-            await stream.body.aclose()
+            stream.close()
             raise
         return Opened(stream, tier)
 

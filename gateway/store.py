@@ -61,6 +61,8 @@ class ObjectStream:
     body: AsyncGenerator[bytes, None]
     content_length: int
     content_range: str | None
+    # Releases the connection when the body will not be read (a generator never started cannot close it).
+    close: Callable[[], None]
 
 
 @dataclass(frozen=True)
@@ -317,6 +319,7 @@ class Store:
             body=self._chunks(body),
             content_length=int(response.get("ContentLength", 0)),
             content_range=response.get("ContentRange"),
+            close=body.close,
         )
 
     @staticmethod
