@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -28,7 +29,7 @@ MAX_METADATA_BYTES = 16 * 1024
 MAX_FOLDER_TIERS = 100
 RECORD_CONTENT_TYPE = "application/json"
 FETCH_CONCURRENCY = 16
-UPDATE_ATTEMPTS = 5
+UPDATE_ATTEMPTS = 10
 ACTIVE, ENDED = "active", "ended"
 
 
@@ -219,7 +220,7 @@ class Sessions:
         await self._store.delete(keys.record)
 
     async def _modify(self, keys: SessionKeys, change: Callable[[SessionRecord], SessionRecord]) -> SessionRecord:
-        for _ in range(UPDATE_ATTEMPTS):
+        for attempt in range(UPDATE_ATTEMPTS):
             record, etag = await self._read(keys)
             updated = change(record)
             if updated == record:
@@ -236,7 +237,9 @@ class Sessions:
                 )
                 await preconditions.settle(self._store, keys.record, version, base)
             except PreconditionFailed:
-                continue  # another replica changed the record first: apply the change to its version
+                # Another replica changed the record first: back off a little, then apply the change to its version.
+                await asyncio.sleep(random.uniform(0, 0.01 * (attempt + 1)))  # noqa: S311 (jitter, not secrets)
+                continue
             return updated
         raise Conflict("the session is being changed by others right now; retry")
 

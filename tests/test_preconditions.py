@@ -97,3 +97,34 @@ def test_precondition_headers() -> None:
     assert normalise_etag(' W/"x" ') == "x"
     assert matches(frozenset({"*"}), '"anything"')
     assert not matches(frozenset({"a"}), None)
+
+
+def test_concurrent_session_updates_on_two_replicas_lose_nothing(
+    two_replicas: list[str], gateway: Gateway, user: str
+) -> None:
+    token = gateway.token(user)
+    with httpx.Client(base_url=two_replicas[0], headers={"Authorization": f"Bearer {token}"}) as api:
+        sid = api.post("/v1/sessions", json={}).json()["id"]
+    writers = [(url, f"k{url[-5:]}-{i}") for url in two_replicas for i in range(WRITERS_PER_PROCESS)]
+    barrier = threading.Barrier(len(writers))
+    statuses: dict[str, int] = {}
+
+    def patch(base: str, name: str) -> None:
+        with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=60) as client:
+            client.get("/healthz")
+            barrier.wait()
+            statuses[name] = client.patch(f"/v1/sessions/{sid}", json={"metadata": {name: True}}).status_code
+
+    threads = [threading.Thread(target=patch, args=writer) for writer in writers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    with httpx.Client(base_url=two_replicas[1], headers={"Authorization": f"Bearer {token}"}) as api:
+        metadata = api.get(f"/v1/sessions/{sid}").json()["metadata"]
+    # 409 only when an update kept losing races for all its retries; then it changed nothing.
+    assert set(statuses.values()) <= {200, 409}, statuses
+    acknowledged = {name for name, status in statuses.items() if status == 200}
+    assert len(acknowledged) >= len(writers) // 2, statuses
+    # Every acknowledged update is in the record: none overwrote another.
+    assert set(metadata) == acknowledged
