@@ -228,7 +228,7 @@ cmd_start() {
     return 0
   fi
   local bin fsid id t0=$SECONDS
-  for bin in ceph-mon ceph-osd radosgw radosgw-admin ceph monmaptool uuidgen; do
+  for bin in ceph-mon ceph-osd radosgw radosgw-admin ceph monmaptool; do
     command -v "$bin" >/dev/null || die "$bin not found (install ceph-mon ceph-osd radosgw ceph-common)"
   done
   # Leftovers of a crashed or half-finished start are discarded, not repaired.
@@ -240,7 +240,7 @@ cmd_start() {
   mkdir -p "$RGW_DIR"
   touch "$MARKER"
   mkdir -p "$LOGS" "$RUN" "$RGW_DIR/crash" "$RGW_DIR/mon.a" "$RGW_DIR/osd.0" "$RGW_DIR/client.rgw"
-  fsid=$(uuidgen)
+  fsid=$(cat /proc/sys/kernel/random/uuid)
   write_conf "$fsid"
   # A failed or interrupted start must not leave half a cluster running; the
   # directory stays so that its logs can be read.
