@@ -19,6 +19,7 @@ from typing import Any
 
 from gateway import preconditions
 from gateway.errors import BadRequest, Conflict, NotFound, ObjectMissing, PreconditionFailed
+from gateway.janitor import Janitor
 from gateway.keys import Owner, SessionKeys, encode_session_id
 from gateway.store import Store
 from gateway.tiers import Policy
@@ -107,10 +108,16 @@ def _metadata(value: object) -> dict[str, Any]:
 
 class Sessions:
     def __init__(
-        self, store: Store, policy: Policy, *, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+        self,
+        store: Store,
+        policy: Policy,
+        *,
+        janitor: Janitor | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._store = store
         self._policy = policy
+        self._janitor = janitor
         self._clock = clock
 
     def _tier(self, value: object) -> str | None:
@@ -202,13 +209,18 @@ class Sessions:
         return await self._modify(session.keys, change)
 
     async def end(self, owner: Owner, session_id: str) -> SessionRecord:
-        """Mark the session ended (read-only from now on); repeating it changes nothing."""
+        """Mark the session ended (read-only from now on) and delete its ephemeral files, every version.
+
+        Repeating it changes nothing but sweeps again: a write that raced the end may have landed after a sweep.
+        """
         keys = owner.session(session_id)
         record, _ = await self._read(keys)
-        if record.ended:
-            return record
-        now = iso(self._clock())
-        return await self._modify(keys, lambda r: r if r.ended else replace(r, state=ENDED, ended_at=now))
+        if not record.ended:
+            now = iso(self._clock())
+            record = await self._modify(keys, lambda r: r if r.ended else replace(r, state=ENDED, ended_at=now))
+        if self._janitor is not None:
+            await self._janitor.remove_ephemeral(keys)
+        return record
 
     async def delete(self, owner: Owner, session_id: str, *, purge: bool) -> None:
         keys = (await self.open(owner, session_id)).keys

@@ -116,14 +116,14 @@ def create_app(
                 problem = await bucket_problem(store)
                 if problem:
                     raise StartupError(problem)
+            janitor = Janitor(store, settings, policy)
             app.state.services = Services(
                 settings=settings,
                 policy=policy,
                 store=store,
                 verifier=verifier,
-                sessions=Sessions(store, policy),
+                sessions=Sessions(store, policy, janitor=janitor),
                 files=Files(store, settings, policy),
-                janitor=Janitor(store, settings, policy),
             )
             yield
 

@@ -11,7 +11,6 @@ from starlette.requests import Request
 from gateway.auth import Principal, TokenVerifier
 from gateway.errors import BadRequest, NotFound, PayloadTooLarge, UnsupportedMediaType
 from gateway.files import Files
-from gateway.janitor import Janitor
 from gateway.keys import Owner, decode_path_bytes
 from gateway.sessions import OpenSession, Sessions
 from gateway.settings import Settings
@@ -29,7 +28,6 @@ class Services:
     verifier: TokenVerifier
     sessions: Sessions
     files: Files
-    janitor: Janitor
 
 
 def services(request: Request) -> Services:

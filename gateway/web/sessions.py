@@ -54,10 +54,7 @@ async def update_session(request: Request) -> Response:
 async def end_session(request: Request) -> Response:
     principal = await caller(request, WRITE)
     sid = reachable_session_id(request, principal)
-    services_ = services(request)
-    record = await services_.sessions.end(owner_of(request, principal), sid)
-    # Also on a repeat: a file written just before the end may have been missed by an earlier sweep.
-    await services_.janitor.remove_ephemeral(owner_of(request, principal).session(sid))
+    record = await services(request).sessions.end(owner_of(request, principal), sid)
     return JSONResponse(record.to_json())
 
 
