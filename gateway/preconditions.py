@@ -17,15 +17,17 @@ the loser's behalf, and goes on.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 from gateway.errors import BadRequest, ObjectMissing, PreconditionFailed, StoreError
-from gateway.store import ObjectInfo, Store
+from gateway.store import ObjectInfo, Store, VersionEntry
 
 BASE_METADATA = "gateway-base"
 # Stands for "no version at all" as a base, so that every base is a non-empty string.
 NO_VERSION = "-"
 MAX_WITHDRAWALS = 5
+RECHECK_SECONDS = 0.05
 
 
 @dataclass(frozen=True)
@@ -114,15 +116,38 @@ async def settle(store: Store, key: str, version_id: str | None, base: str | Non
         if base is None:
             raise StoreError("the version just written is missing") from exc
         raise PreconditionFailed("another write to this file won the race; nothing was changed") from exc
-    if base is not None and (below.version_id if below else NO_VERSION) != base:
+    if base is not None and not (_is(below, base) and await _still_below(store, key, version_id, base)):
         await store.delete_version(key, version_id)
         raise PreconditionFailed("another write to this file won the race; nothing was changed")
     return Settled(version=mine, replaced=below is not None and not below.is_delete_marker)
 
 
+def _is(entry: VersionEntry | None, base: str) -> bool:
+    return (entry.version_id if entry else NO_VERSION) == base
+
+
+async def _still_below(store: Store, key: str, version_id: str, base: str) -> bool:
+    """Ask again a moment later before a verdict is final.
+
+    Under concurrent writes to one key, Ceph RGW 16's version index can briefly list a key's history without an
+    entry that is being re-linked, so a single look can miss a rival's version. A second, independent look after
+    the index has settled must agree.
+    """
+    await asyncio.sleep(RECHECK_SECONDS)
+    below = await store.entry_below(key, version_id)
+    try:
+        await store.head(key, version_id)
+    except ObjectMissing:
+        return False
+    return _is(below, base)
+
+
 async def _lost_race(store: Store, key: str, version_id: str) -> bool:
-    """Whether `version_id` is a conditional write whose base is not the entry below it."""
+    """Whether `version_id` is a conditional write whose base is not the entry below it (confirmed twice, since
+    withdrawing a winner would lose its update)."""
     below = await store.entry_below(key, version_id)
     info = await store.head(key, version_id)  # after the listing, as in `settle`
     base = info.metadata.get(BASE_METADATA)
-    return base is not None and base != (below.version_id if below else NO_VERSION)
+    if base is None or _is(below, base):
+        return False
+    return not await _still_below(store, key, version_id, base)

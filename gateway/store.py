@@ -6,6 +6,7 @@ the gateway's exception tree. Bulk walks use botocore paginators; retries are bo
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import html
@@ -26,6 +27,7 @@ from gateway import errors
 from gateway.settings import Settings
 
 DOWNLOAD_CHUNK_BYTES = 256 * 1024
+CURRENT_READ_ATTEMPTS = 3
 DELETE_BATCH = 1000
 MAX_COPY_BYTES = 5 * 1024**3
 COPY_PART_BYTES = 512 * 1024**2
@@ -293,8 +295,26 @@ class Store:
 
     async def head(self, key: str, version_id: str | None = None) -> ObjectInfo:
         params = {"VersionId": version_id} if version_id else {}
-        response = await self._call("head_object", key, Key=key, **params)
+        response = await self._current("head_object", key, version_id, Key=key, **params)
         return _info(key, response)
+
+    async def _current(self, operation: str, key: str, version_id: str | None, **params: Any) -> Any:
+        """A read of the current version that does not mistake a moment of re-linking for a deleted object.
+
+        While a key's newest version is removed, Ceph RGW 16 briefly answers 404 for the key although an older
+        version is about to become current. A 404 is only believed when the history agrees.
+        """
+        for attempt in range(CURRENT_READ_ATTEMPTS):
+            try:
+                return await self._call(operation, key, **params)
+            except errors.ObjectMissing:
+                if version_id is not None or attempt == CURRENT_READ_ATTEMPTS - 1:
+                    raise
+                latest = await self.latest_entry(key)
+                if latest is None or latest.is_delete_marker:
+                    raise
+                await asyncio.sleep(0.02 * (attempt + 1))
+        raise AssertionError("unreachable")
 
     async def get(
         self,
@@ -311,7 +331,7 @@ class Store:
             params["Range"] = byte_range
         if if_none_match:
             params["IfNoneMatch"] = if_none_match
-        response = await self._call("get_object", key, **params)
+        response = await self._current("get_object", key, version_id, **params)
         info = _info(key, response)
         body = response["Body"]
         return ObjectStream(
