@@ -172,11 +172,9 @@ class Files:
                 key, version_id=version_id, byte_range=byte_range, if_none_match=if_none_match
             )
         except NotModified as exc:
-            if exc.etag:
-                raise
-            # Ceph RGW answers 304 without validators; a 304 must repeat them.
-            info = await self._store.head(key, version_id)
-            raise NotModified(info.etag, format_datetime(info.last_modified.astimezone(UTC), usegmt=True)) from exc
+            # A 304 must repeat the validators (Ceph RGW omits them) and must not vouch for an expired file.
+            file = await self.head(keys, path, version_id)
+            raise NotModified(file.etag, format_datetime(file.last_modified.astimezone(UTC), usegmt=True)) from exc
         try:
             tier = await self._tier_of(key, stream.info.version_id)
             gone = self._pinned_gone if version_id else self._current_gone

@@ -9,7 +9,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import httpx
 import pytest
 
-from tests.conftest import Gateway
+from gateway.web.app import create_app
+from tests.conftest import Backend, Gateway, ServerThread, gateway_settings
 
 
 def _file_with_link(gateway: Gateway, user: str, **link: object) -> tuple[str, dict[str, str]]:
@@ -45,6 +46,19 @@ def test_link_to_an_old_version(gateway: Gateway, user: str) -> None:
         api.put(f"/v1/sessions/{sid}/files/a.txt", content=b"second")
         link = api.post(f"/v1/sessions/{sid}/links", json={"path": "a.txt", "version_id": first}).json()
     assert httpx.get(link["url"]).content == b"first"
+
+
+def test_links_use_the_public_endpoint_when_set(backend: Backend, user: str) -> None:
+    """Clients may reach S3 under another name than the gateway does: links are signed for that name."""
+    public = backend.endpoint.replace("127.0.0.1", "localhost")
+    settings = gateway_settings(backend, backend.new_bucket(), GATEWAY_S3_PUBLIC_ENDPOINT_URL=public)
+    with ServerThread(create_app(settings, credentials=backend.credentials)) as url:
+        gateway = Gateway(backend=backend, settings=settings, url=url)
+        _sid, link = _file_with_link(gateway, user)
+    assert link["url"].startswith(public + "/")
+    response = httpx.get(link["url"])
+    assert response.status_code == 200
+    assert response.content == b"<b>v1</b>"
 
 
 def test_link_input_is_checked(gateway: Gateway, api: httpx.Client, session_id: str) -> None:

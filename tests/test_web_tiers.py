@@ -168,7 +168,7 @@ def test_retention_is_honest_at_read_time(short_gateway: Gateway, user: str) -> 
     with short_gateway.client(user) as api:
         sid = api.post("/v1/sessions", json={}).json()["id"]
         base = f"/v1/sessions/{sid}/files"
-        api.put(f"{base}/day.txt", content=b"d", headers={"X-Tier": "standard"})
+        etag = api.put(f"{base}/day.txt", content=b"d", headers={"X-Tier": "standard"}).json()["etag"]
         api.put(f"{base}/forever.txt", content=b"f", headers={"X-Tier": "permanent"})
         api.put(f"{base}/three.txt", content=b"t", headers={"X-Tier": "persistent"})
         assert api.get(f"{base}/day.txt").status_code == 200
@@ -176,6 +176,7 @@ def test_retention_is_honest_at_read_time(short_gateway: Gateway, user: str) -> 
         # S3 may not have acted yet (moto never does): the gateway answers as if it had.
         assert api.get(f"{base}/day.txt").status_code == 404
         assert api.head(f"{base}/day.txt").status_code == 404
+        assert api.get(f"{base}/day.txt", headers={"If-None-Match": etag}).status_code == 404  # not a 304
         assert api.post(f"/v1/sessions/{sid}/links", json={"path": "day.txt"}).status_code == 404
         assert sorted(item["path"] for item in api.get(base).json()["items"]) == ["forever.txt", "three.txt"]
         assert api.get(f"{base}/forever.txt").content == b"f"
