@@ -27,7 +27,7 @@ BASE_METADATA = "gateway-base"
 # Stands for "no version at all" as a base, so that every base is a non-empty string.
 NO_VERSION = "-"
 MAX_WITHDRAWALS = 5
-RECHECK_SECONDS = 0.05
+RECHECK_SECONDS = 0.3
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import httpx
 import pytest
@@ -15,11 +16,17 @@ ROUNDS = 10
 WRITERS_PER_PROCESS = 4
 
 
+@dataclass(frozen=True)
+class Replicas:
+    urls: list[str]
+    bucket: str
+
+
 @pytest.fixture(scope="module")
-def two_replicas(backend: Backend) -> Iterator[list[str]]:
+def two_replicas(backend: Backend) -> Iterator[Replicas]:
     bucket = backend.new_bucket()
     with gateway_process(backend, bucket) as (first, _), gateway_process(backend, bucket) as (second, _):
-        yield [first, second]
+        yield Replicas([first, second], bucket)
 
 
 def _race(urls: list[str], token: str, url_path: str, headers: dict[str, str]) -> list[tuple[int, bytes]]:
@@ -42,13 +49,13 @@ def _race(urls: list[str], token: str, url_path: str, headers: dict[str, str]) -
     return results
 
 
-def test_exactly_one_conditional_writer_wins_each_round(two_replicas: list[str], gateway: Gateway, user: str) -> None:
+def test_exactly_one_conditional_writer_wins_each_round(two_replicas: Replicas, gateway: Gateway, user: str) -> None:
     token = gateway.token(user)
-    with httpx.Client(base_url=two_replicas[0], headers={"Authorization": f"Bearer {token}"}) as api:
+    with httpx.Client(base_url=two_replicas.urls[0], headers={"Authorization": f"Bearer {token}"}) as api:
         sid = api.post("/v1/sessions", json={}).json()["id"]
         path = f"/v1/sessions/{sid}/files/counter.txt"
 
-        created = _race(two_replicas, token, path, {"If-None-Match": "*"})
+        created = _race(two_replicas.urls, token, path, {"If-None-Match": "*"})
         winners = [body for status, body in created if status == 201]
         assert len(winners) == 1, created
         assert sorted(status for status, _ in created) == [201] + [412] * (len(created) - 1)
@@ -56,9 +63,9 @@ def test_exactly_one_conditional_writer_wins_each_round(two_replicas: list[str],
         assert current.content == winners[0]
 
         for _ in range(ROUNDS):
-            results = _race(two_replicas, token, path, {"If-Match": current.headers["etag"]})
+            results = _race(two_replicas.urls, token, path, {"If-Match": current.headers["etag"]})
             winners = [body for status, body in results if status == 200]
-            assert len(winners) == 1, results
+            assert len(winners) == 1, (results, _versions_with_bases(gateway, two_replicas.bucket, user, sid))
             assert all(status == 412 for status, body in results if body != winners[0]), results
             current = api.get(path)
             assert current.content == winners[0]  # the winner's update is the one kept
@@ -67,6 +74,17 @@ def test_exactly_one_conditional_writer_wins_each_round(two_replicas: list[str],
         # One version per round: every losing write was withdrawn.
         assert len(history["items"]) == ROUNDS + 1
         assert not any(item["is_delete_marker"] for item in history["items"])
+
+
+def _versions_with_bases(gateway: Gateway, bucket: str, user: str, sid: str) -> list[tuple[str, str, bytes]]:
+    """The file's history as S3 lists it, with each version's recorded base: what a failure needs explained."""
+    s3 = gateway.backend.client()
+    key = gateway.owner(user).session(sid).file("counter.txt")
+    found = []
+    for item in s3.list_object_versions(Bucket=bucket, Prefix=key).get("Versions", []):
+        version = s3.get_object(Bucket=bucket, Key=key, VersionId=item["VersionId"])
+        found.append((item["VersionId"], version["Metadata"].get("gateway-base", ""), version["Body"].read()))
+    return found
 
 
 def test_a_losing_write_left_behind_is_withdrawn_by_the_next_writer(
@@ -100,12 +118,12 @@ def test_precondition_headers() -> None:
 
 
 def test_concurrent_session_updates_on_two_replicas_lose_nothing(
-    two_replicas: list[str], gateway: Gateway, user: str
+    two_replicas: Replicas, gateway: Gateway, user: str
 ) -> None:
     token = gateway.token(user)
-    with httpx.Client(base_url=two_replicas[0], headers={"Authorization": f"Bearer {token}"}) as api:
+    with httpx.Client(base_url=two_replicas.urls[0], headers={"Authorization": f"Bearer {token}"}) as api:
         sid = api.post("/v1/sessions", json={}).json()["id"]
-    writers = [(url, f"k{url[-5:]}-{i}") for url in two_replicas for i in range(WRITERS_PER_PROCESS)]
+    writers = [(url, f"k{url[-5:]}-{i}") for url in two_replicas.urls for i in range(WRITERS_PER_PROCESS)]
     barrier = threading.Barrier(len(writers))
     statuses: dict[str, int] = {}
 
@@ -120,7 +138,7 @@ def test_concurrent_session_updates_on_two_replicas_lose_nothing(
         thread.start()
     for thread in threads:
         thread.join()
-    with httpx.Client(base_url=two_replicas[1], headers={"Authorization": f"Bearer {token}"}) as api:
+    with httpx.Client(base_url=two_replicas.urls[1], headers={"Authorization": f"Bearer {token}"}) as api:
         metadata = api.get(f"/v1/sessions/{sid}").json()["metadata"]
     # 409 only when an update kept losing races for all its retries; then it changed nothing.
     assert set(statuses.values()) <= {200, 409}, statuses
