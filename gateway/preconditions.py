@@ -6,19 +6,24 @@ versions of a key.
 
 1. Before writing, check the precondition against the current version and remember its id: the *base*.
 2. Write the new version, recording the base in its metadata.
-3. List the key's versions. The write wins when the version just below it is its base; otherwise another write
-   got in first, and the new version is withdrawn (that exact version is deleted) and the client gets 412.
+3. Ask for the entry just below the new version, then make sure the new version is still listed (so the answer
+   describes the history it is part of). The write wins when that entry is its base; otherwise another write got
+   in first, and the new version is withdrawn (that exact version is deleted) and the client gets 412.
 
 Of several writers with the same base, only the one written first has the base directly below it, so exactly one
-wins. A loser is visible for the moment between its write and its withdrawal; if its gateway dies in between, the
-next conditional write on the key sees that the head's recorded base is not the version below it, withdraws it on
-the loser's behalf, and goes on.
+wins, and withdrawing losers never moves a winner. A loser is visible for the moment between its write and its
+withdrawal; if its gateway dies in between, the next conditional write on the key sees that the head's recorded
+base is not the version below it, withdraws it on the loser's behalf, and goes on.
+
+ETags are digests of the bytes, as S3 makes them: `If-Match` holds for any version with the same content, so a
+write whose base has the same bytes as the one the client read still succeeds. That is the HTTP meaning of a
+strong ETag; clients that must notice any write in between compare `version_id`.
 """
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
+from typing import NoReturn
 
 from gateway.errors import BadRequest, ObjectMissing, PreconditionFailed, StoreError
 from gateway.store import ObjectInfo, Store, VersionEntry
@@ -27,7 +32,6 @@ BASE_METADATA = "gateway-base"
 # Stands for "no version at all" as a base, so that every base is a non-empty string.
 NO_VERSION = "-"
 MAX_WITHDRAWALS = 5
-RECHECK_SECONDS = 0.3
 
 
 @dataclass(frozen=True)
@@ -108,46 +112,36 @@ async def settle(store: Store, key: str, version_id: str | None, base: str | Non
             raise StoreError("the version just written is missing")
         version_id = latest.version_id
     below = await store.entry_below(key, version_id)
-    try:
-        # Read after the listing: a version that still exists now existed while the listing ran, so `below` is
-        # really what lies under it. (Versions never come back once deleted.)
-        mine = await store.head(key, version_id)
-    except ObjectMissing as exc:
-        if base is None:
-            raise StoreError("the version just written is missing") from exc
-        raise PreconditionFailed("another write to this file won the race; nothing was changed") from exc
-    if base is not None and not (_is(below, base) and await _still_below(store, key, version_id, base)):
+    # Versions leave the listing for good, so one still listed now was listed while `below` was read.
+    if not await store.is_listed(key, version_id, under=below.version_id if below else None):
+        _withdrawn(base)
+    if base is not None and not _is(below, base):
         await store.delete_version(key, version_id)
         raise PreconditionFailed("another write to this file won the race; nothing was changed")
+    try:
+        mine = await store.head(key, version_id)
+    except ObjectMissing:
+        _withdrawn(base)
     return Settled(version=mine, replaced=below is not None and not below.is_delete_marker)
+
+
+def _withdrawn(base: str | None) -> NoReturn:
+    """The version just written is gone: only a rival that saw it lose takes a conditional write away."""
+    if base is None:
+        raise StoreError("the version just written is missing")
+    raise PreconditionFailed("another write to this file won the race; nothing was changed")
 
 
 def _is(entry: VersionEntry | None, base: str) -> bool:
     return (entry.version_id if entry else NO_VERSION) == base
 
 
-async def _still_below(store: Store, key: str, version_id: str, base: str) -> bool:
-    """Ask again a moment later before a verdict is final.
-
-    Under concurrent writes to one key, Ceph RGW 16's version index can briefly list a key's history without an
-    entry that is being re-linked, so a single look can miss a rival's version. A second, independent look after
-    the index has settled must agree.
-    """
-    await asyncio.sleep(RECHECK_SECONDS)
-    below = await store.entry_below(key, version_id)
-    try:
-        await store.head(key, version_id)
-    except ObjectMissing:
-        return False
-    return _is(below, base)
-
-
 async def _lost_race(store: Store, key: str, version_id: str) -> bool:
-    """Whether `version_id` is a conditional write whose base is not the entry below it (confirmed twice, since
-    withdrawing a winner would lose its update)."""
+    """Whether `version_id` is a conditional write whose base is not the entry below it.
+
+    A version already withdrawn may still be judged here; deleting it again changes nothing, and one judged a
+    winner in error is only taken as the head, so the write based on it loses its own race.
+    """
     below = await store.entry_below(key, version_id)
-    info = await store.head(key, version_id)  # after the listing, as in `settle`
-    base = info.metadata.get(BASE_METADATA)
-    if base is None or _is(below, base):
-        return False
-    return not await _still_below(store, key, version_id, base)
+    base = (await store.head(key, version_id)).metadata.get(BASE_METADATA)
+    return base is not None and not _is(below, base)

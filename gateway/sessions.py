@@ -30,7 +30,10 @@ MAX_METADATA_BYTES = 16 * 1024
 MAX_FOLDER_TIERS = 100
 RECORD_CONTENT_TYPE = "application/json"
 FETCH_CONCURRENCY = 16
-UPDATE_ATTEMPTS = 10
+UPDATE_ATTEMPTS = 30
+# Backoff between attempts: random up to min(cap, base * 2**attempt), so writers that collided spread out.
+BACKOFF_BASE_SECONDS = 0.005
+BACKOFF_CAP_SECONDS = 0.25
 ACTIVE, ENDED = "active", "ended"
 
 
@@ -250,7 +253,8 @@ class Sessions:
                 await preconditions.settle(self._store, keys.record, version, base)
             except PreconditionFailed:
                 # Another replica changed the record first: back off a little, then apply the change to its version.
-                await asyncio.sleep(random.uniform(0, 0.01 * (attempt + 1)))  # noqa: S311 (jitter, not secrets)
+                ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt)
+                await asyncio.sleep(random.uniform(0, ceiling))  # noqa: S311 (jitter, not secrets)
                 continue
             return updated
         raise Conflict("the session is being changed by others right now; retry")

@@ -29,6 +29,8 @@ from gateway.settings import Settings
 DOWNLOAD_CHUNK_BYTES = 256 * 1024
 CURRENT_READ_ATTEMPTS = 3
 DELETE_BATCH = 1000
+# Entries per page when looking for a version near the top of a key's history.
+LISTED_PAGE = 32
 MAX_COPY_BYTES = 5 * 1024**3
 COPY_PART_BYTES = 512 * 1024**2
 
@@ -524,6 +526,23 @@ class Store:
         existed during the call: callers check that afterwards.
         """
         return await self._one_entry(key, {"KeyMarker": key, "VersionIdMarker": version_id})
+
+    async def is_listed(self, key: str, version_id: str, *, under: str | None) -> bool:
+        """Whether `version_id` of `key` is in the version listing now.
+
+        A HEAD cannot tell: Ceph RGW takes a version out of its index before it removes the data, so a version
+        being deleted still answers HEAD for a moment. The scan walks down from the newest entry and gives up at
+        `under`, the entry last seen just under the version, so it reads only what was written on top of it.
+        """
+        async for page in self._pages("list_object_versions", key, PaginationConfig={"PageSize": LISTED_PAGE}):
+            for entry in _entries(page, key):
+                if entry.version_id == version_id:
+                    return True
+                if entry.version_id == under:
+                    return False
+            if any(item["Key"] != key for name in ("Versions", "DeleteMarkers") for item in page.get(name, [])):
+                return False  # past this key's history (see `versions_page`)
+        return False
 
     async def _one_entry(self, key: str, markers: dict[str, str]) -> VersionEntry | None:
         response = await self._call("list_object_versions", key, Prefix=key, MaxKeys=1, **markers)

@@ -29,9 +29,13 @@ def two_replicas(backend: Backend) -> Iterator[Replicas]:
         yield Replicas([first, second], bucket)
 
 
-def _race(urls: list[str], token: str, url_path: str, headers: dict[str, str]) -> list[tuple[int, bytes]]:
-    """Every writer PUTs its own body at the same moment; returns (status, body) per writer."""
-    writers = [(url, f"{url[-5:]}-{i}".encode()) for url in urls for i in range(WRITERS_PER_PROCESS)]
+def _race(urls: list[str], token: str, url_path: str, headers: dict[str, str], round_: int) -> list[tuple[int, bytes]]:
+    """Every writer PUTs its own body at the same moment; returns (status, body) per writer.
+
+    Bodies differ from round to round: a body equal to the current file's would share its ETag, and `If-Match`
+    would rightly let a later writer through.
+    """
+    writers = [(url, f"{url[-5:]}-{i}-round-{round_}".encode()) for url in urls for i in range(WRITERS_PER_PROCESS)]
     barrier = threading.Barrier(len(writers))
     results: list[tuple[int, bytes]] = [(0, b"")] * len(writers)
 
@@ -55,15 +59,15 @@ def test_exactly_one_conditional_writer_wins_each_round(two_replicas: Replicas, 
         sid = api.post("/v1/sessions", json={}).json()["id"]
         path = f"/v1/sessions/{sid}/files/counter.txt"
 
-        created = _race(two_replicas.urls, token, path, {"If-None-Match": "*"})
+        created = _race(two_replicas.urls, token, path, {"If-None-Match": "*"}, 0)
         winners = [body for status, body in created if status == 201]
         assert len(winners) == 1, created
         assert sorted(status for status, _ in created) == [201] + [412] * (len(created) - 1)
         current = api.get(path)
         assert current.content == winners[0]
 
-        for _ in range(ROUNDS):
-            results = _race(two_replicas.urls, token, path, {"If-Match": current.headers["etag"]})
+        for round_ in range(1, ROUNDS + 1):
+            results = _race(two_replicas.urls, token, path, {"If-Match": current.headers["etag"]}, round_)
             winners = [body for status, body in results if status == 200]
             assert len(winners) == 1, (results, _versions_with_bases(gateway, two_replicas.bucket, user, sid))
             assert all(status == 412 for status, body in results if body != winners[0]), results

@@ -81,6 +81,27 @@ def test_entry_order_interleaves_delete_markers(backend: Backend) -> None:
     _run(backend, scenario)
 
 
+def test_is_listed_finds_versions_under_many_newer_ones_and_not_removed_ones(backend: Backend) -> None:
+    async def scenario(store: Store) -> None:
+        first = await store.put("k", b"0", content_type="text/plain", metadata={})
+        assert first is not None
+        assert await store.is_listed("k", first, under=None)
+        versions = [await store.put("k", str(i).encode(), content_type="text/plain", metadata={}) for i in range(40)]
+        await store.delete("k")
+        await store.put("k.longer", b"x", content_type="text/plain", metadata={})
+        # More entries on top than one page holds: the scan pages down to it.
+        assert await store.is_listed("k", first, under=None)
+        second = versions[0]
+        assert second is not None
+        assert await store.is_listed("k", second, under=first)
+        await store.delete_version("k", second)
+        assert not await store.is_listed("k", second, under=first)
+        assert not await store.is_listed("k", second, under=None)  # stops at the end of this key's history
+        assert not await store.is_listed("k.other", first, under=None)
+
+    _run(backend, scenario)
+
+
 def test_bulk_delete_and_purge(backend: Backend) -> None:
     async def scenario(store: Store) -> None:
         for i in range(30):

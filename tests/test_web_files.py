@@ -270,6 +270,17 @@ def test_conditional_writes(api: httpx.Client, session_id: str) -> None:
     assert len(versions) == 5  # 1, 4, 6, the delete marker, 7: refused writes left nothing
 
 
+def test_if_match_compares_content_not_versions(api: httpx.Client, session_id: str) -> None:
+    """ETags are digests of the bytes: after A, B, A again, a client holding A's ETag may write."""
+    url = f"/v1/sessions/{session_id}/files/aba.txt"
+    first = api.put(url, content=b"A").json()
+    api.put(url, content=b"B")
+    again = api.put(url, content=b"A").json()
+    assert again["etag"] == first["etag"] and again["version_id"] != first["version_id"]
+    assert api.put(url, content=b"C", headers={"If-Match": first["etag"]}).status_code == 200
+    assert api.put(url, content=b"D", headers={"If-Match": first["etag"]}).status_code == 412
+
+
 def test_multipart_upload_streams_and_round_trips(small_gateway: Gateway, user: str) -> None:
     with small_gateway.client(user) as api:
         sid = api.post("/v1/sessions", json={}).json()["id"]
