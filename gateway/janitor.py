@@ -9,16 +9,19 @@ version, so the run is idempotent, and several replicas running it at once can o
   if a new write landed first, so nothing written after the check is hidden);
 - old versions past the tier's noncurrent retention, beyond the newest N kept: removed (S3's
   NoncurrentVersionExpiration with NewerNoncurrentVersions, which Ceph RGW 16 ignores);
-- delete markers with no versions left under them: removed.
+- delete markers with no versions left under them: removed;
+- multipart uploads left open longer than the bucket's `abort_incomplete_multipart_days`: aborted (S3's
+  AbortIncompleteMultipartUpload, for backends whose lifecycle engine does not run).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from gateway import retention
 from gateway.errors import ObjectMissing
@@ -30,18 +33,22 @@ from gateway.tiers import Policy
 
 EXPIRE = "expire"
 DELETE = "delete"
+ABORT = "abort"
+VERBS = {EXPIRE: "expire", DELETE: "delete", ABORT: "abort"}
 
 
 @dataclass(frozen=True)
 class Action:
-    kind: str  # EXPIRE: a delete marker on top of `version_id`; DELETE: remove `version_id` for good
+    # EXPIRE: a delete marker on top of `version_id`; DELETE: remove `version_id` for good;
+    # ABORT: abort the multipart upload whose id is `version_id`
+    kind: str
     key: str
     version_id: str
     reason: str
 
     def describe(self) -> str:
-        verb = "expire" if self.kind == EXPIRE else "delete"
-        return f"{verb} {self.key} version {self.version_id}: {self.reason}"
+        what = "upload" if self.kind == ABORT else "version"
+        return f"{VERBS[self.kind]} {self.key} {what} {self.version_id}: {self.reason}"
 
 
 @dataclass
@@ -82,6 +89,8 @@ class Janitor:
                 group.append(entry)
         if group:
             report.actions += await self._judge(group, ended, only_ephemeral)
+        if not only_ephemeral:
+            report.actions += await self._abandoned_uploads(walk)
         if not dry_run:
             await self._carry_out(walk, report)
         return report
@@ -141,9 +150,25 @@ class Janitor:
             actions += [Action(DELETE, key, entry.version_id, "delete marker with no versions left") for entry in left]
         return actions
 
+    async def _abandoned_uploads(self, walk: str) -> list[Action]:
+        days = self._policy.abort_incomplete_multipart_days
+        cutoff = self._clock() - timedelta(seconds=days * self._settings.day_seconds)
+        reason = f"multipart upload open for over {days} day(s)"
+        return [
+            Action(ABORT, upload.key, upload.upload_id, reason)
+            async for page in self._store.pending_uploads(walk)
+            for upload in page
+            if upload.initiated < cutoff
+        ]
+
     async def _carry_out(self, walk: str, report: Report) -> None:
         deletions = [(a.key, a.version_id) for a in report.actions if a.kind == DELETE]
         await self._store.delete_versions(walk, deletions)
+        for action in report.actions:
+            if action.kind == ABORT:
+                # Completed or aborted meanwhile (by another janitor, or the client) is as good.
+                with contextlib.suppress(ObjectMissing):
+                    await self._store.abort_multipart(action.key, action.version_id)
         for action in report.actions:
             if action.kind == EXPIRE and not await self._expire(action):
                 report.withdrawn += 1

@@ -60,6 +60,15 @@ class VersionEntry:
 
 
 @dataclass(frozen=True)
+class PendingUpload:
+    """A multipart upload that was started and neither completed nor aborted."""
+
+    key: str
+    upload_id: str
+    initiated: datetime
+
+
+@dataclass(frozen=True)
 class ObjectStream:
     info: ObjectInfo
     body: AsyncGenerator[bytes, None]
@@ -603,6 +612,14 @@ class Store:
         """Every version and delete marker under `prefix`, a page at a time, newest first within each key."""
         async for page in self._pages("list_object_versions", prefix, PaginationConfig={"PageSize": DELETE_BATCH}):
             yield _entries(page, None)
+
+    async def pending_uploads(self, prefix: str) -> AsyncIterator[list[PendingUpload]]:
+        """Multipart uploads under `prefix` that are still open, a page at a time."""
+        async for page in self._pages("list_multipart_uploads", prefix):
+            yield [
+                PendingUpload(key=item["Key"], upload_id=item["UploadId"], initiated=item["Initiated"])
+                for item in page.get("Uploads", [])
+            ]
 
     # Lifecycle
 
