@@ -6,9 +6,9 @@ versions of a key.
 
 1. Before writing, check the precondition against the current version and remember its id: the *base*.
 2. Write the new version, recording the base in its metadata.
-3. Ask for the entry just below the new version, then make sure the new version is still listed (so the answer
-   describes the history it is part of). The write wins when that entry is its base; otherwise another write got
-   in first, and the new version is withdrawn (that exact version is deleted) and the client gets 412.
+3. Ask for the entry just below the new version. When that entry is not the base, another write got in first:
+   the new version is withdrawn (that exact version is deleted) and the client gets 412. When it is, the write wins
+   if the new version is still listed, which shows the answer describes the history it is part of.
 
 Of several writers with the same base, only the one written first has the base directly below it, so exactly one
 wins, and withdrawing losers never moves a winner. A loser is visible for the moment between its write and its
@@ -112,12 +112,14 @@ async def settle(store: Store, key: str, version_id: str | None, base: str | Non
             raise StoreError("the version just written is missing")
         version_id = latest.version_id
     below = await store.entry_below(key, version_id)
-    # Versions leave the listing for good, so one still listed now was listed while `below` was read.
-    if not await store.is_listed(key, version_id, under=below.version_id if below else None):
-        _withdrawn(base)
-    if base is not None and not _is(below, base):
-        await store.delete_version(key, version_id)
-        raise PreconditionFailed("another write to this file won the race; nothing was changed")
+    if base is not None:
+        if not _is(below, base):
+            await store.delete_version(key, version_id)
+            raise PreconditionFailed("another write to this file won the race; nothing was changed")
+        # A rival may have withdrawn it already (only conditional writes are withdrawn). Versions leave the
+        # listing for good, so one still listed now was listed while `below` was read.
+        if not await store.is_listed(key, version_id, under=base):
+            _withdrawn(base)
     try:
         mine = await store.head(key, version_id)
     except ObjectMissing:

@@ -202,6 +202,14 @@ def _entries(page: Mapping[str, Any], key: str | None) -> list[VersionEntry]:
     return found
 
 
+def _passes_key(page: Mapping[str, Any], key: str) -> bool:
+    """Whether a listing page for prefix `key` reaches other keys, so `key`'s history ends in it.
+
+    Versions of one key are contiguous and come before the longer keys that share the prefix.
+    """
+    return any(item["Key"] != key for name in ("Versions", "DeleteMarkers") for item in page.get(name, []))
+
+
 class Store:
     """An S3 bucket seen through one aiobotocore client. Use `async with Store(...)`."""
 
@@ -516,10 +524,7 @@ class Store:
             params.update(KeyMarker=state["key"], VersionIdMarker=state["version"])
         response = await self._call("list_object_versions", key, **params)
         entries = _entries(response, key)
-        # Versions of one key are contiguous and come before longer keys sharing the prefix, so a foreign key in
-        # the page means this key's history is complete.
-        foreign = any(item["Key"] != key for name in ("Versions", "DeleteMarkers") for item in response.get(name, []))
-        more = bool(response.get("IsTruncated")) and not foreign and bool(entries)
+        more = bool(response.get("IsTruncated")) and not _passes_key(response, key) and bool(entries)
         next_cursor = encode_cursor({"key": key, "version": entries[-1].version_id}) if more else None
         return VersionsPage(entries, next_cursor)
 
@@ -549,8 +554,8 @@ class Store:
                     return True
                 if entry.version_id == under:
                     return False
-            if any(item["Key"] != key for name in ("Versions", "DeleteMarkers") for item in page.get(name, [])):
-                return False  # past this key's history (see `versions_page`)
+            if _passes_key(page, key):
+                return False
         return False
 
     async def _one_entry(self, key: str, markers: dict[str, str]) -> VersionEntry | None:

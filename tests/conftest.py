@@ -88,18 +88,34 @@ def _rgw_env() -> dict[str, str]:
     return values
 
 
-@pytest.fixture(scope="session")
-def rgw() -> Iterator[Backend]:
+class RgwStartFailed(Exception):
+    pass
+
+
+@contextmanager
+def local_rgw(*, keep: bool = False) -> Iterator[Backend]:
+    """The local Ceph RGW: the one already answering, or one started here and stopped afterwards (unless `keep`)."""
     started = False
     if subprocess.run(["bash", str(RGW_SCRIPT), "status"], capture_output=True).returncode != 0:
         result = subprocess.run(["bash", str(RGW_SCRIPT), "start"], capture_output=True, text=True, timeout=300)
         if result.returncode != 0:
-            pytest.fail(f"could not start Ceph RGW:\n{result.stdout}\n{result.stderr}", pytrace=False)
+            raise RgwStartFailed(f"could not start Ceph RGW:\n{result.stdout}\n{result.stderr}")
         started = True
-    env = _rgw_env()
-    yield Backend("rgw", env["RGW_ENDPOINT_URL"], (env["RGW_ACCESS_KEY"], env["RGW_SECRET_KEY"]))
-    if started and not os.environ.get("GATEWAY_TEST_KEEP_RGW"):
-        subprocess.run(["bash", str(RGW_SCRIPT), "stop"], capture_output=True, timeout=120)
+    try:
+        env = _rgw_env()
+        yield Backend("rgw", env["RGW_ENDPOINT_URL"], (env["RGW_ACCESS_KEY"], env["RGW_SECRET_KEY"]))
+    finally:
+        if started and not keep:
+            subprocess.run(["bash", str(RGW_SCRIPT), "stop"], capture_output=True, timeout=120)
+
+
+@pytest.fixture(scope="session")
+def rgw() -> Iterator[Backend]:
+    try:
+        with local_rgw(keep=bool(os.environ.get("GATEWAY_TEST_KEEP_RGW"))) as backend:
+            yield backend
+    except RgwStartFailed as exc:
+        pytest.fail(str(exc), pytrace=False)
 
 
 @pytest.fixture(scope="session")

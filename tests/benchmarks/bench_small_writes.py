@@ -13,14 +13,13 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import time
 from collections.abc import Callable
 
 import httpx
 
 from gateway.auth import issue_token
-from tests.conftest import RGW_SCRIPT, Backend, _rgw_env, gateway_process, gateway_settings
+from tests.conftest import Backend, gateway_process, gateway_settings, local_rgw
 
 
 def _timed(count: int, operation: Callable[[int], None]) -> list[float]:
@@ -47,16 +46,8 @@ def main() -> int:
     parser.add_argument("--size-kib", type=int, default=1)
     args = parser.parse_args()
 
-    started_rgw = subprocess.run(["bash", str(RGW_SCRIPT), "status"], capture_output=True).returncode != 0
-    if started_rgw:
-        subprocess.run(["bash", str(RGW_SCRIPT), "start"], check=True, capture_output=True)
-    try:
-        env = _rgw_env()
-        backend = Backend("rgw", env["RGW_ENDPOINT_URL"], (env["RGW_ACCESS_KEY"], env["RGW_SECRET_KEY"]))
+    with local_rgw() as backend:
         _measure(backend, args.count, os.urandom(args.size_kib * 1024))
-    finally:
-        if started_rgw:
-            subprocess.run(["bash", str(RGW_SCRIPT), "stop"], capture_output=True)
     return 0
 
 

@@ -13,7 +13,6 @@ import argparse
 import hashlib
 import io
 import os
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +22,7 @@ from boto3.s3.transfer import TransferConfig
 
 from gateway.auth import issue_token
 from gateway.settings import Settings
-from tests.conftest import RGW_SCRIPT, Backend, _rgw_env, gateway_process, gateway_settings
+from tests.conftest import Backend, gateway_process, gateway_settings, local_rgw
 
 MiB = 1024 * 1024
 BLOCK = os.urandom(8 * MiB)
@@ -80,16 +79,8 @@ def main() -> int:
     args = parser.parse_args()
     size = args.size_mib * MiB
 
-    started_rgw = subprocess.run(["bash", str(RGW_SCRIPT), "status"], capture_output=True).returncode != 0
-    if started_rgw:
-        subprocess.run(["bash", str(RGW_SCRIPT), "start"], check=True, capture_output=True)
-    try:
-        env = _rgw_env()
-        backend = Backend("rgw", env["RGW_ENDPOINT_URL"], (env["RGW_ACCESS_KEY"], env["RGW_SECRET_KEY"]))
+    with local_rgw() as backend:
         return _run(backend, size)
-    finally:
-        if started_rgw:
-            subprocess.run(["bash", str(RGW_SCRIPT), "stop"], capture_output=True)
 
 
 def _run(backend: Backend, size: int) -> int:
