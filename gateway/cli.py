@@ -7,10 +7,11 @@ import asyncio
 import sys
 from collections.abc import Sequence
 
-from gateway import __version__, policy_commands
+from gateway import __version__
 from gateway.errors import SettingsError, StoreError
+from gateway.policy import commands as policy_commands
+from gateway.policy.tiers import PolicyError
 from gateway.settings import Settings, describe
-from gateway.tiers import PolicyError
 
 
 def _settings_epilog() -> str:
@@ -65,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _token(args: argparse.Namespace) -> int:
-    from gateway.auth import issue_token
+    from gateway.auth.tokens import issue_token
 
     settings = Settings.from_env()
     print(
@@ -84,7 +85,7 @@ def _token(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from gateway.web.app import create_app
+    from gateway.api.app import create_app
 
     credentials = None
     if args.dev:
@@ -112,8 +113,8 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 async def _check_bucket(settings: Settings, *, create: bool) -> str | None:
-    from gateway.readiness import bucket_problem
-    from gateway.store import Store
+    from gateway.storage.readiness import bucket_problem
+    from gateway.storage.store import Store
 
     try:
         async with Store(settings) as store:

@@ -8,12 +8,12 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.auth import issue_token
+from gateway.auth.tokens import issue_token
 from gateway.keys import Owner
-from gateway.policy_config import load_configured_policy
-from gateway.sessions import Sessions
+from gateway.policy.config import load_configured_policy
+from gateway.services.sessions import Sessions
 from gateway.settings import Settings
-from gateway.store import Store
+from gateway.storage.store import Store
 
 DEV_BUCKET = "session-gateway-dev"
 DEV_CREDENTIALS = ("dev", "dev-secret")

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from gateway.errors import SettingsError
 from gateway.keys import validate_root
-from gateway.lifecycle import FLAVORS
+from gateway.policy.lifecycle import FLAVORS
 
 PREFIX = "GATEWAY_"
 MiB = 1024 * 1024

@@ -28,10 +28,10 @@ import pytest
 import uvicorn
 from botocore.config import Config
 
-from gateway.auth import issue_token
+from gateway.api.app import create_app
+from gateway.auth.tokens import issue_token
 from gateway.keys import Owner
 from gateway.settings import Settings
-from gateway.web.app import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
 RGW_SCRIPT = ROOT / "deploy" / "rgw" / "local-rgw.sh"

@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 import httpx
 
-from gateway.auth import issue_token
+from gateway.auth.tokens import issue_token
 from tests.conftest import Backend, gateway_process, gateway_settings, local_rgw
 
 

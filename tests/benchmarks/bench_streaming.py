@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 from boto3.s3.transfer import TransferConfig
 
-from gateway.auth import issue_token
+from gateway.auth.tokens import issue_token
 from gateway.settings import Settings
 from tests.conftest import Backend, gateway_process, gateway_settings, local_rgw
 

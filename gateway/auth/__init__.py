@@ -1,0 +1,1 @@
+"""Who is calling: bearer tokens and the keys that verify them."""

@@ -1,0 +1,1 @@
+"""Persistence tiers: the policy file, lifecycle rules, retention and the janitor."""

@@ -1,0 +1,1 @@
+"""The operations behind the routes: sessions and their files."""

@@ -1,0 +1,1 @@
+"""The S3 side: the store adapter, streaming uploads, versioned writes, tags."""

@@ -1,0 +1,149 @@
+"""Conditional writes (`If-Match`, `If-None-Match: *`) that hold across gateway replicas on any versioned S3.
+
+Some backends ignore conditional headers on versioned buckets (Ceph RGW 16), and a lock inside one process does not
+cover other replicas. Instead the gateway relies on what every versioned bucket gives: a total order of the
+versions of a key.
+
+1. Before writing, check the precondition against the current version and remember its id: the *base*.
+2. Write the new version, recording the base in its metadata.
+3. Ask for the entry just below the new version. When that entry is not the base, another write got in first:
+   the new version is withdrawn (that exact version is deleted) and the client gets 412. When it is, the write wins
+   if the new version is still listed, which shows the answer describes the history it is part of.
+
+Of several writers with the same base, only the one written first has the base directly below it, so exactly one
+wins, and withdrawing losers never moves a winner. A loser is visible for the moment between its write and its
+withdrawal; if its gateway dies in between, the next conditional write on the key sees that the head's recorded
+base is not the version below it, withdraws it on the loser's behalf, and goes on.
+
+ETags are digests of the bytes, as S3 makes them: `If-Match` holds for any version with the same content, so a
+write whose base has the same bytes as the one the client read still succeeds. That is the HTTP meaning of a
+strong ETag; clients that must notice any write in between compare `version_id`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NoReturn
+
+from gateway.errors import BadRequest, ObjectMissing, PreconditionFailed, StoreError
+from gateway.storage.store import ObjectInfo, Store, VersionEntry
+
+BASE_METADATA = "gateway-base"
+# Stands for "no version at all" as a base, so that every base is a non-empty string.
+NO_VERSION = "-"
+MAX_WITHDRAWALS = 5
+
+
+@dataclass(frozen=True)
+class Precondition:
+    if_match: frozenset[str] | None = None
+    if_none_match_any: bool = False
+
+    @property
+    def conditional(self) -> bool:
+        return self.if_match is not None or self.if_none_match_any
+
+    @classmethod
+    def from_headers(cls, if_match: str | None, if_none_match: str | None) -> Precondition:
+        if if_none_match is not None and if_none_match.strip() != "*":
+            raise BadRequest("on writes only 'If-None-Match: *' is supported")
+        tags = None
+        if if_match is not None:
+            tags = frozenset(normalise_etag(tag) for tag in if_match.split(",") if tag.strip())
+            if not tags:
+                raise BadRequest("If-Match needs at least one ETag or '*'")
+        return cls(if_match=tags, if_none_match_any=if_none_match is not None)
+
+
+@dataclass(frozen=True)
+class Settled:
+    """A version that won its place in the key's history."""
+
+    version: ObjectInfo
+    replaced: bool
+
+
+def normalise_etag(tag: str) -> str:
+    """Compare ETags by value: strip whitespace, a weak prefix and quotes."""
+    tag = tag.strip()
+    if tag.startswith("W/"):
+        tag = tag[2:]
+    return tag.strip('"')
+
+
+def matches(tags: frozenset[str], etag: str | None) -> bool:
+    return etag is not None and ("*" in tags or normalise_etag(etag) in tags)
+
+
+async def check(store: Store, key: str, precondition: Precondition) -> str:
+    """Check `precondition` against the current head of `key`; return the base to record with the new version."""
+    for _ in range(MAX_WITHDRAWALS):
+        latest = await store.latest_entry(key)
+        if latest is None or latest.is_delete_marker:
+            break
+        try:
+            if not await _lost_race(store, key, latest.version_id):
+                break
+            await store.delete_version(key, latest.version_id)
+        except ObjectMissing:
+            continue  # withdrawn by its own writer meanwhile: look again
+    else:
+        raise PreconditionFailed("concurrent writes to this file are still settling; retry")
+    exists = latest is not None and not latest.is_delete_marker
+    if precondition.if_none_match_any and exists:
+        raise PreconditionFailed("a file already exists at this path (If-None-Match: *)")
+    if precondition.if_match is not None:
+        if latest is None or latest.is_delete_marker:
+            raise PreconditionFailed("no file exists at this path (If-Match)")
+        if not matches(precondition.if_match, latest.etag):
+            raise PreconditionFailed(f"the file's current ETag is {latest.etag} (If-Match)")
+    return latest.version_id if latest is not None else NO_VERSION
+
+
+async def settle(store: Store, key: str, version_id: str | None, base: str | None) -> Settled:
+    """Confirm the version just written; withdraw it and raise 412 when a conditional write lost the race."""
+    if version_id is None:
+        # A backend that does not report new version ids (Ceph RGW on copies) leaves only the head to go by;
+        # such writes are unconditional, so there is no race to judge.
+        if base is not None:
+            raise StoreError("the storage backend did not report the new version id")
+        latest = await store.latest_entry(key)
+        if latest is None or latest.is_delete_marker:
+            raise StoreError("the version just written is missing")
+        version_id = latest.version_id
+    below = await store.entry_below(key, version_id)
+    if base is not None:
+        if not _is(below, base):
+            await store.delete_version(key, version_id)
+            raise PreconditionFailed("another write to this file won the race; nothing was changed")
+        # A rival may have withdrawn it already (only conditional writes are withdrawn). Versions leave the
+        # listing for good, so one still listed now was listed while `below` was read.
+        if not await store.is_listed(key, version_id, under=base):
+            _withdrawn(base)
+    try:
+        mine = await store.head(key, version_id)
+    except ObjectMissing:
+        _withdrawn(base)
+    return Settled(version=mine, replaced=below is not None and not below.is_delete_marker)
+
+
+def _withdrawn(base: str | None) -> NoReturn:
+    """The version just written is gone: only a rival that saw it lose takes a conditional write away."""
+    if base is None:
+        raise StoreError("the version just written is missing")
+    raise PreconditionFailed("another write to this file won the race; nothing was changed")
+
+
+def _is(entry: VersionEntry | None, base: str) -> bool:
+    return (entry.version_id if entry else NO_VERSION) == base
+
+
+async def _lost_race(store: Store, key: str, version_id: str) -> bool:
+    """Whether `version_id` is a conditional write whose base is not the entry below it.
+
+    A version already withdrawn may still be judged here; deleting it again changes nothing, and one judged a
+    winner in error is only taken as the head, so the write based on it loses its own race.
+    """
+    below = await store.entry_below(key, version_id)
+    base = (await store.head(key, version_id)).metadata.get(BASE_METADATA)
+    return base is not None and not _is(below, base)

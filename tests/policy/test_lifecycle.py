@@ -1,0 +1,567 @@
+from __future__ import annotations
+
+import copy
+import json
+import re
+import shlex
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import pytest
+
+from gateway.policy.lifecycle import (
+    FLAVORS,
+    MANAGED_PREFIX,
+    janitor_duties,
+    normalise,
+    plan,
+    render,
+    supports_newer_noncurrent_versions,
+    to_aws_cli,
+    to_json,
+    to_terraform,
+)
+from gateway.policy.tiers import Policy, PolicyError, Tier, Transition, load_policy
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+SHIPPED = load_policy(ROOT / "policies" / "tiers.toml")
+SHORT = load_policy(ROOT / "tests" / "data" / "tiers-short.toml")
+EPHEMERAL, STANDARD, PERSISTENT, BUCKET = (
+    "session-gateway:tier:ephemeral",
+    "session-gateway:tier:standard",
+    "session-gateway:tier:persistent",
+    "session-gateway:bucket",
+)
+
+
+def tag_filter(name: str, prefix: str = "gw/") -> dict[str, Any]:
+    tag = {"Key": "tier", "Value": name}
+    return {"And": {"Prefix": prefix, "Tags": [tag]}} if prefix else {"Tag": tag}
+
+
+def rule_by_id(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {rule["ID"]: rule for rule in config["Rules"]}
+
+
+def with_tiers(*tiers: Tier, policy: Policy = SHIPPED) -> Policy:
+    return replace(policy, tiers=MappingProxyType({tier.name: tier for tier in tiers}), default_tier=tiers[0].name)
+
+
+def tier(name: str, **fields: Any) -> Tier:
+    values: dict[str, Any] = {
+        "description": name,
+        "retention_days": None,
+        "noncurrent_days": None,
+        "keep_versions": None,
+        "transitions": (),
+        "ends_with_session": False,
+    }
+    values.update(fields)
+    return Tier(name=name, **values)
+
+
+def test_render_for_aws_under_a_key_root() -> None:
+    assert render(SHIPPED, key_root="gw", flavor="aws") == {
+        "Rules": [
+            {
+                "ID": EPHEMERAL,
+                "Status": "Enabled",
+                "Filter": tag_filter("ephemeral"),
+                "Expiration": {"Days": 7},
+                "NoncurrentVersionExpiration": {"NoncurrentDays": 1},
+            },
+            {
+                "ID": STANDARD,
+                "Status": "Enabled",
+                "Filter": tag_filter("standard"),
+                "Expiration": {"Days": 30},
+                "NoncurrentVersionExpiration": {"NoncurrentDays": 30, "NewerNoncurrentVersions": 10},
+            },
+            {
+                "ID": PERSISTENT,
+                "Status": "Enabled",
+                "Filter": tag_filter("persistent"),
+                "Expiration": {"Days": 365},
+                "NoncurrentVersionExpiration": {"NoncurrentDays": 90, "NewerNoncurrentVersions": 20},
+            },
+            {
+                "ID": BUCKET,
+                "Status": "Enabled",
+                "Filter": {"Prefix": "gw/"},
+                "Expiration": {"ExpiredObjectDeleteMarker": True},
+                "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
+            },
+        ]
+    }
+
+
+@pytest.mark.parametrize("flavor", ["ceph", "generic"])
+def test_render_without_newer_noncurrent_versions_leaves_kept_versions_to_the_janitor(flavor: str) -> None:
+    rules = rule_by_id(render(SHIPPED, key_root="gw", flavor=flavor))
+    assert rules[EPHEMERAL] == {
+        "ID": EPHEMERAL,
+        "Status": "Enabled",
+        "Filter": tag_filter("ephemeral"),
+        "Expiration": {"Days": 7},
+        "NoncurrentVersionExpiration": {"NoncurrentDays": 1},
+    }
+    # An age-only rule would also delete the newest 10 old versions the tier promises to keep.
+    assert rules[STANDARD] == {
+        "ID": STANDARD,
+        "Status": "Enabled",
+        "Filter": tag_filter("standard"),
+        "Expiration": {"Days": 30},
+    }
+    assert rules[PERSISTENT] == {
+        "ID": PERSISTENT,
+        "Status": "Enabled",
+        "Filter": tag_filter("persistent"),
+        "Expiration": {"Days": 365},
+    }
+    assert rules[BUCKET] == rule_by_id(render(SHIPPED, key_root="gw", flavor="aws"))[BUCKET]
+
+
+@pytest.mark.parametrize("flavor", FLAVORS)
+def test_newer_noncurrent_versions_only_for_aws(flavor: str) -> None:
+    text = to_json(render(SHIPPED, key_root="gw", flavor=flavor))
+    assert supports_newer_noncurrent_versions(flavor) is (flavor == "aws")
+    assert ("NewerNoncurrentVersions" in text) is (flavor == "aws")
+
+
+@pytest.mark.parametrize("flavor", FLAVORS)
+@pytest.mark.parametrize("key_root", ["", "gw"])
+def test_permanent_has_no_rule(flavor: str, key_root: str) -> None:
+    config = render(SHIPPED, key_root=key_root, flavor=flavor)
+    assert [rule["ID"] for rule in config["Rules"]] == [EPHEMERAL, STANDARD, PERSISTENT, BUCKET]
+    assert "permanent" not in to_json(config)
+
+
+def test_render_without_a_key_root_filters_on_the_tag_alone() -> None:
+    rules = rule_by_id(render(SHIPPED, key_root="", flavor="aws"))
+    assert rules[STANDARD]["Filter"] == {"Tag": {"Key": "tier", "Value": "standard"}}
+    assert rules[EPHEMERAL]["Filter"] == {"Tag": {"Key": "tier", "Value": "ephemeral"}}
+    assert rules[BUCKET]["Filter"] == {"Prefix": ""}
+
+
+@pytest.mark.parametrize(("key_root", "prefix"), [("/gw/", "gw/"), ("prod/gw", "prod/gw/"), ("/", "")])
+def test_the_key_root_is_normalised_like_the_settings_do(key_root: str, prefix: str) -> None:
+    rules = rule_by_id(render(SHIPPED, key_root=key_root, flavor="aws"))
+    assert rules[STANDARD]["Filter"] == tag_filter("standard", prefix)
+    assert rules[BUCKET]["Filter"] == {"Prefix": prefix}
+
+
+def test_render_refuses_a_bad_key_root_and_an_unknown_flavor() -> None:
+    with pytest.raises(ValueError, match="key root"):
+        render(SHIPPED, key_root="gw/../x", flavor="aws")
+    with pytest.raises(ValueError, match="aws, ceph, generic"):
+        render(SHIPPED, key_root="gw", flavor="minio")
+    with pytest.raises(ValueError, match="unknown backend flavor"):
+        janitor_duties(SHIPPED, "s3")
+
+
+def test_the_short_policy_renders_one_day_rules() -> None:
+    rules = rule_by_id(render(SHORT, key_root="gw", flavor="ceph"))
+    assert rules[STANDARD]["Expiration"] == {"Days": 1}
+    assert "NoncurrentVersionExpiration" not in rules[STANDARD]
+    assert rules[PERSISTENT]["Expiration"] == {"Days": 3}
+    assert rules[PERSISTENT]["NoncurrentVersionExpiration"] == {"NoncurrentDays": 1}
+    aws = rule_by_id(render(SHORT, key_root="gw", flavor="aws"))
+    assert aws[STANDARD]["NoncurrentVersionExpiration"] == {"NoncurrentDays": 1, "NewerNoncurrentVersions": 2}
+
+
+def test_the_bucket_rule_follows_the_bucket_table() -> None:
+    policy = replace(SHIPPED, expire_delete_markers=False, abort_incomplete_multipart_days=3)
+    assert rule_by_id(render(policy, key_root="gw", flavor="aws"))[BUCKET] == {
+        "ID": BUCKET,
+        "Status": "Enabled",
+        "Filter": {"Prefix": "gw/"},
+        "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 3},
+    }
+
+
+@pytest.mark.parametrize("flavor", FLAVORS)
+def test_keep_versions_without_an_age_is_never_a_lifecycle_rule(flavor: str) -> None:
+    policy = with_tiers(tier("counted", retention_days=30, keep_versions=5), tier("only-count", keep_versions=3))
+    rules = rule_by_id(render(policy, key_root="gw", flavor=flavor))
+    assert rules["session-gateway:tier:counted"] == {
+        "ID": "session-gateway:tier:counted",
+        "Status": "Enabled",
+        "Filter": tag_filter("counted"),
+        "Expiration": {"Days": 30},
+    }
+    assert "session-gateway:tier:only-count" not in rules
+    duties = janitor_duties(policy, flavor)
+    assert len(duties) == 2
+    assert "'counted'" in duties[0] and "newest 5" in duties[0] and "count alone" in duties[0]
+    assert "'only-count'" in duties[1] and "newest 3" in duties[1]
+
+
+def test_transitions_are_rendered_in_order() -> None:
+    moves = (Transition(30, "STANDARD_IA"), Transition(180, "GLACIER"))
+    policy = with_tiers(tier("archive", retention_days=365, transitions=moves))
+    rule = rule_by_id(render(policy, key_root="", flavor="aws"))["session-gateway:tier:archive"]
+    assert rule["Transitions"] == [
+        {"Days": 30, "StorageClass": "STANDARD_IA"},
+        {"Days": 180, "StorageClass": "GLACIER"},
+    ]
+    assert rule["Expiration"] == {"Days": 365}
+
+
+def test_aws_refuses_early_moves_to_infrequent_access_but_other_backends_take_them() -> None:
+    policy = with_tiers(tier("fast", transitions=(Transition(5, "GLACIER_IR"), Transition(10, "ONEZONE_IA"))))
+    with pytest.raises(PolicyError) as caught:
+        render(policy, key_root="gw", flavor="aws")
+    assert str(caught.value) == (
+        f"{SHIPPED.source}: tiers.fast.transitions[1].days: AWS S3 needs at least 30 days before a move to "
+        "ONEZONE_IA (got 10)"
+    )
+    rule = rule_by_id(render(policy, key_root="gw", flavor="ceph"))["session-gateway:tier:fast"]
+    assert [move["Days"] for move in rule["Transitions"]] == [5, 10]
+
+
+def test_the_rule_limit() -> None:
+    fits = with_tiers(*(tier(f"t{index}", retention_days=1) for index in range(999)))
+    assert len(render(fits, key_root="gw", flavor="aws")["Rules"]) == 1000
+    too_many = with_tiers(*(tier(f"t{index}", retention_days=1) for index in range(1000)))
+    with pytest.raises(PolicyError, match="1001 lifecycle rules; S3 allows at most 1000"):
+        render(too_many, key_root="gw", flavor="aws")
+    # Tiers with nothing to enforce take no rule, so they do not count.
+    quiet = with_tiers(*(tier(f"t{index}") for index in range(1500)))
+    assert [rule["ID"] for rule in render(quiet, key_root="gw", flavor="aws")["Rules"]] == [BUCKET]
+
+
+def test_janitor_duties() -> None:
+    assert janitor_duties(SHIPPED, "aws") == [
+        "Delete the files of tier 'ephemeral' when their session ends; its lifecycle rule removes files left behind "
+        "after 7 days."
+    ]
+    ceph = janitor_duties(SHIPPED, "ceph")
+    assert ceph[0] == janitor_duties(SHIPPED, "aws")[0]
+    assert len(ceph) == 3
+    assert "'standard'" in ceph[1] and "30 days" in ceph[1] and "newest 10" in ceph[1]
+    assert "'persistent'" in ceph[2] and "90 days" in ceph[2] and "newest 20" in ceph[2]
+    no_net = with_tiers(tier("scratch", ends_with_session=True))
+    assert janitor_duties(no_net, "aws") == [
+        "Delete the files of tier 'scratch' when their session ends; no lifecycle rule removes files left behind."
+    ]
+
+
+TAG = {"Key": "tier", "Value": "standard"}
+OTHER_TAG = {"Key": "team", "Value": "ml"}
+EQUIVALENT_RULES = [
+    ("single tag in And", {"Filter": {"And": {"Prefix": "", "Tags": [TAG]}}}, {"Filter": {"Tag": TAG}}),
+    ("single tag in And without prefix", {"Filter": {"And": {"Tags": [TAG]}}}, {"Filter": {"Tag": TAG}}),
+    ("prefix alone in And", {"Filter": {"And": {"Prefix": "gw/"}}}, {"Filter": {"Prefix": "gw/"}}),
+    ("empty And", {"Filter": {"And": {"Prefix": "", "Tags": []}}}, {"Filter": {"Prefix": ""}}),
+    ("empty filter", {"Filter": {}}, {"Filter": {"Prefix": ""}}),
+    ("no filter at all", {}, {"Filter": {"Prefix": ""}}),
+    ("rule-level prefix", {"Prefix": "gw/"}, {"Filter": {"Prefix": "gw/"}}),
+    ("empty rule-level prefix beside a filter", {"Prefix": "", "Filter": {"Tag": TAG}}, {"Filter": {"Tag": TAG}}),
+    (
+        "tag order",
+        {"Filter": {"And": {"Prefix": "gw/", "Tags": [TAG, OTHER_TAG]}}},
+        {"Filter": {"And": {"Tags": [OTHER_TAG, TAG], "Prefix": "gw/"}}},
+    ),
+    (
+        "transition order",
+        {"Transitions": [{"Days": 30, "StorageClass": "STANDARD_IA"}, {"Days": 90, "StorageClass": "GLACIER"}]},
+        {"Transitions": [{"StorageClass": "GLACIER", "Days": 90}, {"Days": 30, "StorageClass": "STANDARD_IA"}]},
+    ),
+    (
+        "false delete-marker flag",
+        {"Expiration": {"Days": 3, "ExpiredObjectDeleteMarker": False}},
+        {"Expiration": {"Days": 3}},
+    ),
+    ("false delete-marker flag alone", {"Expiration": {"ExpiredObjectDeleteMarker": False}}, {}),
+    (
+        "date objects",
+        {"Expiration": {"Date": datetime(2030, 1, 1, tzinfo=UTC)}},
+        {"Expiration": {"Date": "2030-01-01T00:00:00+00:00"}},
+    ),
+]
+DIFFERENT_RULES = [
+    ("prefix", {"Filter": {"Prefix": "gw/"}}, {"Filter": {"Prefix": "other/"}}),
+    ("prefix and tag against tag", {"Filter": {"And": {"Prefix": "gw/", "Tags": [TAG]}}}, {"Filter": {"Tag": TAG}}),
+    ("two tags against one", {"Filter": {"And": {"Tags": [TAG, OTHER_TAG]}}}, {"Filter": {"Tag": TAG}}),
+    ("status", {"Status": "Disabled"}, {"Status": "Enabled"}),
+    (
+        "kept versions",
+        {"NoncurrentVersionExpiration": {"NoncurrentDays": 30, "NewerNoncurrentVersions": 10}},
+        {"NoncurrentVersionExpiration": {"NoncurrentDays": 30}},
+    ),
+    ("true delete-marker flag", {"Expiration": {"ExpiredObjectDeleteMarker": True}}, {}),
+    ("rule-level prefix beside a filter", {"Prefix": "gw/", "Filter": {"Tag": TAG}}, {"Filter": {"Tag": TAG}}),
+    ("size filter", {"Filter": {"ObjectSizeGreaterThan": 10}}, {"Filter": {"Prefix": ""}}),
+]
+
+
+def one_rule(extra: dict[str, Any]) -> dict[str, Any]:
+    return {"Rules": [{"ID": "r", "Status": "Enabled", **extra}]}
+
+
+@pytest.mark.parametrize(
+    ("first", "second"), [case[1:] for case in EQUIVALENT_RULES], ids=[c[0] for c in EQUIVALENT_RULES]
+)
+def test_normalise_equates_forms_with_the_same_meaning(first: dict[str, Any], second: dict[str, Any]) -> None:
+    assert normalise(one_rule(first)) == normalise(one_rule(second))
+    assert normalise(normalise(one_rule(first))) == normalise(one_rule(first))
+
+
+@pytest.mark.parametrize(
+    ("first", "second"), [case[1:] for case in DIFFERENT_RULES], ids=[c[0] for c in DIFFERENT_RULES]
+)
+def test_normalise_keeps_different_rules_apart(first: dict[str, Any], second: dict[str, Any]) -> None:
+    assert normalise(one_rule(first)) != normalise(one_rule(second))
+
+
+def test_normalise_sorts_rules_and_keys_and_drops_everything_but_rules() -> None:
+    config = {
+        "Rules": [
+            {"Status": "Enabled", "ID": "b", "Filter": {"Prefix": "x/"}},
+            {"ID": "a", "Filter": {"Prefix": ""}, "Status": "Enabled"},
+            {"ID": "", "Status": "Enabled", "Filter": {"Prefix": "y/"}},
+        ],
+        "ResponseMetadata": {"HTTPStatusCode": 200},
+        "TransitionDefaultMinimumObjectSize": "all_storage_classes_128K",
+    }
+    result = normalise(config)
+    assert list(result) == ["Rules"]
+    assert [rule.get("ID") for rule in result["Rules"]] == [None, "a", "b"]
+    assert all(list(rule) == sorted(rule) for rule in result["Rules"])
+    assert normalise({}) == {"Rules": []}
+
+
+@pytest.mark.parametrize("flavor", FLAVORS)
+def test_normalise_accepts_what_a_backend_echoes_back(flavor: str) -> None:
+    desired = render(SHIPPED, key_root="", flavor=flavor)
+    echoed = copy.deepcopy(desired)
+    echoed["Rules"].reverse()
+    for rule in echoed["Rules"]:
+        rule["Prefix"] = ""
+        if "Tag" in rule["Filter"]:
+            rule["Filter"] = {"And": {"Prefix": "", "Tags": [rule["Filter"]["Tag"]]}}
+    assert normalise(echoed) == normalise(desired)
+
+
+def test_plan_without_changes() -> None:
+    desired = render(SHIPPED, key_root="gw", flavor="aws")
+    result = plan(copy.deepcopy(desired), desired)
+    assert result.changed is False
+    assert result.changes == []
+    assert result.diff == ""
+    assert result.unmanaged == []
+    assert result.merged == desired
+
+
+def test_plan_for_a_bucket_without_lifecycle() -> None:
+    desired = render(SHIPPED, key_root="gw", flavor="aws")
+    result = plan(None, desired)
+    assert result.changed is True
+    assert result.changes == [f"add {rule_id}" for rule_id in sorted([EPHEMERAL, STANDARD, PERSISTENT, BUCKET])]
+    assert result.merged == desired
+    assert result.diff.startswith("--- bucket (managed rules)\n+++ policy\n")
+    added = [line for line in result.diff.splitlines() if line.startswith("+") and not line.startswith("+++")]
+    assert sum(f'"ID": "{rule_id}"' in line for line in added for rule_id in (EPHEMERAL, BUCKET)) == 2
+
+
+def test_plan_lists_added_removed_and_changed_rules() -> None:
+    desired = render(SHIPPED, key_root="gw", flavor="aws")
+    current = copy.deepcopy(desired)
+    rules = rule_by_id(current)
+    rules[STANDARD]["Expiration"] = {"Days": 60}
+    rules[BUCKET]["Filter"] = {"Prefix": "old/"}
+    current["Rules"] = [rule for rule in current["Rules"] if rule["ID"] != EPHEMERAL]
+    current["Rules"].append({"ID": "session-gateway:tier:gold", "Status": "Enabled", "Expiration": {"Days": 9}})
+    result = plan(current, desired)
+    assert result.changed is True
+    assert result.changes == [
+        f"change {BUCKET}: Filter",
+        f"add {EPHEMERAL}",
+        "remove session-gateway:tier:gold",
+        f"change {STANDARD}: Expiration",
+    ]
+    assert [rule["ID"] for rule in result.merged["Rules"]] == [EPHEMERAL, STANDARD, PERSISTENT, BUCKET]
+    removed = [
+        line[1:].strip()
+        for line in result.diff.splitlines()
+        if line.startswith("-") and line != "--- bucket (managed rules)"
+    ]
+    added = [line[1:].strip() for line in result.diff.splitlines() if line.startswith("+") and line != "+++ policy"]
+    assert '"Days": 60' in removed and '"Days": 30' in added
+    assert '"Prefix": "old/"' in removed and '"ID": "session-gateway:tier:gold",' in removed
+
+
+def test_plan_keeps_rules_it_does_not_manage() -> None:
+    desired = render(SHIPPED, key_root="gw", flavor="ceph")
+    theirs = {"ID": "logs-cleanup", "Status": "Enabled", "Filter": {"Prefix": "logs/"}, "Expiration": {"Days": 14}}
+    nameless = {"Status": "Enabled", "Prefix": "tmp/", "Expiration": {"Days": 1}}
+    result = plan({"Rules": [*copy.deepcopy(desired["Rules"]), theirs, nameless]}, desired)
+    assert result.changed is False
+    assert result.diff == ""
+    assert result.unmanaged == normalise({"Rules": [theirs, nameless]})["Rules"]
+    assert result.merged["Rules"][: len(desired["Rules"])] == desired["Rules"]
+    assert result.merged["Rules"][len(desired["Rules"]) :] == result.unmanaged
+    assert all(not str(rule.get("ID", "")).startswith(MANAGED_PREFIX) for rule in result.unmanaged)
+
+
+def test_plan_refuses_unmanaged_rules_in_the_desired_config_and_too_many_rules() -> None:
+    desired = render(SHIPPED, key_root="gw", flavor="aws")
+    with pytest.raises(ValueError, match="logs"):
+        plan(None, {"Rules": [*desired["Rules"], {"ID": "logs", "Status": "Enabled"}]})
+    crowded = {"Rules": [{"ID": f"theirs-{index}", "Status": "Enabled"} for index in range(997)]}
+    with pytest.raises(PolicyError, match="4 lifecycle rules and the bucket's 997 other rules"):
+        plan(crowded, desired)
+    assert len(plan({"Rules": crowded["Rules"][:996]}, desired).merged["Rules"]) == 1000
+
+
+@pytest.mark.parametrize("flavor", FLAVORS)
+@pytest.mark.parametrize("key_root", ["", "gw"])
+def test_to_json_round_trips(flavor: str, key_root: str) -> None:
+    config = render(SHIPPED, key_root=key_root, flavor=flavor)
+    text = to_json(config)
+    assert text.endswith("}\n")
+    assert json.loads(text) == config
+
+
+def test_to_json_writes_dates_as_iso_8601() -> None:
+    config = {"Rules": [{"ID": "x", "Expiration": {"Date": datetime(2030, 1, 1, tzinfo=UTC)}}]}
+    assert json.loads(to_json(config))["Rules"][0]["Expiration"] == {"Date": "2030-01-01T00:00:00+00:00"}
+
+
+@pytest.mark.parametrize("endpoint_url", [None, "http://127.0.0.1:7480"])
+def test_to_aws_cli_is_one_shell_command_carrying_the_config(endpoint_url: str | None) -> None:
+    config = render(SHIPPED, key_root="gw", flavor="aws")
+    # An unmanaged rule with shell metacharacters must survive quoting.
+    config["Rules"].append({"ID": "it's $HOME; `rm`", "Status": "Enabled", "Filter": {"Prefix": "a b/"}})
+    words = shlex.split(to_aws_cli(config, bucket="my bucket", endpoint_url=endpoint_url))
+    assert words[:3] == ["aws", "s3api", "put-bucket-lifecycle-configuration"]
+    options = dict(zip(words[3::2], words[4::2], strict=True))
+    expected = {"--bucket", "--lifecycle-configuration"} | ({"--endpoint-url"} if endpoint_url else set())
+    assert set(options) == expected
+    assert options["--bucket"] == "my bucket"
+    assert options.get("--endpoint-url") == endpoint_url
+    assert json.loads(options["--lifecycle-configuration"]) == config
+
+
+def parse_hcl(text: str) -> dict[str, Any]:
+    """Just enough HCL for what `to_terraform` writes: blocks, `key = value` lines and `key = {` maps."""
+    root: dict[str, Any] = {"attrs": {}, "blocks": []}
+    stack = [root]
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line == "}":
+            stack.pop()
+        elif match := re.fullmatch(r'([A-Za-z_]\w*)((?: "[^"]*")*) \{', line):
+            node: dict[str, Any] = {"attrs": {}, "blocks": []}
+            stack[-1]["blocks"].append((match[1], re.findall(r'"([^"]*)"', match[2]), node))
+            stack.append(node)
+        elif match := re.fullmatch(r"(\S+) += \{", line):
+            mapping: dict[str, Any] = {"attrs": {}, "blocks": []}
+            stack[-1]["attrs"][match[1]] = mapping["attrs"]
+            stack.append(mapping)
+        elif match := re.fullmatch(r"(\S+) += (.+)", line):
+            stack[-1]["attrs"][json.loads(match[1]) if match[1].startswith('"') else match[1]] = json.loads(match[2])
+        else:
+            raise AssertionError(f"unexpected HCL line {raw!r}")
+    assert stack == [root], "unbalanced braces"
+    return root
+
+
+def blocks(node: dict[str, Any], name: str) -> list[dict[str, Any]]:
+    return [child for block, _, child in node["blocks"] if block == name]
+
+
+def rule_from_hcl(node: dict[str, Any]) -> dict[str, Any]:
+    """Translate a parsed `rule` block back into the S3 API shape."""
+    names = {
+        "expiration": ("Expiration", {"days": "Days", "expired_object_delete_marker": "ExpiredObjectDeleteMarker"}),
+        "noncurrent_version_expiration": (
+            "NoncurrentVersionExpiration",
+            {"noncurrent_days": "NoncurrentDays", "newer_noncurrent_versions": "NewerNoncurrentVersions"},
+        ),
+        "abort_incomplete_multipart_upload": (
+            "AbortIncompleteMultipartUpload",
+            {"days_after_initiation": "DaysAfterInitiation"},
+        ),
+    }
+    rule: dict[str, Any] = {"ID": node["attrs"]["id"], "Status": node["attrs"]["status"]}
+    (condition,) = blocks(node, "filter")
+    if ands := blocks(condition, "and"):
+        tags = [{"Key": key, "Value": value} for key, value in ands[0]["attrs"]["tags"].items()]
+        rule["Filter"] = {"And": {"Prefix": ands[0]["attrs"]["prefix"], "Tags": tags}}
+    elif tag := blocks(condition, "tag"):
+        rule["Filter"] = {"Tag": {"Key": tag[0]["attrs"]["key"], "Value": tag[0]["attrs"]["value"]}}
+    else:
+        rule["Filter"] = {"Prefix": condition["attrs"]["prefix"]}
+    for block, (key, fields) in names.items():
+        for child in blocks(node, block):
+            rule[key] = {fields[name]: value for name, value in child["attrs"].items()}
+    moves = blocks(node, "transition")
+    if moves:
+        rule["Transitions"] = [
+            {"Days": move["attrs"]["days"], "StorageClass": move["attrs"]["storage_class"]} for move in moves
+        ]
+    return rule
+
+
+@pytest.mark.parametrize("flavor", FLAVORS)
+@pytest.mark.parametrize("key_root", ["", "gw"])
+def test_to_terraform_describes_the_same_rules(flavor: str, key_root: str) -> None:
+    moves = (Transition(90, "STANDARD_IA"), Transition(180, "GLACIER"))
+    policy = replace(
+        SHIPPED,
+        tiers=MappingProxyType(
+            {**SHIPPED.tiers, "persistent": replace(SHIPPED.tiers["persistent"], transitions=moves)}
+        ),
+    )
+    config = render(policy, key_root=key_root, flavor=flavor)
+    text = to_terraform(config, bucket="sessions", source="policies/tiers.toml")
+    assert sum(line.strip() == "rule {" for line in text.splitlines()) == len(config["Rules"]) == 4
+    parsed = parse_hcl(text)
+    ((kind, labels, resource),) = parsed["blocks"]
+    assert (kind, labels) == ("resource", ["aws_s3_bucket_lifecycle_configuration", "session_gateway"])
+    assert resource["attrs"] == {"bucket": "sessions"}
+    assert [rule_from_hcl(rule) for rule in blocks(resource, "rule")] == config["Rules"]
+    expirations = [
+        rule["attrs"]["days"]
+        for node in blocks(resource, "rule")
+        for rule in blocks(node, "expiration")
+        if "days" in rule["attrs"]
+    ]
+    assert expirations == [7, 30, 365]
+
+
+def test_to_terraform_header_and_names() -> None:
+    config = render(SHIPPED, key_root="gw", flavor="aws")
+    text = to_terraform(config, bucket="a${b}", resource_name="sessions_prod", source="policies/tiers.toml")
+    header = [line for line in text.splitlines() if line.startswith("#")]
+    assert "policies/tiers.toml" in header[0]
+    assert any("versioning enabled" in line for line in header)
+    assert 'resource "aws_s3_bucket_lifecycle_configuration" "sessions_prod" {' in text.splitlines()
+    # Terraform would read ${b} as an interpolation.
+    assert parse_hcl(text)["blocks"][0][2]["attrs"]["bucket"] == "a$${b}"
+    with pytest.raises(ValueError, match="resource name"):
+        to_terraform(config, bucket="b", resource_name="not a name")
+
+
+def test_to_terraform_refuses_what_it_cannot_express() -> None:
+    rule = {"ID": "theirs", "Status": "Enabled", "Filter": {"Prefix": ""}, "NoncurrentVersionTransitions": []}
+    with pytest.raises(ValueError, match="NoncurrentVersionTransitions"):
+        to_terraform({"Rules": [rule]}, bucket="b")
+    odd_filter = {"ID": "theirs", "Status": "Enabled", "Filter": {"Tag": {"Key": "k", "Value": "v"}, "Prefix": "x"}}
+    with pytest.raises(ValueError, match="Prefix"):
+        to_terraform({"Rules": [odd_filter]}, bucket="b")
+
+
+def test_normalise_reads_a_flattened_and_filter_as_the_and_it_was() -> None:
+    TAG = {"Key": "tier", "Value": "standard"}
+    written = {"Rules": [{"ID": "r", "Status": "Enabled", "Filter": {"And": {"Prefix": "gw/", "Tags": [TAG]}}}]}
+    read_back = {"Rules": [{"ID": "r", "Status": "Enabled", "Filter": {"Prefix": "gw/", "Tag": TAG}}]}
+    assert normalise(written) == normalise(read_back)
+    other = {"Rules": [{"ID": "r", "Status": "Enabled", "Filter": {"Prefix": "other/", "Tag": TAG}}]}
+    assert normalise(other) != normalise(written)
