@@ -11,7 +11,7 @@ from typing import Any
 from gateway.auth.tokens import issue_token
 from gateway.keys import Owner
 from gateway.policy.config import load_configured_policy
-from gateway.services.sessions import Sessions
+from gateway.services.assembly import assemble
 from gateway.settings import Settings
 from gateway.storage.store import Store
 
@@ -57,7 +57,8 @@ async def _prepare(settings: Settings) -> str:
     async with Store(settings, credentials=DEV_CREDENTIALS) as store:
         await store.create_versioned_bucket()
         owner = Owner(root=settings.key_root, tenant="default", user=DEV_USER)
-        record = await Sessions(store, load_configured_policy(settings)).create(owner, {"name": "dev session"})
+        core = assemble(store, settings, load_configured_policy(settings))
+        record = await core.sessions.create(owner, {"name": "dev session"})
         return record.id
 
 

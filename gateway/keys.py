@@ -162,6 +162,10 @@ class SessionKeys:
         return self.prefix + SESSION_RECORD_NAME
 
     @property
+    def session_id(self) -> str:
+        return self.prefix.rstrip("/").rsplit("/", 1)[-1]
+
+    @property
     def files_prefix(self) -> str:
         return self.prefix + FILES_DIR
 

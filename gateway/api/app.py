@@ -18,11 +18,10 @@ from gateway.api.openapi import openapi_document
 from gateway.api.problems import HANDLERS
 from gateway.auth.jwks import JwksCache
 from gateway.auth.tokens import TokenVerifier
+from gateway.changes import ChangeHook
 from gateway.errors import StoreError
 from gateway.policy.config import load_configured_policy
-from gateway.policy.janitor import Janitor
-from gateway.services.files import Files
-from gateway.services.sessions import Sessions
+from gateway.services.assembly import assemble
 from gateway.settings import Settings
 from gateway.storage.readiness import bucket_problem
 from gateway.storage.store import KeyObserver, Store
@@ -95,8 +94,9 @@ def create_app(
     credentials: tuple[str, str] | None = None,
     observer: KeyObserver | None = None,
     check_bucket: bool = True,
+    hook: ChangeHook | None = None,
 ) -> Starlette:
-    """Build the ASGI app. `credentials` and `observer` exist for embedding and tests."""
+    """Build the ASGI app. `credentials`, `observer` and `hook` (the change hook) exist for embedding and tests."""
     settings.require_serving()
     jwks = None
     if settings.jwt_jwks_url:
@@ -116,14 +116,14 @@ def create_app(
                 problem = await bucket_problem(store)
                 if problem:
                     raise StartupError(problem)
-            janitor = Janitor(store, settings, policy)
+            core = assemble(store, settings, policy, hook=hook)
             app.state.services = Services(
                 settings=settings,
                 policy=policy,
                 store=store,
                 verifier=verifier,
-                sessions=Sessions(store, policy, janitor=janitor),
-                files=Files(store, settings, policy),
+                sessions=core.sessions,
+                files=core.files,
             )
             yield
 

@@ -9,8 +9,9 @@ from typing import Any
 from starlette.requests import Request
 
 from gateway.auth.tokens import Principal, TokenVerifier
+from gateway.changes import Actor
 from gateway.errors import BadRequest, NotFound, PayloadTooLarge, UnsupportedMediaType
-from gateway.keys import Owner, decode_path_bytes
+from gateway.keys import Owner, SessionKeys, decode_path_bytes
 from gateway.policy.tiers import Policy
 from gateway.services.files import Files
 from gateway.services.sessions import OpenSession, Sessions
@@ -52,6 +53,20 @@ def reachable_session_id(request: Request, principal: Principal) -> str:
     if not principal.may_reach(session_id):
         raise NotFound("no such session")
     return session_id
+
+
+def session_keys(request: Request, principal: Principal) -> SessionKeys:
+    """The keys of the session in the URL under the caller's own prefix, without asking S3 whether it exists.
+
+    Isolation is in the key itself: nothing outside the caller's prefix can be named. File reads need no more;
+    writes read the session record themselves (concurrently with their own first look at the key).
+    """
+    session_id = reachable_session_id(request, principal)
+    return owner_of(request, principal).session(session_id)
+
+
+def actor_of(principal: Principal) -> Actor:
+    return Actor.user_of(principal.tenant, principal.user)
 
 
 async def open_session(request: Request, principal: Principal) -> OpenSession:

@@ -9,18 +9,22 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from gateway.api.context import (
+    actor_of,
     caller,
     file_path,
     json_body,
     open_session,
+    owner_of,
     query_flag,
     services,
+    session_keys,
     version_param,
 )
 from gateway.auth.tokens import READ, WRITE
 from gateway.errors import BadRequest
 from gateway.services.downloads import content_type_of, download_disposition
 from gateway.services.files import DEFAULT_LINK_SECONDS, FileVersion
+from gateway.storage.digests import expected_from_headers, repr_digest
 from gateway.storage.preconditions import Precondition
 from gateway.wire import iso, page_limit
 
@@ -51,20 +55,28 @@ def _requested_tier(request: Request) -> str | None:
 
 async def put_file(request: Request) -> Response:
     principal = await caller(request, WRITE)
-    session = await open_session(request, principal)
+    keys = session_keys(request, principal)
+    headers = request.headers
     written = await services(request).files.write(
-        session,
+        actor_of(principal),
+        keys,
         file_path(request),
         request.stream(),
-        content_type=content_type_of(request.headers.get("content-type")),
+        content_type=content_type_of(headers.get("content-type")),
         declared_length=_declared_length(request),
-        precondition=Precondition.from_headers(request.headers.get("if-match"), request.headers.get("if-none-match")),
+        precondition=Precondition.from_headers(headers.get("if-match"), headers.get("if-none-match")),
         tier=_requested_tier(request),
+        expected=expected_from_headers(
+            headers.get("content-digest"), headers.get("repr-digest"), headers.get("content-md5")
+        ),
+        if_content_differs=query_flag(request, "if_content_differs"),
     )
-    headers = {"ETag": written.file.etag}
+    response_headers = {"ETag": written.file.etag}
+    if written.file.sha256:
+        response_headers["Repr-Digest"] = repr_digest(written.file.sha256)
     if written.created:
-        headers["Location"] = request.url.path
-    return JSONResponse(written.file.to_json(), status_code=201 if written.created else 200, headers=headers)
+        response_headers["Location"] = request.url.path
+    return JSONResponse(written.file.to_json(), status_code=201 if written.created else 200, headers=response_headers)
 
 
 def _file_headers(path: str, file: FileVersion, *, pinned: bool) -> dict[str, str]:
@@ -80,6 +92,8 @@ def _file_headers(path: str, file: FileVersion, *, pinned: bool) -> dict[str, st
     }
     if file.version_id:
         headers["X-Version-Id"] = file.version_id
+    if file.sha256:
+        headers["Repr-Digest"] = repr_digest(file.sha256)
     if file.tier:
         headers["X-Tier"] = file.tier
     if file.expires_at:
@@ -89,7 +103,7 @@ def _file_headers(path: str, file: FileVersion, *, pinned: bool) -> dict[str, st
 
 async def get_file(request: Request) -> Response:
     principal = await caller(request, READ)
-    keys = (await open_session(request, principal)).keys
+    keys = session_keys(request, principal)
     path = file_path(request)
     version_id = version_param(request.query_params.get("version_id"))
     files = services(request).files
@@ -109,7 +123,9 @@ async def get_file(request: Request) -> Response:
         if_none_match=request.headers.get("if-none-match"),
     )
     stream = opened.stream
-    headers = _file_headers(path, files.file_version(keys, stream.info, opened.tier), pinned=version_id is not None)
+    # A GET reads no tags unless a tier could already have removed the file: tier and expiry are in HEAD.
+    file = files.file_version(keys, stream.info, None, opened.sha256)
+    headers = _file_headers(path, file, pinned=version_id is not None)
     headers["Content-Length"] = str(stream.content_length)
     status = 200
     if stream.content_range:
@@ -120,22 +136,22 @@ async def get_file(request: Request) -> Response:
 
 async def delete_file(request: Request) -> Response:
     principal = await caller(request, WRITE)
-    session = await open_session(request, principal)
+    keys = session_keys(request, principal)
     path = file_path(request)
     files = services(request).files
     if query_flag(request, "recursive"):
-        await files.delete_folder(session, path)
+        await files.delete_folder(actor_of(principal), keys, path)
     elif path.endswith("/"):
         raise BadRequest("this is a folder path; add ?recursive=true to delete everything under it")
     else:
-        await files.delete(session, path)
+        await files.delete(actor_of(principal), keys, path)
     return Response(status_code=204)
 
 
 async def patch_file(request: Request) -> Response:
     """Change a file's tier, or a folder's: its files' tiers (recursive) and the default for new files."""
     principal = await caller(request, WRITE)
-    session = await open_session(request, principal)
+    keys = session_keys(request, principal)
     path = file_path(request)
     body = await json_body(request)
     unknown = sorted(set(body) - {"tier", "recursive", "default_tier"})
@@ -152,15 +168,19 @@ async def patch_file(request: Request) -> Response:
     is_folder = recursive or path.endswith("/") or "default_tier" in body
     if not is_folder:
         assert tier is not None
-        return JSONResponse(await services(request).files.set_tier(session, path, tier, recursive=False))
+        return JSONResponse(
+            await services(request).files.set_tier(actor_of(principal), keys, path, tier, recursive=False)
+        )
     if tier is not None and not recursive:
         raise BadRequest("re-tagging a folder's files needs recursive: true")
     result: dict[str, object] = {"path": path}
     if "default_tier" in body:
-        record = await services(request).sessions.set_folder_tier(session, path, body["default_tier"])
+        record = await services(request).sessions.set_folder_tier(
+            owner_of(request, principal), keys, path, body["default_tier"]
+        )
         result["folder_tiers"] = record.folder_tiers
     if tier is not None:
-        result.update(await services(request).files.set_tier(session, path, tier, recursive=True))
+        result.update(await services(request).files.set_tier(actor_of(principal), keys, path, tier, recursive=True))
     return JSONResponse(result)
 
 
@@ -199,12 +219,12 @@ def _required_text(body: dict[str, object], name: str) -> str:
 
 async def rollback(request: Request) -> Response:
     principal = await caller(request, WRITE)
-    session = await open_session(request, principal)
+    keys = session_keys(request, principal)
     body = await json_body(request)
     path = _required_text(body, "path")
     version_id = version_param(_required_text(body, "version_id"))
     assert version_id is not None
-    written = await services(request).files.rollback(session, path, version_id)
+    written = await services(request).files.rollback(actor_of(principal), keys, path, version_id)
     return JSONResponse(written.file.to_json(), headers={"ETag": written.file.etag})
 
 

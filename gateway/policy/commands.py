@@ -13,7 +13,6 @@ from typing import Any
 from gateway.errors import GatewayError
 from gateway.policy import lifecycle
 from gateway.policy.config import policy_path
-from gateway.policy.janitor import Janitor
 from gateway.policy.lifecycle import FLAVORS
 from gateway.policy.tiers import Policy, PolicyError, load_policy
 from gateway.settings import Settings
@@ -146,9 +145,11 @@ def run_janitor(args: argparse.Namespace) -> int:
         print("session-gateway: GATEWAY_BUCKET: required", file=sys.stderr)
         return 1
 
+    from gateway.services.assembly import assemble
+
     async def run() -> int:
         async with Store(settings) as store:
-            report = await Janitor(store, settings, policy).run(dry_run=args.dry_run)
+            report = await assemble(store, settings, policy).janitor.run(dry_run=args.dry_run)
         if not args.quiet:
             for action in report.actions:
                 print(("would " if args.dry_run else "") + action.describe())

@@ -23,16 +23,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from gateway.errors import ObjectMissing
+from gateway import changes
+from gateway.changes import SYSTEM_JANITOR, Change, ChangeHook
+from gateway.errors import ObjectMissing, PreconditionFailed
 from gateway.keys import SESSION_RECORD_NAME, SessionKeys, session_prefix_of
-from gateway.policy import retention
-from gateway.policy.tiers import Policy
+from gateway.policy.tiers import Policy, tier_of
+from gateway.policy.visibility import DELETE, EXPIRE, Verdict, judge_history
 from gateway.settings import Settings
+from gateway.storage.preconditions import Precondition
 from gateway.storage.store import Store, VersionEntry
 from gateway.storage.tagging import tags_of
+from gateway.storage.writes import DeleteMarker, VersionWriter
 
-EXPIRE = "expire"
-DELETE = "delete"
 ABORT = "abort"
 VERBS = {EXPIRE: "expire", DELETE: "delete", ABORT: "abort"}
 
@@ -66,13 +68,27 @@ class Report:
         return "\n".join(lines)
 
 
+def _ends_with_session(verdict: Verdict) -> bool:
+    """What ending a session removes at once: its ephemeral versions, and the markers they leave alone."""
+    return verdict.entry.is_delete_marker or (verdict.tier is not None and verdict.tier.ends_with_session)
+
+
 class Janitor:
     def __init__(
-        self, store: Store, settings: Settings, policy: Policy, *, clock: Callable[[], datetime] | None = None
+        self,
+        store: Store,
+        settings: Settings,
+        policy: Policy,
+        *,
+        writer: VersionWriter,
+        hook: ChangeHook,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self._store = store
         self._settings = settings
         self._policy = policy
+        self._writer = writer
+        self._hook = hook
         self._clock = clock or (lambda: datetime.now(UTC))
 
     async def run(self, *, dry_run: bool, prefix: str | None = None, only_ephemeral: bool = False) -> Report:
@@ -117,38 +133,22 @@ class Janitor:
         versions = [entry for entry in group if not entry.is_delete_marker]
         tags = await tags_of(self._store, [(key, entry.version_id) for entry in versions])
         tiers = {
-            entry.version_id: retention.tier_of(self._policy, entry_tags)
+            entry.version_id: tier_of(self._policy, entry_tags)
             for entry, entry_tags in zip(versions, tags, strict=True)
         }
-        session_ended = await self._session_ended(session_prefix, ended)
-        now = self._clock()
-        day = self._settings.day_seconds
-        actions: list[Action] = []
-        noncurrent_rank = 0
-        for index, entry in enumerate(group):
-            if entry.is_delete_marker:
-                continue
-            tier = tiers[entry.version_id]
-            if tier is None:
-                continue
-            if session_ended and tier.ends_with_session:
-                actions.append(Action(DELETE, key, entry.version_id, "ephemeral file of an ended session"))
-                continue
-            if only_ephemeral:
-                continue
-            if index == 0:
-                if retention.current_is_gone(tier, entry.last_modified, now, day):
-                    actions.append(Action(EXPIRE, key, entry.version_id, "past its tier's retention"))
-                continue
-            superseded = group[index - 1].last_modified
-            if retention.noncurrent_is_gone(tier, superseded, now, day, newer_noncurrent=noncurrent_rank):
-                actions.append(Action(DELETE, key, entry.version_id, "old version beyond its tier's policy"))
-            noncurrent_rank += 1
-        removed = {action.version_id for action in actions if action.kind == DELETE}
-        left = [entry for entry in group if entry.version_id not in removed]
-        if self._policy.expire_delete_markers and left and all(entry.is_delete_marker for entry in left):
-            actions += [Action(DELETE, key, entry.version_id, "delete marker with no versions left") for entry in left]
-        return actions
+        verdicts = judge_history(
+            group,
+            tiers,
+            now=self._clock(),
+            day_seconds=self._settings.day_seconds,
+            session_ended=await self._session_ended(session_prefix, ended),
+            expire_delete_markers=self._policy.expire_delete_markers,
+        )
+        return [
+            Action(verdict.action, key, verdict.entry.version_id, verdict.reason or "")
+            for verdict in verdicts
+            if verdict.action is not None and (not only_ephemeral or _ends_with_session(verdict))
+        ]
 
     async def _abandoned_uploads(self, walk: str) -> list[Action]:
         days = self._policy.abort_incomplete_multipart_days
@@ -165,21 +165,41 @@ class Janitor:
         deletions = [(a.key, a.version_id) for a in report.actions if a.kind == DELETE]
         await self._store.delete_versions(walk, deletions)
         for action in report.actions:
+            if action.kind == DELETE:
+                await self._announce(changes.VERSION_REMOVED, action)
             if action.kind == ABORT:
                 # Completed or aborted meanwhile (by another janitor, or the client) is as good.
                 with contextlib.suppress(ObjectMissing):
                     await self._store.abort_multipart(action.key, action.version_id)
+                await self._announce(changes.UPLOAD_ABORTED, action)
         for action in report.actions:
-            if action.kind == EXPIRE and not await self._expire(action):
-                report.withdrawn += 1
+            if action.kind == EXPIRE:
+                if await self._expire(action):
+                    await self._announce(changes.VERSION_EXPIRED, action)
+                else:
+                    report.withdrawn += 1
 
     async def _expire(self, action: Action) -> bool:
         """Put a delete marker on top of the expired version, unless a newer write got there first."""
-        marker = await self._store.delete_marking(action.key)
-        if marker is None:
-            return True
-        below = await self._store.entry_below(action.key, marker)
-        if below is not None and below.version_id == action.version_id:
-            return True
-        await self._store.delete_version(action.key, marker)
-        return False
+        try:
+            await self._writer.write(
+                action.key, DeleteMarker(), precondition=Precondition(if_version=action.version_id)
+            )
+        except PreconditionFailed:
+            return False
+        return True
+
+    async def _announce(self, what: str, action: Action) -> None:
+        session_prefix = session_prefix_of(self._settings.key_root, action.key)
+        session_id = session_prefix.rstrip("/").rsplit("/", 1)[-1] if session_prefix else None
+        await self._hook.announce(
+            Change(
+                action=what,
+                actor=SYSTEM_JANITOR,
+                key=action.key,
+                session_id=session_id,
+                version_id=action.version_id,
+                detail={"reason": action.reason},
+                at=self._clock(),
+            )
+        )

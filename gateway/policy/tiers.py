@@ -252,3 +252,26 @@ def _shown(value: Any) -> str:
     if isinstance(value, list):
         return "an array"
     return type(value).__name__
+
+
+def tier_of(policy: Policy, tags: Mapping[str, str]) -> Tier | None:
+    """The tier a version's tags name. None for untagged objects (written around the gateway) and for tiers the
+    policy no longer has: no lifecycle rule matches them either, so nothing expires them."""
+    return policy.tiers.get(tags.get(TIER_TAG, ""))
+
+
+def tier_for_new_file(
+    policy: Policy,
+    path: str,
+    *,
+    explicit: str | None,
+    session_default: str | None,
+    folder_defaults: Mapping[str, str],
+) -> str:
+    """The tier of a new file: asked for, else its nearest folder's default, else the session's, else the policy's."""
+    if explicit:
+        return policy.tier(explicit).name
+    folders = [folder for folder in folder_defaults if path.startswith(folder)]
+    if folders:
+        return folder_defaults[max(folders, key=len)]
+    return session_default or policy.default_tier

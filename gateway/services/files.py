@@ -6,23 +6,28 @@ read applies the file's tier: what S3 lifecycle would already have removed is go
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
 
+from gateway import changes
+from gateway.changes import Actor, Change, ChangeHook
 from gateway.errors import BadRequest, Conflict, NotFound, NotModified, ObjectMissing
 from gateway.keys import SessionKeys
-from gateway.policy import retention
-from gateway.policy.tiers import Policy, Tier
+from gateway.policy import visibility
+from gateway.policy.tiers import Policy, Tier, tier_for_new_file, tier_of
 from gateway.services.downloads import content_disposition
-from gateway.services.sessions import OpenSession
+from gateway.services.sessions import SessionRecord, Sessions
 from gateway.settings import Settings
-from gateway.storage import preconditions
-from gateway.storage.store import ObjectInfo, ObjectStream, Store, VersionEntry
+from gateway.storage.digests import Expected
+from gateway.storage.preconditions import Precondition
+from gateway.storage.store import ObjectInfo, ObjectStream, Store
 from gateway.storage.tagging import current_tags, retag, tags_of, tier_tags
-from gateway.storage.uploads import stream_upload
+from gateway.storage.uploads import SHA256_TAG
+from gateway.storage.writes import CopyOf, DeleteMarker, Streamed, VersionWriter, sha256_of
 from gateway.wire import iso, iso_or_none
 
 MAX_LINK_SECONDS = 604_800  # S3's ceiling for SigV4 presigned URLs
@@ -39,6 +44,7 @@ class FileVersion:
     last_modified: datetime
     tier: str | None
     expires_at: datetime | None
+    sha256: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -50,6 +56,7 @@ class FileVersion:
             "last_modified": iso(self.last_modified),
             "tier": self.tier,
             "expires_at": iso_or_none(self.expires_at),
+            "sha256": self.sha256,
         }
 
 
@@ -57,14 +64,16 @@ class FileVersion:
 class Written:
     file: FileVersion
     created: bool
+    # The upload asked to write only if the content differs, and it did not: nothing was written.
+    unchanged: bool = False
 
 
 @dataclass(frozen=True)
 class Opened:
-    """A file about to be streamed, with its tier."""
+    """A file about to be streamed. A read that had no need to fetch the version's tags does not know its tier."""
 
     stream: ObjectStream
-    tier: Tier | None
+    sha256: str | None
 
 
 @dataclass(frozen=True)
@@ -73,30 +82,48 @@ class Link:
     expires_at: datetime
 
 
-def require_active(session: OpenSession) -> None:
-    if session.record.ended:
+def require_active(record: SessionRecord) -> None:
+    if record.ended:
         raise Conflict("this session has ended; its files can be read but not changed")
 
 
 class Files:
-    def __init__(self, store: Store, settings: Settings, policy: Policy) -> None:
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        policy: Policy,
+        *,
+        sessions: Sessions,
+        writer: VersionWriter,
+        hook: ChangeHook,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self._store = store
         self._settings = settings
         self._policy = policy
+        self._sessions = sessions
+        self._writer = writer
+        self._hook = hook
+        self._clock = clock
 
     def _now(self) -> datetime:
-        return datetime.now(UTC)
+        return self._clock()
 
     def _expires(self, tier: Tier | None, created: datetime) -> datetime | None:
-        return retention.expires_at(tier, created, self._settings.day_seconds)
+        return visibility.expires_at(tier, created, self._settings.day_seconds)
 
-    def _current_gone(self, tier: Tier | None, created: datetime) -> bool:
-        return retention.current_is_gone(tier, created, self._now(), self._settings.day_seconds)
+    def _gone(self, tier: Tier | None, created: datetime, *, pinned: bool) -> bool:
+        judge = visibility.pinned_is_gone if pinned else visibility.current_is_gone
+        return judge(tier, created, self._now(), self._settings.day_seconds)
 
-    def _pinned_gone(self, tier: Tier | None, created: datetime) -> bool:
-        return retention.version_is_certainly_gone(tier, created, self._now(), self._settings.day_seconds)
+    def _tags_needed(self, created: datetime, *, pinned: bool) -> bool:
+        needed = visibility.tags_needed_for_pinned if pinned else visibility.tags_needed_for_current
+        return needed(self._policy, created, self._now(), self._settings.day_seconds)
 
-    def file_version(self, keys: SessionKeys, info: ObjectInfo, tier: Tier | None) -> FileVersion:
+    def file_version(
+        self, keys: SessionKeys, info: ObjectInfo, tier: Tier | None, sha256: str | None = None
+    ) -> FileVersion:
         return FileVersion(
             path=keys.path_of(info.key),
             version_id=info.version_id,
@@ -106,57 +133,95 @@ class Files:
             last_modified=info.last_modified,
             tier=tier.name if tier else None,
             expires_at=self._expires(tier, info.last_modified),
+            sha256=sha256 if sha256 is not None else sha256_of(info),
+        )
+
+    async def _announce(
+        self, action: str, actor: Actor, keys: SessionKeys, key: str, version_id: str | None, **extra: Any
+    ) -> None:
+        previous = extra.pop("previous", None)
+        await self._hook.announce(
+            Change(
+                action=action,
+                actor=actor,
+                key=key,
+                session_id=keys.session_id,
+                path=keys.path_of(key),
+                version_id=version_id,
+                previous_version_id=previous,
+                detail=extra,
+                at=self._now(),
+            )
         )
 
     async def write(
         self,
-        session: OpenSession,
+        actor: Actor,
+        keys: SessionKeys,
         path: str,
         body: AsyncIterator[bytes],
         *,
         content_type: str,
         declared_length: int | None,
-        precondition: preconditions.Precondition,
+        precondition: Precondition,
         tier: str | None,
+        expected: Expected | None = None,
+        if_content_differs: bool = False,
     ) -> Written:
-        require_active(session)
-        keys, record = session.keys, session.record
         key = keys.file(path)
-        chosen = retention.tier_for_new_file(
+        if tier is not None:
+            self._policy.tier(tier)  # an unknown tier is refused before anything is read or written
+        # The session record (is it active? which default tiers?) and the key's head are independent reads.
+        record, prepared = await asyncio.gather(
+            self._sessions.read(keys), self._writer.prepare(key, precondition), return_exceptions=True
+        )
+        if isinstance(record, BaseException):
+            raise record
+        if isinstance(prepared, BaseException):
+            raise prepared
+        require_active(record)
+        chosen = tier_for_new_file(
             self._policy,
             keys.path_of(key),
             explicit=tier,
             session_default=record.default_tier,
             folder_defaults=record.folder_tiers,
         )
-        base = await preconditions.check(self._store, key, precondition) if precondition.conditional else None
-        metadata = {preconditions.BASE_METADATA: base} if base is not None else {}
-        version_id, _size = await stream_upload(
-            self._store,
+        written = await self._writer.write(
             key,
-            body,
+            Streamed(body, declared_length, expected or Expected()),
+            precondition=precondition,
+            prepared=prepared,
             content_type=content_type,
-            metadata=metadata,
             tags=tier_tags(chosen),
-            declared_length=declared_length,
-            max_bytes=self._settings.max_upload_bytes,
-            threshold=self._settings.multipart_threshold_bytes,
+            if_content_differs=if_content_differs,
         )
-        settled = await preconditions.settle(self._store, key, version_id, base)
-        file = self.file_version(keys, settled.version, self._policy.tiers[chosen])
-        return Written(file, created=not settled.replaced)
+        file = self.file_version(keys, written.info, self._policy.tiers[chosen], written.sha256)
+        if written.unchanged:
+            head_tier = tier_of(self._policy, await self._store.get_tags(key, written.info.version_id))
+            return Written(self.file_version(keys, written.info, head_tier, written.sha256), False, unchanged=True)
+        previous = written.previous.version_id if written.previous else None
+        await self._announce(
+            changes.FILE_WRITTEN, actor, keys, key, file.version_id, previous=previous, size=file.size, tier=chosen
+        )
+        return Written(file, created=not written.replaced)
 
-    async def _tier_of(self, key: str, version_id: str | None) -> Tier | None:
-        return retention.tier_of(self._policy, await self._store.get_tags(key, version_id))
+    async def _tags(self, key: str, version_id: str | None) -> Mapping[str, str]:
+        return await self._store.get_tags(key, version_id)
 
     async def head(self, keys: SessionKeys, path: str, version_id: str | None) -> FileVersion:
+        """What a file (or one version) is, with its tier and SHA-256: a HEAD and a tag read."""
         key = keys.file(path)
-        info = await self._store.head(key, version_id)
-        tier = await self._tier_of(key, info.version_id)
-        gone = self._pinned_gone if version_id else self._current_gone
-        if gone(tier, info.last_modified):
+        if version_id is not None:
+            info, tags = await asyncio.gather(self._store.head(key, version_id), self._tags(key, version_id))
+        else:
+            # One after the other: the tags must be those of the version the HEAD saw, not of a later write.
+            info = await self._store.head(key)
+            tags = await self._tags(key, info.version_id)
+        tier = tier_of(self._policy, tags)
+        if self._gone(tier, info.last_modified, pinned=version_id is not None):
             raise ObjectMissing("no such file or version (its tier's retention has passed)")
-        return self.file_version(keys, info, tier)
+        return self.file_version(keys, info, tier, sha256_of(info, tags))
 
     async def open(
         self,
@@ -167,7 +232,9 @@ class Files:
         byte_range: str | None,
         if_none_match: str | None,
     ) -> Opened:
+        """Open a file for streaming with one S3 call when it is too young for any tier to have removed it."""
         key = keys.file(path)
+        pinned = version_id is not None
         try:
             stream = await self._store.get(
                 key, version_id=version_id, byte_range=byte_range, if_none_match=if_none_match
@@ -177,26 +244,47 @@ class Files:
             file = await self.head(keys, path, version_id)
             raise NotModified(file.etag, format_datetime(file.last_modified.astimezone(UTC), usegmt=True)) from exc
         try:
-            tier = await self._tier_of(key, stream.info.version_id)
-            gone = self._pinned_gone if version_id else self._current_gone
-            if gone(tier, stream.info.last_modified):
-                raise ObjectMissing("no such file or version (its tier's retention has passed)")
+            info = stream.info
+            sha256 = sha256_of(info)
+            if sha256 is None or self._tags_needed(info.last_modified, pinned=pinned):
+                tags = await self._tags(key, info.version_id)
+                sha256 = sha256_of(info, tags)
+                if self._gone(tier_of(self._policy, tags), info.last_modified, pinned=pinned):
+                    raise ObjectMissing("no such file or version (its tier's retention has passed)")
         except BaseException:
             stream.close()
             raise
-        return Opened(stream, tier)
+        return Opened(stream, sha256)
 
-    async def delete(self, session: OpenSession, path: str) -> None:
-        require_active(session)
-        await self.head(session.keys, path, None)  # 404 rather than a pointless delete marker
-        await self._store.delete(session.keys.file(path))
+    async def delete(self, actor: Actor, keys: SessionKeys, path: str) -> None:
+        key = keys.file(path)
+        record, prepared = await asyncio.gather(
+            self._sessions.read(keys), self._writer.prepare(key, Precondition()), return_exceptions=True
+        )
+        if isinstance(record, BaseException):
+            raise record
+        if isinstance(prepared, BaseException):
+            raise prepared
+        require_active(record)
+        head = prepared.head
+        # 404 rather than a pointless delete marker, also for a file its tier's retention has removed.
+        if head is None or head.is_delete_marker:
+            raise NotFound("no such file")
+        if self._tags_needed(head.last_modified, pinned=False):
+            tier = tier_of(self._policy, await self._tags(key, head.version_id))
+            if self._gone(tier, head.last_modified, pinned=False):
+                raise NotFound("no such file")
+        written = await self._writer.write(key, DeleteMarker(), prepared=prepared)
+        await self._announce(changes.FILE_DELETED, actor, keys, key, written.info.version_id, previous=head.version_id)
 
-    async def delete_folder(self, session: OpenSession, folder: str) -> int:
-        require_active(session)
-        deleted = await self._store.delete_all_current(session.keys.folder(folder))
-        if deleted == 0:
+    async def delete_folder(self, actor: Actor, keys: SessionKeys, folder: str) -> int:
+        require_active(await self._sessions.read(keys))
+        deleted = await self._store.delete_all_current(keys.folder(folder))
+        if not deleted:
             raise NotFound("no files under that folder")
-        return deleted
+        for key, marker in deleted:
+            await self._announce(changes.FILE_DELETED, actor, keys, key, marker, folder=folder)
+        return len(deleted)
 
     async def list(
         self, keys: SessionKeys, *, prefix: str, delimiter: str | None, limit: int, cursor: str | None
@@ -209,10 +297,12 @@ class Files:
         current = await current_tags(self._store, [item.key for item in page.objects])
         items = []
         for item, (item_tags, version_id) in zip(page.objects, current, strict=True):
-            tier = retention.tier_of(self._policy, item_tags)
-            if self._current_gone(tier, item.last_modified):
+            tier = tier_of(self._policy, item_tags)
+            if self._gone(tier, item.last_modified, pinned=False):
                 continue
-            entry = self.file_version(keys, replace(item, version_id=version_id), tier).to_json()
+            entry = self.file_version(
+                keys, replace(item, version_id=version_id), tier, sha256_of(item, item_tags)
+            ).to_json()
             del entry["content_type"]  # S3 listings do not carry it
             items.append(entry)
         return {
@@ -226,37 +316,25 @@ class Files:
         page = await self._store.versions_page(key, limit=limit, cursor=cursor)
         if not page.entries and cursor is None:
             raise NotFound("this path has no history")
-        tags = await tags_of(self._store, [(key, e.version_id) for e in page.entries if not e.is_delete_marker])
-        tier_by_version = {
-            entry.version_id: retention.tier_of(self._policy, entry_tags)
-            for entry, entry_tags in zip([e for e in page.entries if not e.is_delete_marker], tags, strict=True)
-        }
-        items = []
-        newer: VersionEntry | None = None
-        # Counted from the top of this page: on later pages it undercounts, which only ever shows more.
-        noncurrent_rank = 0
-        for entry in page.entries:
-            tier = tier_by_version.get(entry.version_id)
-            if entry.is_delete_marker:
-                items.append(self._version_json(entry, None))
-            elif not self._version_gone(entry, newer, tier, noncurrent_rank):
-                items.append(self._version_json(entry, tier))
-            if not entry.is_delete_marker and not entry.is_latest:
-                noncurrent_rank += 1
-            newer = entry
+        versions = [e for e in page.entries if not e.is_delete_marker]
+        tags = await tags_of(self._store, [(key, e.version_id) for e in versions])
+        tags_by_version = dict(zip([e.version_id for e in versions], tags, strict=True))
+        verdicts = visibility.judge_history(
+            page.entries,
+            {version: tier_of(self._policy, found) for version, found in tags_by_version.items()},
+            now=self._now(),
+            day_seconds=self._settings.day_seconds,
+            from_top=cursor is None,
+        )
+        items = [
+            self._version_json(v.entry, v.tier, tags_by_version.get(v.entry.version_id, {}))
+            for v in verdicts
+            if v.visible
+        ]
         return {"path": path, "items": items, "next_cursor": page.cursor}
 
-    def _version_gone(self, entry: VersionEntry, newer: VersionEntry | None, tier: Tier | None, rank: int) -> bool:
-        if entry.is_latest:
-            return self._current_gone(tier, entry.last_modified)
-        if newer is not None:
-            return retention.noncurrent_is_gone(
-                tier, newer.last_modified, self._now(), self._settings.day_seconds, newer_noncurrent=rank
-            )
-        return self._pinned_gone(tier, entry.last_modified)
-
     @staticmethod
-    def _version_json(entry: VersionEntry, tier: Tier | None) -> dict[str, Any]:
+    def _version_json(entry: Any, tier: Tier | None, tags: Mapping[str, str]) -> dict[str, Any]:
         return {
             "version_id": entry.version_id,
             "is_latest": entry.is_latest,
@@ -265,43 +343,57 @@ class Files:
             "etag": entry.etag,
             "last_modified": iso(entry.last_modified),
             "tier": tier.name if tier else None,
+            "sha256": None if entry.is_delete_marker else tags.get(SHA256_TAG),
         }
 
-    async def rollback(self, session: OpenSession, path: str, version_id: str) -> Written:
+    async def rollback(self, actor: Actor, keys: SessionKeys, path: str, version_id: str) -> Written:
         """Make an old version the head again, as a new version; the versions in between stay in history."""
-        require_active(session)
-        keys = session.keys
         key = keys.file(path)
-        try:
-            source = await self._store.head(key, version_id)
-            source_tags = await self._store.get_tags(key, version_id)
-        except ObjectMissing as exc:
-            raise NotFound("no such version of this file (delete markers cannot be restored)") from exc
-        tier = retention.tier_of(self._policy, source_tags)
-        if self._pinned_gone(tier, source.last_modified):
+        record, source, source_tags = await asyncio.gather(
+            self._sessions.read(keys),
+            self._store.head(key, version_id),
+            self._tags(key, version_id),
+            return_exceptions=True,
+        )
+        if isinstance(record, BaseException):
+            raise record
+        require_active(record)
+        if isinstance(source, ObjectMissing) or isinstance(source_tags, ObjectMissing):
+            raise NotFound("no such version of this file (delete markers cannot be restored)")
+        if isinstance(source, BaseException):
+            raise source
+        if isinstance(source_tags, BaseException):
+            raise source_tags
+        tier = tier_of(self._policy, source_tags)
+        if self._gone(tier, source.last_modified, pinned=True):
             raise NotFound("that version is past its tier's retention")
-        # The copy must not inherit a conditional write's base: it would look like a lost race later.
-        metadata = {k: v for k, v in source.metadata.items() if k != preconditions.BASE_METADATA}
-        new_version = await self._store.copy_version(key, source, metadata=metadata, tags=source_tags)
-        settled = await preconditions.settle(self._store, key, new_version, None)
-        if source_tags and settled.version.version_id:
-            # Not every backend honours tags on copies (Ceph RGW 16 on multipart copies): set them explicitly.
-            await self._store.put_tags(key, source_tags, settled.version.version_id)
-        return Written(self.file_version(keys, settled.version, tier), created=not settled.replaced)
+        written = await self._writer.write(key, CopyOf(source), metadata=source.metadata, tags=source_tags)
+        file = self.file_version(keys, written.info, tier, sha256_of(source, source_tags))
+        previous = written.previous.version_id if written.previous else None
+        await self._announce(
+            changes.FILE_ROLLED_BACK, actor, keys, key, file.version_id, previous=previous, source_version=version_id
+        )
+        return Written(file, created=not written.replaced)
 
-    async def set_tier(self, session: OpenSession, path: str, tier: str, *, recursive: bool) -> dict[str, Any]:
+    async def set_tier(
+        self, actor: Actor, keys: SessionKeys, path: str, tier: str, *, recursive: bool
+    ) -> dict[str, Any]:
         """Re-tag a file, or everything under a folder, without rewriting any data."""
-        require_active(session)
         name = self._policy.tier(tier).name
-        keys = session.keys
+        require_active(await self._sessions.read(keys))
         if recursive:
-            count = await retag(self._store, keys.folder(path), name, exact_key=False)
-            if count == 0:
+            retagged = await retag(self._store, keys.folder(path), name, exact_key=False)
+            if not retagged:
                 raise NotFound("no files under that folder")
-            return {"path": path, "tier": name, "files": count}
+            for key in retagged:
+                await self._announce(changes.FILE_RETIERED, actor, keys, key, None, tier=name)
+            return {"path": path, "tier": name, "files": len(retagged)}
         await self.head(keys, path, None)
-        await retag(self._store, keys.file(path), name, exact_key=True)
-        return (await self.head(keys, path, None)).to_json()
+        key = keys.file(path)
+        await retag(self._store, key, name, exact_key=True)
+        file = await self.head(keys, path, None)
+        await self._announce(changes.FILE_RETIERED, actor, keys, key, file.version_id, tier=name)
+        return file.to_json()
 
     async def link(self, keys: SessionKeys, path: str, *, version_id: str | None, expires_in: int) -> Link:
         if not 1 <= expires_in <= MAX_LINK_SECONDS:
@@ -313,7 +405,7 @@ class Files:
             expires_in=expires_in,
             content_disposition=content_disposition(path.rsplit("/", 1)[-1], inline=False),
         )
-        expires_at = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=expires_in)
+        expires_at = self._now().replace(microsecond=0) + timedelta(seconds=expires_in)
         if file.expires_at is not None:
             expires_at = min(expires_at, file.expires_at)
         return Link(url=url, expires_at=expires_at)

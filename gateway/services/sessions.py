@@ -17,12 +17,15 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from gateway import changes
+from gateway.changes import Actor, Change, ChangeHook
 from gateway.errors import BadRequest, Conflict, NotFound, ObjectMissing, PreconditionFailed
 from gateway.keys import Owner, SessionKeys, encode_session_id
 from gateway.policy.janitor import Janitor
 from gateway.policy.tiers import Policy
 from gateway.storage import preconditions
 from gateway.storage.store import Store
+from gateway.storage.writes import DeleteMarker, Prepared, VersionWriter
 from gateway.wire import iso
 
 MAX_NAME_CHARS = 256
@@ -115,13 +118,29 @@ class Sessions:
         store: Store,
         policy: Policy,
         *,
+        writer: VersionWriter,
+        hook: ChangeHook,
         janitor: Janitor | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._store = store
         self._policy = policy
+        self._writer = writer
+        self._hook = hook
         self._janitor = janitor
         self._clock = clock
+
+    async def _announce(self, action: str, owner: Owner, keys: SessionKeys, version_id: str | None = None) -> None:
+        await self._hook.announce(
+            Change(
+                action=action,
+                actor=Actor.user_of(owner.tenant, owner.user),
+                key=keys.record,
+                session_id=keys.session_id,
+                version_id=version_id,
+                at=self._clock(),
+            )
+        )
 
     def _tier(self, value: object) -> str | None:
         if value is None:
@@ -143,7 +162,11 @@ class Sessions:
             default_tier=self._tier(body.get("default_tier")),
         )
         keys = owner.session(record.id)
-        await self._store.put(keys.record, _encode(record), content_type=RECORD_CONTENT_TYPE, metadata={})
+        # A new id has no history: nothing to look up before writing.
+        written = await self._writer.write(
+            keys.record, _encode(record), prepared=Prepared(None, None), content_type=RECORD_CONTENT_TYPE
+        )
+        await self._announce(changes.SESSION_CREATED, owner, keys, written.info.version_id)
         return record
 
     async def get(self, owner: Owner, session_id: str) -> SessionRecord:
@@ -154,6 +177,10 @@ class Sessions:
         keys = owner.session(session_id)
         record, _etag = await self._read(keys)
         return OpenSession(keys, record)
+
+    async def read(self, keys: SessionKeys) -> SessionRecord:
+        """The record of the session at `keys`; 404 when it does not exist."""
+        return (await self._read(keys))[0]
 
     async def _read(self, keys: SessionKeys) -> tuple[SessionRecord, str]:
         try:
@@ -179,26 +206,29 @@ class Sessions:
 
     async def update(self, owner: Owner, session_id: str, body: Mapping[str, Any]) -> SessionRecord:
         _reject_unknown(body, {"name", "metadata", "default_tier"})
-        changes: dict[str, Any] = {}
+        updates: dict[str, Any] = {}
         if "name" in body:
-            changes["name"] = _name(body["name"])
+            updates["name"] = _name(body["name"])
         if "default_tier" in body:
-            changes["default_tier"] = self._tier(body["default_tier"])
+            updates["default_tier"] = self._tier(body["default_tier"])
         patch = _metadata(body["metadata"]) if "metadata" in body else None
 
         def change(record: SessionRecord) -> SessionRecord:
-            updated = replace(record, **changes)
+            updated = replace(record, **updates)
             if patch is not None:
                 # JSON merge patch (RFC 7396) on the top level: null removes a key.
                 merged = {**record.metadata, **patch}
                 updated = replace(updated, metadata=_metadata({k: v for k, v in merged.items() if v is not None}))
             return updated
 
-        return await self._modify(owner.session(session_id), change)
+        keys = owner.session(session_id)
+        updated = await self._modify(keys, change)
+        await self._announce(changes.SESSION_UPDATED, owner, keys)
+        return updated
 
-    async def set_folder_tier(self, session: OpenSession, folder: str, tier: object) -> SessionRecord:
+    async def set_folder_tier(self, owner: Owner, keys: SessionKeys, folder: str, tier: object) -> SessionRecord:
         """Make `tier` the default of new files under `folder` (None removes the folder's default)."""
-        prefix = session.keys.path_of(session.keys.folder(folder))
+        prefix = keys.path_of(keys.folder(folder))
         name = self._tier(tier)
 
         def change(record: SessionRecord) -> SessionRecord:
@@ -209,7 +239,9 @@ class Sessions:
                 raise BadRequest(f"a session can have at most {MAX_FOLDER_TIERS} folder tiers")
             return replace(record, folder_tiers=folders)
 
-        return await self._modify(session.keys, change)
+        updated = await self._modify(keys, change)
+        await self._announce(changes.SESSION_UPDATED, owner, keys)
+        return updated
 
     async def end(self, owner: Owner, session_id: str) -> SessionRecord:
         """Mark the session ended (read-only from now on) and delete its ephemeral files, every version.
@@ -221,6 +253,7 @@ class Sessions:
         if not record.ended:
             now = iso(self._clock())
             record = await self._modify(keys, lambda r: r if r.ended else replace(r, state=ENDED, ended_at=now))
+            await self._announce(changes.SESSION_ENDED, owner, keys)
         if self._janitor is not None:
             await self._janitor.remove_ephemeral(keys)
         return record
@@ -229,10 +262,12 @@ class Sessions:
         keys = (await self.open(owner, session_id)).keys
         if purge:
             await self._store.purge(keys.prefix)
+            await self._announce(changes.SESSION_PURGED, owner, keys)
             return
         # Files first: a failure half-way leaves a session that still exists and can be deleted again.
         await self._store.delete_all_current(keys.files_prefix)
-        await self._store.delete(keys.record)
+        marker = await self._writer.write(keys.record, DeleteMarker(), prepared=Prepared(None, None))
+        await self._announce(changes.SESSION_DELETED, owner, keys, marker.info.version_id)
 
     async def _modify(self, keys: SessionKeys, change: Callable[[SessionRecord], SessionRecord]) -> SessionRecord:
         for attempt in range(UPDATE_ATTEMPTS):
@@ -243,14 +278,9 @@ class Sessions:
             updated = replace(updated, updated_at=iso(self._clock()))
             precondition = preconditions.Precondition(if_match=frozenset({preconditions.normalise_etag(etag)}))
             try:
-                base = await preconditions.check(self._store, keys.record, precondition)
-                version = await self._store.put(
-                    keys.record,
-                    _encode(updated),
-                    content_type=RECORD_CONTENT_TYPE,
-                    metadata={preconditions.BASE_METADATA: base},
+                await self._writer.write(
+                    keys.record, _encode(updated), precondition=precondition, content_type=RECORD_CONTENT_TYPE
                 )
-                await preconditions.settle(self._store, keys.record, version, base)
             except PreconditionFailed:
                 # Another replica changed the record first: back off a little, then apply the change to its version.
                 ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt)

@@ -38,10 +38,12 @@ MAX_WITHDRAWALS = 5
 class Precondition:
     if_match: frozenset[str] | None = None
     if_none_match_any: bool = False
+    # The head must be exactly this version (the janitor's expiry of a version it judged).
+    if_version: str | None = None
 
     @property
     def conditional(self) -> bool:
-        return self.if_match is not None or self.if_none_match_any
+        return self.if_match is not None or self.if_none_match_any or self.if_version is not None
 
     @classmethod
     def from_headers(cls, if_match: str | None, if_none_match: str | None) -> Precondition:
@@ -53,6 +55,14 @@ class Precondition:
             if not tags:
                 raise BadRequest("If-Match needs at least one ETag or '*'")
         return cls(if_match=tags, if_none_match_any=if_none_match is not None)
+
+
+@dataclass(frozen=True)
+class Checked:
+    """The head a precondition was checked against, and the base to record with the new version."""
+
+    head: VersionEntry | None
+    base: str
 
 
 @dataclass(frozen=True)
@@ -75,8 +85,8 @@ def matches(tags: frozenset[str], etag: str | None) -> bool:
     return etag is not None and ("*" in tags or normalise_etag(etag) in tags)
 
 
-async def check(store: Store, key: str, precondition: Precondition) -> str:
-    """Check `precondition` against the current head of `key`; return the base to record with the new version."""
+async def check(store: Store, key: str, precondition: Precondition) -> Checked:
+    """Check `precondition` against the current head of `key`; return it and the base to record."""
     for _ in range(MAX_WITHDRAWALS):
         latest = await store.latest_entry(key)
         if latest is None or latest.is_delete_marker:
@@ -97,11 +107,27 @@ async def check(store: Store, key: str, precondition: Precondition) -> str:
             raise PreconditionFailed("no file exists at this path (If-Match)")
         if not matches(precondition.if_match, latest.etag):
             raise PreconditionFailed(f"the file's current ETag is {latest.etag} (If-Match)")
-    return latest.version_id if latest is not None else NO_VERSION
+    if precondition.if_version is not None and (latest is None or latest.version_id != precondition.if_version):
+        raise PreconditionFailed("the file changed since it was judged")
+    return Checked(head=latest, base=latest.version_id if latest is not None else NO_VERSION)
 
 
-async def settle(store: Store, key: str, version_id: str | None, base: str | None) -> Settled:
-    """Confirm the version just written; withdraw it and raise 412 when a conditional write lost the race."""
+async def settle(
+    store: Store,
+    key: str,
+    version_id: str | None,
+    base: str | None,
+    *,
+    known: ObjectInfo | None = None,
+    prior: VersionEntry | object | None = ...,
+    marker: bool = False,
+) -> Settled:
+    """Confirm the version just written; withdraw it and raise 412 when a conditional write lost the race.
+
+    `known` is what the write itself reported of the new version (no HEAD is then needed); `prior` the head seen
+    before an unconditional write (no look below is then needed: nobody withdraws such a write). A delete marker
+    (`marker`) is only ever withdrawn by its own writer, so it needs no listed-check either.
+    """
     if version_id is None:
         # A backend that does not report new version ids (Ceph RGW on copies) leaves only the head to go by;
         # such writes are unconditional, so there is no race to judge.
@@ -111,20 +137,26 @@ async def settle(store: Store, key: str, version_id: str | None, base: str | Non
         if latest is None or latest.is_delete_marker:
             raise StoreError("the version just written is missing")
         version_id = latest.version_id
-    below = await store.entry_below(key, version_id)
+    if base is None and isinstance(prior, VersionEntry | None):
+        below = prior
+    else:
+        below = await store.entry_below(key, version_id)
     if base is not None:
         if not _is(below, base):
             await store.delete_version(key, version_id)
             raise PreconditionFailed("another write to this file won the race; nothing was changed")
         # A rival may have withdrawn it already (only conditional writes are withdrawn). Versions leave the
         # listing for good, so one still listed now was listed while `below` was read.
-        if not await store.is_listed(key, version_id, under=base):
+        if not marker and not await store.is_listed(key, version_id, under=base):
             _withdrawn(base)
+    replaced = below is not None and not below.is_delete_marker
+    if known is not None and known.version_id == version_id:
+        return Settled(version=known, replaced=replaced)
     try:
         mine = await store.head(key, version_id)
     except ObjectMissing:
         _withdrawn(base)
-    return Settled(version=mine, replaced=below is not None and not below.is_delete_marker)
+    return Settled(version=mine, replaced=replaced)
 
 
 def _withdrawn(base: str | None) -> NoReturn:

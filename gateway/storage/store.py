@@ -15,7 +15,8 @@ import re
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -154,6 +155,14 @@ def _info(key: str, response: Mapping[str, Any]) -> ObjectInfo:
         content_type=str(response.get("ContentType") or "application/octet-stream"),
         metadata=dict(response.get("Metadata") or {}),
     )
+
+
+def _response_date(response: Mapping[str, Any]) -> datetime:
+    raw = response.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date")
+    try:
+        return parsedate_to_datetime(raw) if raw else datetime.now(UTC).replace(microsecond=0)
+    except (TypeError, ValueError):
+        return datetime.now(UTC).replace(microsecond=0)
 
 
 def _tagging(tags: Mapping[str, str] | None) -> dict[str, str]:
@@ -385,8 +394,14 @@ class Store:
         content_type: str,
         metadata: Mapping[str, str],
         tags: Mapping[str, str] | None = None,
-    ) -> str | None:
-        """Write a whole object; returns its version id."""
+        content_md5: bytes | None = None,
+    ) -> ObjectInfo:
+        """Write a whole object; returns what S3 reported of the new version.
+
+        `last_modified` is the response's Date (S3 gives no LastModified here); it is within the second of the
+        object's own, which is what HTTP dates carry anyway. With `content_md5`, S3 refuses bytes damaged on the way.
+        """
+        params = {"ContentMD5": base64.b64encode(content_md5).decode("ascii")} if content_md5 is not None else {}
         response = await self._call(
             "put_object",
             key,
@@ -395,8 +410,17 @@ class Store:
             ContentType=content_type,
             Metadata=dict(metadata),
             **_tagging(tags),
+            **params,
         )
-        return _version(response.get("VersionId"))
+        return ObjectInfo(
+            key=key,
+            version_id=_version(response.get("VersionId")),
+            etag=str(response.get("ETag", "")),
+            size=len(data),
+            last_modified=_response_date(response),
+            content_type=content_type,
+            metadata=dict(metadata),
+        )
 
     async def get_tags(self, key: str, version_id: str | None = None) -> dict[str, str]:
         return (await self.get_tags_and_version(key, version_id))[0]
@@ -474,8 +498,13 @@ class Store:
         )
         return str(response["UploadId"])
 
-    async def upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> dict[str, Any]:
-        response = await self._call("upload_part", key, Key=key, UploadId=upload_id, PartNumber=number, Body=data)
+    async def upload_part(
+        self, key: str, upload_id: str, number: int, data: bytes, *, content_md5: bytes | None = None
+    ) -> dict[str, Any]:
+        params = {"ContentMD5": base64.b64encode(content_md5).decode("ascii")} if content_md5 is not None else {}
+        response = await self._call(
+            "upload_part", key, Key=key, UploadId=upload_id, PartNumber=number, Body=data, **params
+        )
         return {"PartNumber": number, "ETag": response["ETag"]}
 
     async def complete_multipart(self, key: str, upload_id: str, parts: list[dict[str, Any]]) -> str | None:
@@ -570,13 +599,13 @@ class Store:
             if keys:
                 yield keys
 
-    async def delete_all_current(self, prefix: str) -> int:
-        """Put delete markers on every current object under `prefix`; returns how many."""
-        count = 0
+    async def delete_all_current(self, prefix: str) -> list[tuple[str, str | None]]:
+        """Put delete markers on every current object under `prefix`; returns each key with its marker's version."""
+        deleted: list[tuple[str, str | None]] = []
         async for keys in self.current_keys(prefix):
-            await self._delete_batch(prefix, [{"Key": key} for key in keys])
-            count += len(keys)
-        return count
+            done = await self._delete_batch(prefix, [{"Key": key} for key in keys], quiet=False)
+            deleted += [(item["Key"], _version(item.get("DeleteMarkerVersionId"))) for item in done]
+        return deleted
 
     async def purge(self, prefix: str) -> int:
         """Remove every version and delete marker under `prefix` for good; returns how many."""
@@ -603,8 +632,11 @@ class Store:
         response = await self._call("delete_object", key, Key=key)
         return _version(response.get("VersionId"))
 
-    async def _delete_batch(self, prefix: str, objects: list[dict[str, str]]) -> None:
-        response = await self._call("delete_objects", prefix, Delete={"Objects": objects, "Quiet": True})
+    async def _delete_batch(
+        self, prefix: str, objects: list[dict[str, str]], *, quiet: bool = True
+    ) -> list[dict[str, Any]]:
+        """Delete a batch; returns what S3 reports as deleted (nothing when `quiet`)."""
+        response = await self._call("delete_objects", prefix, Delete={"Objects": objects, "Quiet": quiet})
         failures = response.get("Errors") or []
         if failures:
             first = failures[0]
@@ -612,6 +644,7 @@ class Store:
                 f"the storage backend refused to delete {len(failures)} object(s): {first.get('Code')} "
                 f"{first.get('Message', '')}".strip()
             )
+        return list(response.get("Deleted") or [])
 
     async def version_pages(self, prefix: str) -> AsyncIterator[list[VersionEntry]]:
         """Every version and delete marker under `prefix`, a page at a time, newest first within each key."""

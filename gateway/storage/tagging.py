@@ -48,22 +48,25 @@ async def current_tags(store: Store, keys: Sequence[str]) -> list[tuple[Mapping[
     return list(await asyncio.gather(*(one(key) for key in keys)))
 
 
-async def retag(store: Store, prefix: str, tier: str, *, exact_key: bool) -> int:
-    """Tag every version under `prefix` (or of exactly that key) with `tier`; returns how many files changed.
+async def retag(store: Store, prefix: str, tier: str, *, exact_key: bool) -> list[str]:
+    """Tag every version under `prefix` (or of exactly that key) with `tier`, keeping its other tags (its SHA-256);
+    returns the keys of the files that changed.
 
     Old versions follow the file: their noncurrent retention is the file's tier's, as the user asked.
     """
     gate = asyncio.Semaphore(CONCURRENCY)
-    files: set[str] = set()
+    files: list[str] = []
 
     async def one(key: str, version_id: str) -> None:
         # A version removed meanwhile has nothing left to tag.
         async with gate:
             with contextlib.suppress(ObjectMissing):
-                await store.put_tags(key, tier_tags(tier), version_id)
+                tags = await store.get_tags(key, version_id)
+                if tags.get(TIER_TAG) != tier:
+                    await store.put_tags(key, {**tags, **tier_tags(tier)}, version_id)
 
     async for page in store.version_pages(prefix):
         targets = [e for e in page if not e.is_delete_marker and (not exact_key or e.key == prefix)]
-        files.update(e.key for e in targets if e.is_latest)
+        files += [e.key for e in targets if e.is_latest]
         await asyncio.gather(*(one(e.key, e.version_id) for e in targets))
-    return len(files)
+    return files

@@ -2,27 +2,54 @@
 
 Bodies up to the multipart threshold become one PUT. Larger ones become a multipart upload whose parts are sent
 while the next part is read, so memory stays at a few parts whatever the file size. Any failure (a body over
-the limit, a client that hangs up, a store error) aborts the multipart upload: S3 only makes an object visible
-on completion, so nothing partial ever appears.
+the limit, a client that hangs up, a digest that does not match, a store error) aborts the multipart upload: S3
+only makes an object visible on completion, so nothing partial ever appears.
+
+SHA-256 and MD5 are computed as the bytes pass. The SHA-256 goes into the object's metadata when it is known
+before the object is created (a single PUT, or a digest the client announced), and always into its tags, which
+can be set after a multipart upload completes. Every PUT and part carries `Content-MD5`, so S3 refuses bytes
+damaged on the way.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import math
 from collections import deque
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from gateway.errors import BadRequest, PayloadTooLarge
-from gateway.storage.store import Store
+from gateway.storage.digests import Expected, Hashing, multipart_etag, single_etag
+from gateway.storage.store import ObjectInfo, Store
 
 log = logging.getLogger(__name__)
 MAX_PARTS = 10_000
 # Parts sent while the next one is read: enough to keep the link to S3 busy, few enough that memory stays at a
 # handful of parts whatever the file size.
 PARTS_IN_FLIGHT = 2
+SHA256_METADATA = "gateway-sha256"
+SHA256_TAG = "sha256"
+
+# Decides, once the whole body has been read and hashed, that nothing should be stored (dedup).
+SkipWhen = Callable[[str], Awaitable[bool]]
+
+
+@dataclass(frozen=True)
+class Uploaded:
+    """What one streamed upload stored, or (`skipped`) why nothing was."""
+
+    version_id: str | None
+    size: int
+    sha256: str
+    # What S3 reported: the whole `ObjectInfo` for a single PUT; None after a multipart upload (the caller HEADs).
+    reported: ObjectInfo | None
+    # The ETag S3 makes from these bytes when it stores them as they are (not under SSE-KMS).
+    expected_etag: str
+    skipped: bool = False
 
 
 def part_size_for(expected_bytes: int, threshold: int) -> int:
@@ -41,52 +68,76 @@ async def stream_upload(
     *,
     content_type: str,
     metadata: Mapping[str, str],
-    tags: Mapping[str, str] | None = None,
+    tags: Mapping[str, str],
     declared_length: int | None,
     max_bytes: int,
     threshold: int,
-) -> tuple[str | None, int]:
-    """Write `chunks` to `key`; returns (version id, size)."""
+    expected: Expected | None = None,
+    skip_when: SkipWhen | None = None,
+) -> Uploaded:
+    """Write `chunks` to `key`, checking them against `expected` before anything becomes visible."""
+    expected = expected or Expected()
     if declared_length is not None and declared_length > max_bytes:
         raise _too_large(max_bytes)
     part_size = part_size_for(declared_length if declared_length is not None else max_bytes, threshold)
+    hashing = Hashing()
     buffer = bytearray()
-    total = 0
     upload_id: str | None = None
     parts: list[dict[str, Any]] = []
     pending: deque[asyncio.Task[dict[str, Any]]] = deque()
+    announced = {SHA256_METADATA: expected.sha256.hex()} if expected.sha256 is not None else {}
+
+    async def send_part(data: bytes) -> None:
+        nonlocal upload_id
+        if upload_id is None:
+            upload_id = await store.start_multipart(
+                key, content_type=content_type, metadata={**metadata, **announced}, tags=tags
+            )
+        hashing.part_md5s.append(hashlib.md5(data, usedforsecurity=False).digest())
+        if len(pending) >= PARTS_IN_FLIGHT:
+            parts.append(await pending.popleft())
+        number = len(parts) + len(pending) + 1
+        pending.append(
+            asyncio.create_task(store.upload_part(key, upload_id, number, data, content_md5=hashing.part_md5s[-1]))
+        )
+
     try:
         async for chunk in chunks:
-            total += len(chunk)
-            if total > max_bytes:
+            hashing.update(chunk)
+            if hashing.size > max_bytes:
                 raise _too_large(max_bytes)
             buffer += chunk
             while len(buffer) >= part_size:
-                if upload_id is None:
-                    upload_id = await store.start_multipart(
-                        key, content_type=content_type, metadata=metadata, tags=tags
-                    )
                 data = bytes(buffer[:part_size])
                 del buffer[:part_size]
-                if len(pending) >= PARTS_IN_FLIGHT:
-                    parts.append(await pending.popleft())
-                number = len(parts) + len(pending) + 1
-                pending.append(asyncio.create_task(store.upload_part(key, upload_id, number, data)))
-        if declared_length is not None and total != declared_length:
-            raise BadRequest(f"the body ended after {total} of the {declared_length} bytes announced")
+                await send_part(data)
+        if declared_length is not None and hashing.size != declared_length:
+            raise BadRequest(f"the body ended after {hashing.size} of the {declared_length} bytes announced")
+        hashing.check(expected)
+        sha256 = hashing.sha256.hexdigest()
+        if skip_when is not None and await skip_when(sha256):
+            return Uploaded(None, hashing.size, sha256, None, "", skipped=True)
+        all_tags = {**tags, SHA256_TAG: sha256}
         if upload_id is None:
-            version = await store.put(key, bytes(buffer), content_type=content_type, metadata=metadata, tags=tags)
-            return version, total
+            md5 = hashing.md5.digest()
+            reported = await store.put(
+                key,
+                bytes(buffer),
+                content_type=content_type,
+                metadata={**metadata, SHA256_METADATA: sha256},
+                tags=all_tags,
+                content_md5=md5,
+            )
+            return Uploaded(reported.version_id, hashing.size, sha256, reported, single_etag(md5))
+        if buffer:
+            await send_part(bytes(buffer))
         while pending:
             parts.append(await pending.popleft())
-        if buffer:
-            parts.append(await store.upload_part(key, upload_id, len(parts) + 1, bytes(buffer)))
         version = await store.complete_multipart(key, upload_id, parts)
         upload_id = None
-        if tags:
-            # Ceph RGW 16 drops tags given when a multipart upload starts: set them on the finished version.
-            await store.put_tags(key, tags, version)
-        return version, total
+        # The SHA-256 is known only now, and Ceph RGW 16 drops tags given when a multipart upload starts.
+        await store.put_tags(key, all_tags, version)
+        return Uploaded(version, hashing.size, sha256, None, multipart_etag(hashing.part_md5s))
     finally:
         for task in pending:
             task.cancel()

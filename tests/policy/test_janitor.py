@@ -16,7 +16,8 @@ import pytest
 
 from gateway.api.app import create_app
 from gateway.policy.config import load_configured_policy
-from gateway.policy.janitor import Janitor, Report
+from gateway.policy.janitor import Report
+from gateway.services.assembly import assemble
 from gateway.storage.store import Store
 from tests.conftest import Backend, Gateway, ServerThread, gateway_settings
 
@@ -59,7 +60,7 @@ def janitor_gateway(backend: Backend, tmp_path_factory: pytest.TempPathFactory) 
 def _janitor_runs(gateway: Gateway, *dry_runs: bool) -> list[Report]:
     async def main() -> list[Report]:
         async with Store(gateway.settings, credentials=gateway.backend.credentials) as store:
-            janitor = Janitor(store, gateway.settings, load_configured_policy(gateway.settings))
+            janitor = assemble(store, gateway.settings, load_configured_policy(gateway.settings)).janitor
             return list(await asyncio.gather(*(janitor.run(dry_run=dry) for dry in dry_runs)))
 
     return asyncio.run(main())

@@ -12,7 +12,7 @@ import pytest
 
 from gateway.api.app import create_app
 from gateway.policy.config import load_configured_policy
-from gateway.policy.janitor import Janitor
+from gateway.services.assembly import assemble
 from gateway.storage.store import Store
 from tests.conftest import Backend, Gateway, ServerThread, gateway_settings
 from tests.policy.test_commands import policies, policy_env
@@ -100,7 +100,7 @@ def test_rgw_enforces_the_applied_policy(lifecycle_gateway: Gateway, user: str) 
 
     async def janitor() -> None:
         async with Store(gateway.settings, credentials=gateway.backend.credentials) as store:
-            await Janitor(store, gateway.settings, load_configured_policy(gateway.settings)).run(dry_run=False)
+            await assemble(store, gateway.settings, load_configured_policy(gateway.settings)).janitor.run(dry_run=False)
 
     asyncio.run(janitor())
     k_versions = [e for e in _entries(gateway, keys.file("k.txt")) if not e["marker"]]

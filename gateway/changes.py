@@ -1,0 +1,98 @@
+"""The one hook that announces every committed change: who did what to which versions.
+
+Services and the janitor announce a `Change` after S3 has accepted it, never before, so a listener never hears of
+something that did not happen. Listeners (an audit log, an event feed, a session index) subscribe to the one
+`ChangeHook` of the process. A failing listener is logged and does not fail the request: the change is already in
+the bucket, and the client must learn that it succeeded.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+# What changed. Files: a new version, a delete marker, a rollback (a new version copied from an old one), a new tier.
+FILE_WRITTEN = "file.written"
+FILE_DELETED = "file.deleted"
+FILE_ROLLED_BACK = "file.rolled_back"
+FILE_RETIERED = "file.retiered"
+SESSION_CREATED = "session.created"
+SESSION_UPDATED = "session.updated"
+SESSION_ENDED = "session.ended"
+SESSION_DELETED = "session.deleted"
+SESSION_PURGED = "session.purged"
+# The janitor: a delete marker on an expired file, an exact version removed, an abandoned upload aborted.
+VERSION_EXPIRED = "version.expired"
+VERSION_REMOVED = "version.removed"
+UPLOAD_ABORTED = "upload.aborted"
+
+JANITOR = "janitor"
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who made a change: a user of a tenant, or the gateway itself (`kind` "janitor")."""
+
+    kind: str
+    tenant: str | None = None
+    user: str | None = None
+
+    @classmethod
+    def user_of(cls, tenant: str, user: str) -> Actor:
+        return cls("user", tenant, user)
+
+
+SYSTEM_JANITOR = Actor(JANITOR)
+
+
+@dataclass(frozen=True)
+class Change:
+    """One committed change. `key` is the S3 key; `path` the file path inside its session, when it is a file."""
+
+    action: str
+    actor: Actor
+    key: str
+    session_id: str | None = None
+    path: str | None = None
+    version_id: str | None = None
+    previous_version_id: str | None = None
+    detail: Mapping[str, Any] = field(default_factory=dict)
+    at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+Listener = Callable[[Change], Awaitable[None] | None]
+
+
+def log_change(change: Change) -> None:
+    """The default listener: one structured log line per change."""
+    log.info(
+        "%s by %s on %s version %s",
+        change.action,
+        change.actor.user or change.actor.kind,
+        change.path or change.key,
+        change.version_id or "-",
+        extra={"change": change},
+    )
+
+
+class ChangeHook:
+    def __init__(self, listeners: list[Listener] | None = None) -> None:
+        self._listeners: list[Listener] = list(listeners) if listeners is not None else [log_change]
+
+    def subscribe(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    async def announce(self, change: Change) -> None:
+        for listener in self._listeners:
+            try:
+                result = listener(change)
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:
+                log.exception("a change listener failed on %s of %s", change.action, change.key)
