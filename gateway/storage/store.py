@@ -145,15 +145,30 @@ def translate(exc: Exception, key: str = "") -> Exception:
     return exc
 
 
+# Some S3 front ends (moto's server, any WSGI framework that parses forms) read a request body whose type is a
+# form as form fields, and store nothing. Such types are stored as plain bytes, the client's type kept in metadata.
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+STORED_TYPE_METADATA = "gateway-content-type"
+
+
+def _stored_type(content_type: str, metadata: Mapping[str, str]) -> tuple[str, dict[str, str]]:
+    """The Content-Type and metadata to send S3 for a body of `content_type`."""
+    if content_type.split(";", 1)[0].strip().lower() in _FORM_TYPES:
+        return "application/octet-stream", {**metadata, STORED_TYPE_METADATA: content_type}
+    return content_type, dict(metadata)
+
+
 def _info(key: str, response: Mapping[str, Any]) -> ObjectInfo:
+    metadata = dict(response.get("Metadata") or {})
+    content_type = metadata.pop(STORED_TYPE_METADATA, None) or response.get("ContentType")
     return ObjectInfo(
         key=key,
         version_id=_version(response.get("VersionId")),
         etag=str(response.get("ETag", "")),
         size=int(response.get("ContentLength", response.get("Size", 0))),
         last_modified=response["LastModified"],
-        content_type=str(response.get("ContentType") or "application/octet-stream"),
-        metadata=dict(response.get("Metadata") or {}),
+        content_type=str(content_type or "application/octet-stream"),
+        metadata=metadata,
     )
 
 
@@ -402,13 +417,14 @@ class Store:
         object's own, which is what HTTP dates carry anyway. With `content_md5`, S3 refuses bytes damaged on the way.
         """
         params = {"ContentMD5": base64.b64encode(content_md5).decode("ascii")} if content_md5 is not None else {}
+        stored_type, stored_metadata = _stored_type(content_type, metadata)
         response = await self._call(
             "put_object",
             key,
             Key=key,
             Body=data,
-            ContentType=content_type,
-            Metadata=dict(metadata),
+            ContentType=stored_type,
+            Metadata=stored_metadata,
             **_tagging(tags),
             **params,
         )
@@ -451,6 +467,7 @@ class Store:
     ) -> str | None:
         """Copy `source` (an exact version of `key`) onto the head of `key`, as a new version."""
         copy_source = {"Bucket": self.bucket, "Key": source.key, "VersionId": source.version_id or "null"}
+        stored_type, stored_metadata = _stored_type(source.content_type, metadata)
         if source.size <= self._max_copy_bytes:
             response = await self._call(
                 "copy_object",
@@ -458,8 +475,8 @@ class Store:
                 Key=key,
                 CopySource=copy_source,
                 MetadataDirective="REPLACE",
-                ContentType=source.content_type,
-                Metadata=dict(metadata),
+                ContentType=stored_type,
+                Metadata=stored_metadata,
                 **({"TaggingDirective": "REPLACE", **_tagging(tags)} if tags is not None else {}),
             )
             return _version(response.get("VersionId"))
@@ -488,12 +505,13 @@ class Store:
     async def start_multipart(
         self, key: str, *, content_type: str, metadata: Mapping[str, str], tags: Mapping[str, str] | None = None
     ) -> str:
+        stored_type, stored_metadata = _stored_type(content_type, metadata)
         response = await self._call(
             "create_multipart_upload",
             key,
             Key=key,
-            ContentType=content_type,
-            Metadata=dict(metadata),
+            ContentType=stored_type,
+            Metadata=stored_metadata,
             **_tagging(tags),
         )
         return str(response["UploadId"])
