@@ -90,10 +90,11 @@ def _serve(args: argparse.Namespace) -> int:
     credentials = None
     if args.dev:
         from gateway import devserver
+        from gateway.devstore import DEV_CREDENTIALS
 
         settings = Settings.from_env()
         env = devserver.start(args.host or settings.host, args.port or settings.port)
-        settings, credentials = env.settings, devserver.DEV_CREDENTIALS
+        settings, credentials = env.settings, DEV_CREDENTIALS
         print(devserver.banner(env), flush=True)
     else:
         overrides = {}

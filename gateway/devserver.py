@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import secrets
 from dataclasses import dataclass
 from typing import Any
 
 from gateway.auth.tokens import issue_token
+from gateway.devstore import DEV_CREDENTIALS, start_embedded_s3
 from gateway.keys import Owner
 from gateway.policy.config import load_configured_policy
 from gateway.services.assembly import assemble
@@ -16,7 +16,6 @@ from gateway.settings import Settings
 from gateway.storage.store import Store
 
 DEV_BUCKET = "session-gateway-dev"
-DEV_CREDENTIALS = ("dev", "dev-secret")
 DEV_USER = "dev"
 
 
@@ -29,19 +28,11 @@ class DevEnvironment:
 
 
 def start(host: str, port: int) -> DevEnvironment:
-    try:
-        from moto.server import ThreadedMotoServer
-    except ImportError as exc:  # moto is an optional dependency
-        raise SystemExit("serve --dev needs the embedded S3: pip install 'session-gateway[dev]'") from exc
-    # One access-log line per S3 call would drown the gateway's own log.
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    s3_host, s3_port = server.get_host_and_port()
+    server, endpoint = start_embedded_s3()
     settings = Settings.from_env(
         defaults={"GATEWAY_JWT_SECRET": secrets.token_urlsafe(32), "GATEWAY_BUCKET": DEV_BUCKET},
         overrides={
-            "GATEWAY_S3_ENDPOINT_URL": f"http://{s3_host}:{s3_port}",
+            "GATEWAY_S3_ENDPOINT_URL": endpoint,
             # moto stores lifecycle rules but never runs them: the janitor is the only enforcer.
             "GATEWAY_S3_FLAVOR": "generic",
             "GATEWAY_HOST": host,

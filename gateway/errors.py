@@ -1,8 +1,31 @@
 """The gateway's exception tree.
 
-Every failure a client can see is a `GatewayError`; the single error handler in `gateway.problems` renders it as
-an RFC 9457 problem. The store adapter translates botocore errors into these classes, so nothing above it ever
-sees a botocore type.
+Every failure a client can see is a `GatewayError`; the single error handler in `gateway.api.problems` renders it as
+an RFC 9457 problem (status, stable `type` slug, title, detail, and extra members such as `rule` or `limit_bytes`).
+S3's errors are translated into these classes once, in `gateway.storage.s3errors`, so nothing above the store
+adapter ever sees a botocore type::
+
+    GatewayError                      500 internal-error
+    ├── BadRequest                    400 bad-request
+    │   ├── InvalidPath               400 invalid-path          (`rule` names the broken path rule)
+    │   ├── InvalidCursor             400 invalid-cursor
+    │   └── DigestMismatch            400 digest-mismatch
+    ├── Unauthorized                  401 unauthorized          (with WWW-Authenticate)
+    ├── Forbidden                     403 forbidden
+    │   └── InsufficientScope         403 insufficient-scope
+    ├── NotFound                      404 not-found
+    │   └── ObjectMissing             404 not-found             (the store has no such object or version)
+    ├── MethodNotAllowed              405 method-not-allowed
+    ├── Conflict                      409 conflict
+    ├── PreconditionFailed            412 precondition-failed
+    ├── PayloadTooLarge               413 payload-too-large     (`limit_bytes`)
+    ├── UnsupportedMediaType          415 unsupported-media-type
+    ├── RangeNotSatisfiable           416 range-not-satisfiable
+    └── StoreError                    502 store-error
+        └── StoreUnavailable          503 store-unavailable
+
+Outside the tree: `NotModified` is not a failure but the 304 answer, carrying the validators to repeat, and
+`SettingsError` stops start-up with a message naming the environment variable.
 """
 
 from __future__ import annotations
@@ -51,6 +74,13 @@ class InvalidPath(BadRequest):
 class InvalidCursor(BadRequest):
     slug = "invalid-cursor"
     title = "Invalid pagination cursor"
+
+
+class DigestMismatch(BadRequest):
+    """The bytes received do not match a digest the client sent."""
+
+    slug = "digest-mismatch"
+    title = "Digest mismatch"
 
 
 class Unauthorized(GatewayError):

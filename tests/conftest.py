@@ -30,6 +30,7 @@ from botocore.config import Config
 
 from gateway.api.app import create_app
 from gateway.auth.tokens import issue_token
+from gateway.devstore import start_embedded_s3
 from gateway.keys import Owner
 from gateway.settings import Settings
 
@@ -120,12 +121,9 @@ def rgw() -> Iterator[Backend]:
 
 @pytest.fixture(scope="session")
 def moto() -> Iterator[Backend]:
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield Backend("moto", f"http://{host}:{port}", ("moto-key", "moto-secret"))
+    # The same embedded S3 as `serve --dev`.
+    server, endpoint = start_embedded_s3()
+    yield Backend("moto", endpoint, ("moto-key", "moto-secret"))
     server.stop()
 
 

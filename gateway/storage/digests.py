@@ -15,18 +15,11 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway.errors import BadRequest
+from gateway.errors import BadRequest, DigestMismatch
 
 SHA256 = "sha-256"
 # RFC 8941 dictionary members as RFC 9530 uses them: `alg=:base64:`, comma separated.
 _MEMBER = re.compile(r"\s*([a-z0-9_.*-]+)\s*=\s*:([A-Za-z0-9+/=]*):\s*(?:;[^,]*)?\s*")
-
-
-class DigestMismatch(BadRequest):
-    """The bytes received do not match a digest the client sent."""
-
-    slug = "digest-mismatch"
-    title = "Digest mismatch"
 
 
 @dataclass(frozen=True)

@@ -22,10 +22,11 @@ from urllib.parse import urlencode
 
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
-from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from gateway import errors
 from gateway.settings import Settings
+from gateway.storage.s3errors import translate
 
 DOWNLOAD_CHUNK_BYTES = 256 * 1024
 CURRENT_READ_ATTEMPTS = 3
@@ -111,38 +112,6 @@ def decode_cursor(cursor: str, fields_: tuple[str, ...]) -> dict[str, str]:
     if not isinstance(state, dict) or set(state) != set(fields_) or not all(isinstance(v, str) for v in state.values()):
         raise errors.InvalidCursor("the cursor is not one this API produced")
     return state
-
-
-def translate(exc: Exception, key: str = "") -> Exception:
-    """Map a botocore exception to the gateway's exception tree."""
-    if isinstance(exc, ClientError):
-        error = exc.response.get("Error", {})
-        code = str(error.get("Code", ""))
-        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
-        if code == "NoSuchBucket":
-            return errors.StoreUnavailable("the configured bucket does not exist")
-        if code in {"304", "NotModified"} or status == 304:
-            headers = exc.response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
-            return errors.NotModified(headers.get("etag", ""), headers.get("last-modified"))
-        if code in {"NoSuchKey", "NoSuchVersion", "NotFound", "404"} or status == 404:
-            return errors.ObjectMissing("no such file or version")
-        if code in {"MethodNotAllowed", "405"} or status == 405:
-            # S3 answers 405 when asked for the bytes of a delete marker.
-            return errors.ObjectMissing("that version is a delete marker, not a file")
-        if code in {"PreconditionFailed", "412"} or status == 412:
-            return errors.PreconditionFailed("the file changed: precondition failed")
-        if code == "InvalidRange" or status == 416:
-            return errors.RangeNotSatisfiable("the requested range is outside the file")
-        if code in {"SlowDown", "ServiceUnavailable", "503", "RequestTimeout"} or status in {500, 503}:
-            return errors.StoreUnavailable(f"the storage backend is unavailable ({code or status})")
-        if code in {"InvalidArgument", "400"} or status == 400:
-            return errors.BadRequest(f"the storage backend rejected the request ({code}: {error.get('Message', '')})")
-        return errors.StoreError(f"the storage backend answered {status} {code}")
-    if isinstance(exc, ConnectionError | HTTPClientError):
-        return errors.StoreUnavailable("cannot reach the storage backend")
-    if isinstance(exc, BotoCoreError):
-        return errors.StoreError(f"storage client error: {exc}")
-    return exc
 
 
 # Some S3 front ends (moto's server, any WSGI framework that parses forms) read a request body whose type is a
@@ -295,7 +264,7 @@ class Store:
         try:
             return await getattr(self._client, operation)(Bucket=self.bucket, **params)
         except (ClientError, BotoCoreError) as exc:
-            raise translate(exc, key) from exc
+            raise translate(exc) from exc
 
     def _pages(self, operation: str, prefix: str, **params: Any) -> AsyncIterator[dict[str, Any]]:
         if self._observer is not None:
@@ -309,7 +278,7 @@ class Store:
             async for page in pages:
                 yield page
         except (ClientError, BotoCoreError) as exc:
-            raise translate(exc, key) from exc
+            raise translate(exc) from exc
 
     # Bucket
 
@@ -704,5 +673,5 @@ class Store:
         try:
             url = await self._presigner.generate_presigned_url("get_object", Params=params, ExpiresIn=expires_in)
         except (ClientError, BotoCoreError) as exc:
-            raise translate(exc, key) from exc
+            raise translate(exc) from exc
         return str(url)

@@ -1,0 +1,103 @@
+"""S3 errors, translated once: botocore's exceptions to the gateway's exception tree, by one code table.
+
+S3 names an error by its code (`NoSuchKey`) and, for HEAD requests, which have no body, only by its status. The
+table maps codes first, then bare statuses; anything else is a `StoreError` (502) that names what S3 said. Nothing
+above the store adapter ever sees a botocore type.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError
+
+from gateway import errors
+
+Make = Callable[[str, str, Mapping[str, Any]], Exception]
+
+
+def _missing(code: str, message: str, headers: Mapping[str, Any]) -> Exception:
+    return errors.ObjectMissing("no such file or version")
+
+
+def _delete_marker(code: str, message: str, headers: Mapping[str, Any]) -> Exception:
+    # S3 answers 405 when asked for the bytes of a delete marker.
+    return errors.ObjectMissing("that version is a delete marker, not a file")
+
+
+def _not_modified(code: str, message: str, headers: Mapping[str, Any]) -> Exception:
+    return errors.NotModified(str(headers.get("etag", "")), headers.get("last-modified"))
+
+
+def _precondition(code: str, message: str, headers: Mapping[str, Any]) -> Exception:
+    return errors.PreconditionFailed("the file changed: precondition failed")
+
+
+def _range(code: str, message: str, headers: Mapping[str, Any]) -> Exception:
+    return errors.RangeNotSatisfiable("the requested range is outside the file")
+
+
+def _unavailable(code: str, message: str, headers: Mapping[str, Any]) -> Exception:
+    return errors.StoreUnavailable(f"the storage backend is unavailable ({code})")
+
+
+def _no_bucket(code: str, message: str, headers: Mapping[str, Any]) -> Exception:
+    return errors.StoreUnavailable("the configured bucket does not exist")
+
+
+def _bad_digest(code: str, message: str, headers: Mapping[str, Any]) -> Exception:
+    return errors.StoreError("the storage backend received different bytes than were sent; nothing was stored")
+
+
+def _rejected(code: str, message: str, headers: Mapping[str, Any]) -> Exception:
+    return errors.BadRequest(f"the storage backend rejected the request ({code}: {message})")
+
+
+CODES: Mapping[str, Make] = {
+    "NoSuchBucket": _no_bucket,
+    "NotModified": _not_modified,
+    "NoSuchKey": _missing,
+    "NoSuchVersion": _missing,
+    "NotFound": _missing,
+    "MethodNotAllowed": _delete_marker,
+    "PreconditionFailed": _precondition,
+    "InvalidRange": _range,
+    "SlowDown": _unavailable,
+    "ServiceUnavailable": _unavailable,
+    "RequestTimeout": _unavailable,
+    "InternalError": _unavailable,
+    "BadDigest": _bad_digest,
+    "InvalidDigest": _bad_digest,
+    "InvalidArgument": _rejected,
+}
+# For answers without a code (HEAD has no body): the status alone.
+STATUSES: Mapping[int, Make] = {
+    304: _not_modified,
+    400: _rejected,
+    404: _missing,
+    405: _delete_marker,
+    412: _precondition,
+    416: _range,
+    500: _unavailable,
+    503: _unavailable,
+}
+
+
+def translate(exc: Exception) -> Exception:
+    """Map a botocore exception to the gateway's exception tree (other exceptions pass through)."""
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        code = str(error.get("Code", ""))
+        meta = exc.response.get("ResponseMetadata", {})
+        status = int(meta.get("HTTPStatusCode", 0) or 0)
+        headers = meta.get("HTTPHeaders", {})
+        make = CODES.get(code) or (STATUSES.get(int(code)) if code.isdigit() else None) or STATUSES.get(status)
+        if make is not None:
+            return make(code or str(status), str(error.get("Message", "")), headers)
+        return errors.StoreError(f"the storage backend answered {status} {code}")
+    if isinstance(exc, ConnectionError | HTTPClientError):
+        return errors.StoreUnavailable("cannot reach the storage backend")
+    if isinstance(exc, BotoCoreError):
+        return errors.StoreError(f"storage client error: {exc}")
+    return exc
