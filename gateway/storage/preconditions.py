@@ -81,6 +81,13 @@ def normalise_etag(tag: str) -> str:
     return tag.strip('"')
 
 
+def none_match_holds(header: str, etag: str) -> bool:
+    """Whether `If-None-Match: header` is false for a representation with `etag` (RFC 9110 13.1.2): `*` matches any
+    current representation, and a list matches when any member does, by weak comparison (`W/` ignored)."""
+    members = [member.strip() for member in header.split(",") if member.strip()]
+    return "*" in members or normalise_etag(etag) in {normalise_etag(member) for member in members}
+
+
 def matches(tags: frozenset[str], etag: str | None) -> bool:
     return etag is not None and ("*" in tags or normalise_etag(etag) in tags)
 

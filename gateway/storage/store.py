@@ -334,15 +334,12 @@ class Store:
         *,
         version_id: str | None = None,
         byte_range: str | None = None,
-        if_none_match: str | None = None,
     ) -> ObjectStream:
         params: dict[str, Any] = {"Key": key}
         if version_id:
             params["VersionId"] = version_id
         if byte_range:
             params["Range"] = byte_range
-        if if_none_match:
-            params["IfNoneMatch"] = if_none_match
         response = await self._current("get_object", key, version_id, **params)
         info = _info(key, response)
         body = response["Body"]
