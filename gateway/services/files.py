@@ -19,7 +19,7 @@ from gateway.errors import BadRequest, Conflict, NotFound, NotModified, ObjectMi
 from gateway.keys import SessionKeys
 from gateway.policy import visibility
 from gateway.policy.tiers import Policy, Tier, tier_for_new_file, tier_of
-from gateway.services.downloads import content_disposition
+from gateway.services.downloads import DEFAULT_CONTENT_TYPE, content_disposition, is_inline_safe
 from gateway.services.sessions import SessionRecord, Sessions
 from gateway.settings import Settings
 from gateway.storage.digests import Expected
@@ -401,6 +401,8 @@ class Files:
             version_id=version_id,
             expires_in=expires_in,
             content_disposition=content_disposition(path.rsplit("/", 1)[-1], inline=False),
+            # Never the stored type when a browser could run it: S3 would serve HTML or SVG as a page of its origin.
+            content_type=file.content_type if is_inline_safe(file.content_type) else DEFAULT_CONTENT_TYPE,
         )
         expires_at = self._now().replace(microsecond=0) + timedelta(seconds=expires_in)
         if file.expires_at is not None:

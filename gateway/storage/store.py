@@ -661,10 +661,18 @@ class Store:
 
     # Links
 
-    async def presign_get(self, key: str, *, version_id: str | None, expires_in: int, content_disposition: str) -> str:
+    async def presign_get(
+        self, key: str, *, version_id: str | None, expires_in: int, content_disposition: str, content_type: str
+    ) -> str:
+        """A link S3 serves itself; the type and disposition it answers with are part of the signature."""
         if self._observer is not None:
             self._observer("presign_get_object", key)
-        params: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "ResponseContentDisposition": content_disposition}
+        params: dict[str, Any] = {
+            "Bucket": self.bucket,
+            "Key": key,
+            "ResponseContentDisposition": content_disposition,
+            "ResponseContentType": content_type,
+        }
         if version_id:
             params["VersionId"] = version_id
         try:

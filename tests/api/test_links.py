@@ -37,6 +37,20 @@ def test_link_downloads_from_s3_as_an_attachment(gateway: Gateway, user: str) ->
     disposition = response.headers["content-disposition"]
     assert disposition.startswith("attachment;")
     assert "filename*=UTF-8''q3%20r%C3%A9sum%C3%A9.html" in disposition
+    # S3 answers with the type the gateway signed, never the stored text/html.
+    assert response.headers["content-type"] == "application/octet-stream"
+
+
+def test_links_to_safe_types_keep_their_type(gateway: Gateway, user: str) -> None:
+    with gateway.client(user) as api:
+        sid = api.post("/v1/sessions", json={}).json()["id"]
+        name = "images/\U0001f5bc e\u0301te\u0301 100%.png"
+        api.put(f"/v1/sessions/{sid}/files/{name}", content=b"\x89PNG", headers={"content-type": "image/png"})
+        link = api.post(f"/v1/sessions/{sid}/links", json={"path": name}).json()
+    response = httpx.get(link["url"])
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "image/png"
+    assert response.headers["content-disposition"].startswith("attachment;")
 
 
 def test_link_to_an_old_version(gateway: Gateway, user: str) -> None:
