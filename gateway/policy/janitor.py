@@ -58,6 +58,7 @@ class Report:
     dry_run: bool
     actions: list[Action] = field(default_factory=list)
     withdrawn: int = 0  # expiries undone because a new version landed first
+    unreadable_records: list[str] = field(default_factory=list)  # session records that are not valid JSON objects
 
     def summary(self) -> str:
         counts = Counter(action.reason for action in self.actions)
@@ -65,6 +66,7 @@ class Report:
         lines = [f"{verb} {len(self.actions)} action(s)"] + [f"  {n:6d}  {reason}" for reason, n in counts.items()]
         if self.withdrawn:
             lines.append(f"  {self.withdrawn:6d}  expiries withdrawn: the file was written again meanwhile")
+        lines += [f"  unreadable session record (repair or delete it): {key}" for key in self.unreadable_records]
         return "\n".join(lines)
 
 
@@ -100,11 +102,11 @@ class Janitor:
         async for page in self._store.version_pages(walk):
             for entry in page:
                 if group and entry.key != group[0].key:
-                    report.actions += await self._judge(group, ended, only_ephemeral)
+                    report.actions += await self._judge(group, ended, only_ephemeral, report)
                     group = []
                 group.append(entry)
         if group:
-            report.actions += await self._judge(group, ended, only_ephemeral)
+            report.actions += await self._judge(group, ended, only_ephemeral, report)
         if not only_ephemeral:
             report.actions += await self._abandoned_uploads(walk)
         if not dry_run:
@@ -115,16 +117,24 @@ class Janitor:
         """Remove every version of the ephemeral files of one (ended) session."""
         return await self.run(dry_run=False, prefix=keys.files_prefix, only_ephemeral=True)
 
-    async def _session_ended(self, session_prefix: str, cache: dict[str, bool]) -> bool:
+    async def _session_ended(self, session_prefix: str, cache: dict[str, bool], report: Report) -> bool:
         if session_prefix not in cache:
+            record_key = session_prefix + SESSION_RECORD_NAME
             try:
-                data, _ = await self._store.read_bytes(session_prefix + SESSION_RECORD_NAME)
-                cache[session_prefix] = json.loads(data).get("state") == "ended"
+                data, _ = await self._store.read_bytes(record_key)
+                record = json.loads(data)
+                cache[session_prefix] = isinstance(record, dict) and record.get("state") == "ended"
             except ObjectMissing:
+                cache[session_prefix] = False
+            except (ValueError, RecursionError):
+                # Written around the gateway, or before it refused such bodies: nothing is removed on its account.
+                report.unreadable_records.append(record_key)
                 cache[session_prefix] = False
         return cache[session_prefix]
 
-    async def _judge(self, group: list[VersionEntry], ended: dict[str, bool], only_ephemeral: bool) -> list[Action]:
+    async def _judge(
+        self, group: list[VersionEntry], ended: dict[str, bool], only_ephemeral: bool, report: Report
+    ) -> list[Action]:
         """Actions for one key's history (newest first)."""
         key = group[0].key
         session_prefix = session_prefix_of(self._settings.key_root, key)
@@ -141,7 +151,7 @@ class Janitor:
             tiers,
             now=self._clock(),
             day_seconds=self._settings.day_seconds,
-            session_ended=await self._session_ended(session_prefix, ended),
+            session_ended=await self._session_ended(session_prefix, ended, report),
             expire_delete_markers=self._policy.expire_delete_markers,
         )
         return [

@@ -184,3 +184,17 @@ def test_janitor_command_dry_run(janitor_gateway: Gateway, user: str, tmp_path: 
     assert f"would expire {key} version" in result.stdout
     assert "would take" in result.stdout
     assert len(_versions(gateway, key)) == 1
+
+
+def test_an_unreadable_session_record_is_reported_and_breaks_nothing(janitor_gateway: Gateway, user: str) -> None:
+    with janitor_gateway.client(user) as api:
+        sid = api.post("/v1/sessions", json={}).json()["id"]
+        assert api.put(f"/v1/sessions/{sid}/files/\u00e9t\u00e9 \U0001f680 100%.txt", content=b"x").status_code == 201
+    record = janitor_gateway.owner(user).session(sid).record
+    janitor_gateway.backend.client().put_object(
+        Bucket=janitor_gateway.settings.bucket, Key=record, Body=b'{"id": NaN, "name": "\\ud800"'
+    )
+    report = _janitor_runs(janitor_gateway, True)[0]
+    assert record in report.unreadable_records
+    assert "unreadable session record" in report.summary()
+    assert not [action for action in report.actions if f"/s/{sid}/" in action.key]
