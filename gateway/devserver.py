@@ -57,7 +57,7 @@ async def _prepare(settings: Settings) -> str:
     async with Store(settings, credentials=DEV_CREDENTIALS) as store:
         await store.create_versioned_bucket()
         owner = Owner(root=settings.key_root, tenant="default", user=DEV_USER)
-        record = await Sessions(store, load_configured_policy(settings)).create(owner, {"name": "dev session"})
+        record = await Sessions(store, load_configured_policy(settings)).create(owner, name="dev session")
         return record.id
 
 

@@ -1,13 +1,29 @@
 """The gateway's exception tree.
 
-Every failure a client can see is a `GatewayError`; the single error handler in `gateway.problems` renders it as
-an RFC 9457 problem. The store adapter translates botocore errors into these classes, so nothing above it ever
+Every failure a client can see is a `GatewayError`; the single error handler in `gateway.api.problems` renders it
+as an RFC 9457 problem. The store adapter translates botocore errors into these classes, so nothing above it ever
 sees a botocore type.
+
+    GatewayError (500 internal-error)
+    ├── BadRequest (400 bad-request)
+    │   ├── InvalidPath (400 invalid-path: `rule` names the broken path rule)
+    │   ├── InvalidBody (400 invalid-body: `errors` names each refused field of a JSON body)
+    │   └── InvalidCursor (400 invalid-cursor)
+    ├── Unauthorized (401)
+    ├── Forbidden (403) ── InsufficientScope (403 insufficient-scope)
+    ├── NotFound (404) ── ObjectMissing (404: no current object or version at a key)
+    ├── MethodNotAllowed (405), Conflict (409), PreconditionFailed (412), PayloadTooLarge (413),
+    │   UnsupportedMediaType (415), RangeNotSatisfiable (416)
+    ├── DamagedRecord (500 damaged-record: a stored session record cannot be read back)
+    └── StoreError (502 store-error) ── StoreUnavailable (503 store-unavailable)
+
+`NotModified` (a 304, not an error) and `SettingsError` (configuration, never sent to a client) stand apart.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 
@@ -46,6 +62,30 @@ class InvalidPath(BadRequest):
     def __init__(self, rule: str, detail: str) -> None:
         super().__init__(detail, extra={"rule": rule})
         self.rule = rule
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One refused field of a JSON body: a dotted path (list items by index, '' for the body itself) and why."""
+
+    field: str
+    message: str
+
+
+class InvalidBody(BadRequest):
+    """A JSON request body, or a field a service checked, was refused; `errors` names every offending field."""
+
+    slug = "invalid-body"
+    title = "Invalid request body"
+
+    def __init__(self, detail: str, errors: Sequence[FieldError], *, extra: Mapping[str, Any] | None = None) -> None:
+        listed = [{"field": error.field, "message": error.message} for error in errors]
+        super().__init__(detail, extra={**(extra or {}), "errors": listed})
+        self.errors = tuple(errors)
+
+    @classmethod
+    def field(cls, field: str, message: str, *, extra: Mapping[str, Any] | None = None) -> InvalidBody:
+        return cls(f"{field or 'the body'}: {message}", [FieldError(field, message)], extra=extra)
 
 
 class InvalidCursor(BadRequest):
@@ -126,6 +166,14 @@ class RangeNotSatisfiable(GatewayError):
     status = 416
     slug = "range-not-satisfiable"
     title = "Range not satisfiable"
+
+
+class DamagedRecord(GatewayError):
+    """A stored session record cannot be read back (written by hand, or before the gateway refused hostile JSON)."""
+
+    status = 500
+    slug = "damaged-record"
+    title = "Damaged session record"
 
 
 class StoreError(GatewayError):

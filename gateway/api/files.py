@@ -4,23 +4,36 @@ from __future__ import annotations
 
 from datetime import UTC
 from email.utils import format_datetime
+from urllib.parse import quote
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import Response, StreamingResponse
 
 from gateway.api.context import (
     caller,
     file_path,
     json_body,
+    json_response,
     open_session,
     query_flag,
     services,
     version_param,
 )
+from gateway.api.models import (
+    FilePage,
+    FileVersion,
+    FolderChange,
+    HistoryPage,
+    Link,
+    LinkInput,
+    RollbackInput,
+    TierChange,
+)
 from gateway.auth.tokens import READ, WRITE
-from gateway.errors import BadRequest
+from gateway.errors import BadRequest, InvalidBody
+from gateway.services import files as file_service
 from gateway.services.downloads import content_type_of, download_disposition
-from gateway.services.files import DEFAULT_LINK_SECONDS, FileVersion
+from gateway.services.files import FolderRetagged
 from gateway.storage.preconditions import Precondition
 from gateway.wire import iso, page_limit
 
@@ -63,11 +76,16 @@ async def put_file(request: Request) -> Response:
     )
     headers = {"ETag": written.file.etag}
     if written.created:
-        headers["Location"] = request.url.path
-    return JSONResponse(written.file.to_json(), status_code=201 if written.created else 200, headers=headers)
+        headers["Location"] = file_location(request, written.file.path)
+    return json_response(FileVersion.of(written.file), status=201 if written.created else 200, headers=headers)
 
 
-def _file_headers(path: str, file: FileVersion, *, pinned: bool) -> dict[str, str]:
+def file_location(request: Request, path: str) -> str:
+    """The URL path of a file, percent-encoded (RFC 3986): header values must be ASCII, paths need not be."""
+    return f"/v1/sessions/{request.path_params['sid']}/files/{quote(path, safe='/')}"
+
+
+def _file_headers(path: str, file: file_service.FileVersion, *, pinned: bool) -> dict[str, str]:
     headers = {
         **_DOWNLOAD_HEADERS,
         "ETag": file.etag,
@@ -133,35 +151,31 @@ async def delete_file(request: Request) -> Response:
 
 
 async def patch_file(request: Request) -> Response:
-    """Change a file's tier, or a folder's: its files' tiers (recursive) and the default for new files."""
+    """Re-tag a file or a folder's files, and/or set a folder's default tier (see `TierChange` for the rules)."""
     principal = await caller(request, WRITE)
     session = await open_session(request, principal)
     path = file_path(request)
-    body = await json_body(request)
-    unknown = sorted(set(body) - {"tier", "recursive", "default_tier"})
-    if unknown:
-        raise BadRequest(f"unknown field(s): {', '.join(unknown)}; allowed: default_tier, recursive, tier")
-    recursive = body.get("recursive", False)
-    if not isinstance(recursive, bool):
-        raise BadRequest("recursive must be true or false")
-    tier = body.get("tier")
-    if tier is not None and not isinstance(tier, str):
-        raise BadRequest("tier must be a string")
-    if "default_tier" not in body and tier is None:
-        raise BadRequest("send a tier (and recursive: true for a folder), a default_tier for a folder, or both")
-    is_folder = recursive or path.endswith("/") or "default_tier" in body
-    if not is_folder:
-        assert tier is not None
-        return JSONResponse(await services(request).files.set_tier(session, path, tier, recursive=False))
-    if tier is not None and not recursive:
-        raise BadRequest("re-tagging a folder's files needs recursive: true")
-    result: dict[str, object] = {"path": path}
-    if "default_tier" in body:
-        record = await services(request).sessions.set_folder_tier(session, path, body["default_tier"])
-        result["folder_tiers"] = record.folder_tiers
-    if tier is not None:
-        result.update(await services(request).files.set_tier(session, path, tier, recursive=True))
-    return JSONResponse(result)
+    change = await json_body(request, TierChange)
+    sets_default = "default_tier" in change.model_fields_set
+    if change.tier is None and not sets_default:
+        raise InvalidBody.field("tier", "send a tier (with recursive: true for a folder), a default_tier, or both")
+    if sets_default and not path.endswith("/"):
+        raise InvalidBody.field("default_tier", "a default tier belongs to a folder: end the path with '/'")
+    files, sessions = services(request).files, services(request).sessions
+    if not change.recursive and not path.endswith("/"):
+        assert change.tier is not None
+        retagged = await files.set_tier(session, path, change.tier, recursive=False)
+        assert isinstance(retagged, file_service.FileVersion)
+        return json_response(FileVersion.of(retagged))
+    if change.tier is not None and not change.recursive:
+        raise InvalidBody.field("recursive", "re-tagging a folder's files needs recursive: true")
+    record = await sessions.set_folder_tier(session, path, change.default_tier) if sets_default else None
+    folder: FolderRetagged | None = None
+    if change.tier is not None:
+        retagged_folder = await files.set_tier(session, path, change.tier, recursive=True)
+        assert isinstance(retagged_folder, FolderRetagged)
+        folder = retagged_folder
+    return json_response(FolderChange.of(path, record, folder))
 
 
 async def list_files(request: Request) -> Response:
@@ -175,7 +189,7 @@ async def list_files(request: Request) -> Response:
         limit=page_limit(query.get("limit")),
         cursor=query.get("cursor") or None,
     )
-    return JSONResponse(listing)
+    return json_response(FilePage.of(listing))
 
 
 async def file_history(request: Request) -> Response:
@@ -187,40 +201,20 @@ async def file_history(request: Request) -> Response:
     history = await services(request).files.history(
         keys, path, limit=page_limit(request.query_params.get("limit")), cursor=request.query_params.get("cursor")
     )
-    return JSONResponse(history)
-
-
-def _required_text(body: dict[str, object], name: str) -> str:
-    value = body.get(name)
-    if not isinstance(value, str) or not value:
-        raise BadRequest(f"'{name}' is required and must be a string")
-    return value
+    return json_response(HistoryPage.of(history))
 
 
 async def rollback(request: Request) -> Response:
     principal = await caller(request, WRITE)
     session = await open_session(request, principal)
-    body = await json_body(request)
-    path = _required_text(body, "path")
-    version_id = version_param(_required_text(body, "version_id"))
-    assert version_id is not None
-    written = await services(request).files.rollback(session, path, version_id)
-    return JSONResponse(written.file.to_json(), headers={"ETag": written.file.etag})
+    body = await json_body(request, RollbackInput)
+    written = await services(request).files.rollback(session, body.path, body.version_id)
+    return json_response(FileVersion.of(written.file), headers={"ETag": written.file.etag})
 
 
 async def create_link(request: Request) -> Response:
     principal = await caller(request, READ)
     keys = (await open_session(request, principal)).keys
-    body = await json_body(request)
-    path = _required_text(body, "path")
-    expires_in = body.get("expires_in", DEFAULT_LINK_SECONDS)
-    if not isinstance(expires_in, int) or isinstance(expires_in, bool):
-        raise BadRequest("expires_in must be a whole number of seconds")
-    link = await services(request).files.link(
-        keys, path, version_id=version_param(body.get("version_id")), expires_in=expires_in
-    )
-    return JSONResponse(
-        {"url": link.url, "expires_at": iso(link.expires_at), "path": path},
-        status_code=201,
-        headers={"Cache-Control": "no-store"},
-    )
+    body = await json_body(request, LinkInput)
+    link = await services(request).files.link(keys, body.path, version_id=body.version_id, expires_in=body.expires_in)
+    return json_response(Link.of(link, body.path), status=201, headers={"Cache-Control": "no-store"})

@@ -7,23 +7,21 @@ read applies the file's tier: what S3 lifecycle would already have removed is go
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from typing import Any
 
 from gateway.errors import BadRequest, Conflict, NotFound, NotModified, ObjectMissing
 from gateway.keys import SessionKeys
 from gateway.policy import retention
 from gateway.policy.tiers import Policy, Tier
 from gateway.services.downloads import content_disposition
-from gateway.services.sessions import OpenSession
+from gateway.services.sessions import OpenSession, named_tier
 from gateway.settings import Settings
 from gateway.storage import preconditions
 from gateway.storage.store import ObjectInfo, ObjectStream, Store, VersionEntry
 from gateway.storage.tagging import current_tags, retag, tags_of, tier_tags
 from gateway.storage.uploads import stream_upload
-from gateway.wire import iso, iso_or_none
 
 MAX_LINK_SECONDS = 604_800  # S3's ceiling for SigV4 presigned URLs
 DEFAULT_LINK_SECONDS = 3600
@@ -40,17 +38,52 @@ class FileVersion:
     tier: str | None
     expires_at: datetime | None
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "path": self.path,
-            "version_id": self.version_id,
-            "etag": self.etag,
-            "size": self.size,
-            "content_type": self.content_type,
-            "last_modified": iso(self.last_modified),
-            "tier": self.tier,
-            "expires_at": iso_or_none(self.expires_at),
-        }
+
+@dataclass(frozen=True)
+class FileEntry:
+    """A file in a listing; S3 listings carry no content type."""
+
+    path: str
+    version_id: str | None
+    etag: str
+    size: int
+    last_modified: datetime
+    tier: str | None
+    expires_at: datetime | None
+
+
+@dataclass(frozen=True)
+class FileListing:
+    items: list[FileEntry]
+    prefixes: list[str]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    version_id: str
+    is_latest: bool
+    is_delete_marker: bool
+    size: int | None
+    etag: str | None
+    last_modified: datetime
+    tier: str | None
+
+
+@dataclass(frozen=True)
+class History:
+    path: str
+    items: list[HistoryEntry]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class FolderRetagged:
+    """The files under a folder were re-tagged."""
+
+    path: str
+    tier: str
+    files: int
 
 
 @dataclass(frozen=True)
@@ -200,7 +233,7 @@ class Files:
 
     async def list(
         self, keys: SessionKeys, *, prefix: str, delimiter: str | None, limit: int, cursor: str | None
-    ) -> dict[str, Any]:
+    ) -> FileListing:
         if delimiter not in (None, "", "/"):
             raise BadRequest("delimiter may only be '/'")
         page = await self._store.list_page(
@@ -212,16 +245,20 @@ class Files:
             tier = retention.tier_of(self._policy, item_tags)
             if self._current_gone(tier, item.last_modified):
                 continue
-            entry = self.file_version(keys, replace(item, version_id=version_id), tier).to_json()
-            del entry["content_type"]  # S3 listings do not carry it
-            items.append(entry)
-        return {
-            "items": items,
-            "prefixes": [keys.path_of(item) for item in page.prefixes],
-            "next_cursor": page.cursor,
-        }
+            items.append(
+                FileEntry(
+                    path=keys.path_of(item.key),
+                    version_id=version_id,
+                    etag=item.etag,
+                    size=item.size,
+                    last_modified=item.last_modified,
+                    tier=tier.name if tier else None,
+                    expires_at=self._expires(tier, item.last_modified),
+                )
+            )
+        return FileListing(items, [keys.path_of(item) for item in page.prefixes], page.cursor)
 
-    async def history(self, keys: SessionKeys, path: str, *, limit: int, cursor: str | None) -> dict[str, Any]:
+    async def history(self, keys: SessionKeys, path: str, *, limit: int, cursor: str | None) -> History:
         key = keys.file(path)
         page = await self._store.versions_page(key, limit=limit, cursor=cursor)
         if not page.entries and cursor is None:
@@ -231,20 +268,20 @@ class Files:
             entry.version_id: retention.tier_of(self._policy, entry_tags)
             for entry, entry_tags in zip([e for e in page.entries if not e.is_delete_marker], tags, strict=True)
         }
-        items = []
+        items: list[HistoryEntry] = []
         newer: VersionEntry | None = None
         # Counted from the top of this page: on later pages it undercounts, which only ever shows more.
         noncurrent_rank = 0
         for entry in page.entries:
             tier = tier_by_version.get(entry.version_id)
             if entry.is_delete_marker:
-                items.append(self._version_json(entry, None))
+                items.append(self._history_entry(entry, None))
             elif not self._version_gone(entry, newer, tier, noncurrent_rank):
-                items.append(self._version_json(entry, tier))
+                items.append(self._history_entry(entry, tier))
             if not entry.is_delete_marker and not entry.is_latest:
                 noncurrent_rank += 1
             newer = entry
-        return {"path": path, "items": items, "next_cursor": page.cursor}
+        return History(path, items, page.cursor)
 
     def _version_gone(self, entry: VersionEntry, newer: VersionEntry | None, tier: Tier | None, rank: int) -> bool:
         if entry.is_latest:
@@ -256,16 +293,16 @@ class Files:
         return self._pinned_gone(tier, entry.last_modified)
 
     @staticmethod
-    def _version_json(entry: VersionEntry, tier: Tier | None) -> dict[str, Any]:
-        return {
-            "version_id": entry.version_id,
-            "is_latest": entry.is_latest,
-            "is_delete_marker": entry.is_delete_marker,
-            "size": entry.size,
-            "etag": entry.etag,
-            "last_modified": iso(entry.last_modified),
-            "tier": tier.name if tier else None,
-        }
+    def _history_entry(entry: VersionEntry, tier: Tier | None) -> HistoryEntry:
+        return HistoryEntry(
+            version_id=entry.version_id,
+            is_latest=entry.is_latest,
+            is_delete_marker=entry.is_delete_marker,
+            size=entry.size,
+            etag=entry.etag,
+            last_modified=entry.last_modified,
+            tier=tier.name if tier else None,
+        )
 
     async def rollback(self, session: OpenSession, path: str, version_id: str) -> Written:
         """Make an old version the head again, as a new version; the versions in between stay in history."""
@@ -289,19 +326,21 @@ class Files:
             await self._store.put_tags(key, source_tags, settled.version.version_id)
         return Written(self.file_version(keys, settled.version, tier), created=not settled.replaced)
 
-    async def set_tier(self, session: OpenSession, path: str, tier: str, *, recursive: bool) -> dict[str, Any]:
+    async def set_tier(
+        self, session: OpenSession, path: str, tier: str, *, recursive: bool
+    ) -> FileVersion | FolderRetagged:
         """Re-tag a file, or everything under a folder, without rewriting any data."""
         require_active(session)
-        name = self._policy.tier(tier).name
+        name = named_tier(self._policy, tier, "tier")
         keys = session.keys
         if recursive:
             count = await retag(self._store, keys.folder(path), name, exact_key=False)
             if count == 0:
                 raise NotFound("no files under that folder")
-            return {"path": path, "tier": name, "files": count}
+            return FolderRetagged(path, name, count)
         await self.head(keys, path, None)
         await retag(self._store, keys.file(path), name, exact_key=True)
-        return (await self.head(keys, path, None)).to_json()
+        return await self.head(keys, path, None)
 
     async def link(self, keys: SessionKeys, path: str, *, version_id: str | None, expires_in: int) -> Link:
         if not 1 <= expires_in <= MAX_LINK_SECONDS:
