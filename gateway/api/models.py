@@ -18,8 +18,10 @@ from gateway.services.files import DEFAULT_LINK_SECONDS, MAX_LINK_SECONDS
 from gateway.services.sessions import MAX_METADATA_BYTES, MAX_NAME_CHARS
 from gateway.wire import iso
 
-# Filled in by the OpenAPI document with the tier names of the configured policy.
+# Tier names depend on the configured policy: the OpenAPI document replaces every schema marked so with a
+# reference to its `TierName` schema, which lists them.
 TIER_NAME_SCHEMA = "TierName"
+TIER_NAME_MARK = "x-tier-name"
 SESSION_ID_PATTERN = r"^[0-7][0-9A-HJKMNP-TV-Z]{25}$"
 # What `version_param` accepts: printable ASCII without spaces, as S3 makes version ids.
 VERSION_ID_PATTERN = r"^[!-~]{1,1024}$"
@@ -29,7 +31,7 @@ Timestamp = Annotated[
     PlainSerializer(iso, return_type=str),
     WithJsonSchema({"type": "string", "format": "date-time"}),
 ]
-TierName = Annotated[str, WithJsonSchema({"$ref": f"#/components/schemas/{TIER_NAME_SCHEMA}"})]
+TierName = Annotated[str, WithJsonSchema({"type": "string", TIER_NAME_MARK: True})]
 VersionId = Annotated[str, Field(pattern=VERSION_ID_PATTERN, description="A version id as this API returned it")]
 Metadata = dict[str, JsonValue]
 SessionName = Annotated[

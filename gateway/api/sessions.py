@@ -28,8 +28,7 @@ async def create_session(request: Request) -> Response:
     record = await services(request).sessions.create(
         owner_of(request, principal), name=body.name, metadata=body.metadata, default_tier=body.default_tier
     )
-    location = request.url_for("session", sid=record.id).path
-    return json_response(Session.of(record), status=201, headers={"Location": location})
+    return json_response(Session.of(record), status=201, headers={"Location": f"/v1/sessions/{record.id}"})
 
 
 async def list_sessions(request: Request) -> Response:
