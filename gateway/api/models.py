@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, PlainSerializer, WithJsonSchema
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, JsonValue, PlainSerializer, WithJsonSchema
 
 from gateway.services import files as file_service
 from gateway.services import sessions as session_service
@@ -23,8 +23,19 @@ from gateway.wire import iso
 TIER_NAME_SCHEMA = "TierName"
 TIER_NAME_MARK = "x-tier-name"
 SESSION_ID_PATTERN = r"^[0-7][0-9A-HJKMNP-TV-Z]{25}$"
+# The path rules of `gateway.keys` as regular expressions (a test holds the two together). A segment is any run of
+# characters other than '/', '\' and control characters, except '.' and '..'; the whole key's 1,024-byte limit
+# depends on the caller's identity and is left to the server (400, rule `too-long`).
+_CHAR = "[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]"
+_NOT_DOT = "[^/.\\\\\\u0000-\\u001f\\u007f-\\u009f]"
+_SEGMENT = f"(?:{_NOT_DOT}{_CHAR}*|\\.{_NOT_DOT}{_CHAR}*|\\.\\.{_CHAR}+)"
+FILE_PATH_PATTERN = f"^{_SEGMENT}(?:/{_SEGMENT})*$"
+FOLDER_PATH_PATTERN = f"^{_SEGMENT}(?:/{_SEGMENT})*/?$"
+PREFIX_PATTERN = f"^(?:{_SEGMENT}/)*(?:{_SEGMENT})?$"
 # What `version_param` accepts: printable ASCII without spaces, as S3 makes version ids.
 VERSION_ID_PATTERN = r"^[!-~]{1,1024}$"
+# In a query string an empty `version_id` means the current version, as if it were absent.
+VERSION_QUERY_PATTERN = r"^[!-~]{0,1024}$"
 
 Timestamp = Annotated[
     datetime,
@@ -34,6 +45,27 @@ Timestamp = Annotated[
 TierName = Annotated[str, WithJsonSchema({"type": "string", TIER_NAME_MARK: True})]
 VersionId = Annotated[str, Field(pattern=VERSION_ID_PATTERN, description="A version id as this API returned it")]
 Metadata = dict[str, JsonValue]
+
+
+def _whole(value: object) -> object:
+    # JSON has one number type: 60.0 is the integer 60 (as JSON Schema's "integer" says). Anything else is left
+    # to the strict integer check, which refuses strings, booleans and fractions.
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+WholeNumber = Annotated[int, BeforeValidator(_whole)]
+
+
+def _not_null(value: object) -> object:
+    if value is None:
+        raise ValueError("must not be null; leave the field out instead")
+    return value
+
+
+# A tier that may be left out but not sent as null (null would say nothing, and the document says it is a name).
+OptionalTierName = Annotated[
+    str | None, BeforeValidator(_not_null), WithJsonSchema({"type": "string", TIER_NAME_MARK: True})
+]
 SessionName = Annotated[
     str,
     Field(max_length=MAX_NAME_CHARS, pattern=r"^[^\u0000-\u001f]*$", description="Text without control characters"),
@@ -163,7 +195,7 @@ class TierChange(RequestBody):
     is refused with a 400 naming `default_tier`. `tier` on a folder needs `recursive: true`.
     """
 
-    tier: TierName | None = None
+    tier: OptionalTierName = None
     recursive: bool = False
     default_tier: TierName | None = None
 
@@ -188,15 +220,21 @@ class FolderChange(ResponseBody):
         return change
 
 
+# Checked by `gateway.keys` (400 `invalid-path` naming the rule); the pattern only describes it.
+FilePath = Annotated[
+    str, Field(min_length=1, json_schema_extra={"pattern": FILE_PATH_PATTERN}, description="A file path, as in URLs")
+]
+
+
 class RollbackInput(RequestBody):
-    path: str = Field(min_length=1)
+    path: FilePath
     version_id: VersionId
 
 
 class LinkInput(RequestBody):
-    path: str = Field(min_length=1)
+    path: FilePath
     version_id: VersionId | None = None
-    expires_in: int = Field(default=DEFAULT_LINK_SECONDS, ge=1, le=MAX_LINK_SECONDS, description="Seconds")
+    expires_in: WholeNumber = Field(default=DEFAULT_LINK_SECONDS, ge=1, le=MAX_LINK_SECONDS, description="Seconds")
 
 
 class Link(ResponseBody):

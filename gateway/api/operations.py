@@ -16,9 +16,12 @@ from starlette.responses import Response
 
 from gateway.api import files, sessions
 from gateway.api.models import (
+    FILE_PATH_PATTERN,
+    FOLDER_PATH_PATTERN,
+    PREFIX_PATTERN,
     SESSION_ID_PATTERN,
     TIER_NAME_SCHEMA,
-    VERSION_ID_PATTERN,
+    VERSION_QUERY_PATTERN,
     FilePage,
     FileVersion,
     FolderChange,
@@ -35,16 +38,6 @@ from gateway.api.models import (
 from gateway.wire import MAX_PAGE
 
 Handler = Callable[[Request], Awaitable[Response]]
-
-# The path rules of `gateway.keys` as a regular expression (a test holds the two together). A segment is any run of
-# characters other than '/', '\' and control characters, except '.' and '..'; the whole key's 1,024-byte limit
-# depends on the caller's identity and is left to the server (400, rule `too-long`).
-_CHAR = "[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]"
-_NOT_DOT = "[^/.\\\\\\u0000-\\u001f\\u007f-\\u009f]"
-_SEGMENT = f"(?:{_NOT_DOT}{_CHAR}*|\\.{_NOT_DOT}{_CHAR}*|\\.\\.{_CHAR}+)"
-FILE_PATH_PATTERN = f"^{_SEGMENT}(?:/{_SEGMENT})*$"
-FOLDER_PATH_PATTERN = f"^{_SEGMENT}(?:/{_SEGMENT})*/?$"
-PREFIX_PATTERN = f"^(?:{_SEGMENT}/)*(?:{_SEGMENT})?$"
 
 
 @dataclass(frozen=True)
@@ -98,7 +91,9 @@ FILE_PATH = Param(
 FOLDER_PATH = Param(
     "path", "path", "File path, or a folder path ending in '/'", _string(FOLDER_PATH_PATTERN), required=True
 )
-VERSION_ID = Param("version_id", "query", "A version from the file's history", _string(VERSION_ID_PATTERN))
+VERSION_ID = Param(
+    "version_id", "query", "A version from the file's history (empty: the current one)", _string(VERSION_QUERY_PATTERN)
+)
 LIMIT = Param(
     "limit",
     "query",
