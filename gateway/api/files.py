@@ -85,12 +85,13 @@ def file_location(request: Request, path: str) -> str:
     return f"/v1/sessions/{request.path_params['sid']}/files/{quote(path, safe='/')}"
 
 
-def _file_headers(path: str, file: file_service.FileVersion, *, pinned: bool) -> dict[str, str]:
+def _file_headers(file: file_service.FileVersion, *, pinned: bool) -> dict[str, str]:
     headers = {
         **_DOWNLOAD_HEADERS,
         "ETag": file.etag,
         "Last-Modified": format_datetime(file.last_modified.astimezone(UTC), usegmt=True),
-        "Content-Disposition": download_disposition(path, file.content_type),
+        # The stored (NFC) name, whatever form the URL used.
+        "Content-Disposition": download_disposition(file.path, file.content_type),
         # A pinned version never changes; the head of a path may change at any time.
         "Cache-Control": "private, max-age=31536000, immutable" if pinned else "private, no-cache",
         # Exactly as stored: Starlette would append a charset to text types given as media_type.
@@ -113,7 +114,7 @@ async def get_file(request: Request) -> Response:
     files = services(request).files
     if request.method == "HEAD":
         file = await files.head(keys, path, version_id)
-        headers = _file_headers(path, file, pinned=version_id is not None)
+        headers = _file_headers(file, pinned=version_id is not None)
         headers["Content-Length"] = str(file.size)
         return Response(status_code=200, headers=headers)
     byte_range = request.headers.get("range")
@@ -127,7 +128,7 @@ async def get_file(request: Request) -> Response:
         if_none_match=request.headers.get("if-none-match"),
     )
     stream = opened.stream
-    headers = _file_headers(path, files.file_version(keys, stream.info, opened.tier), pinned=version_id is not None)
+    headers = _file_headers(files.file_version(keys, stream.info, opened.tier), pinned=version_id is not None)
     headers["Content-Length"] = str(stream.content_length)
     status = 200
     if stream.content_range:

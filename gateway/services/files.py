@@ -350,7 +350,8 @@ class Files:
             keys.file(path),
             version_id=version_id,
             expires_in=expires_in,
-            content_disposition=content_disposition(path.rsplit("/", 1)[-1], inline=False),
+            # The stored (NFC) name, whatever form the caller used.
+            content_disposition=content_disposition(file.path.rsplit("/", 1)[-1], inline=False),
         )
         expires_at = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=expires_in)
         if file.expires_at is not None:
