@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC
 from email.utils import format_datetime
 from urllib.parse import quote
@@ -106,6 +107,21 @@ def _file_headers(file: file_service.FileVersion, *, pinned: bool) -> dict[str, 
     return headers
 
 
+_BYTE_RANGE = re.compile(r"bytes=(?:(\d{1,19})-(\d{0,19})|-\d{1,19})")
+
+
+def _single_byte_range(header: str | None) -> str | None:
+    """The Range header when it is one well-formed byte range. Anything else (other units, several ranges, a range
+    that ends before it starts, or no range at all) gets the whole file, as RFC 9110 allows."""
+    match = _BYTE_RANGE.fullmatch(header.strip()) if header else None
+    if match is None:
+        return None
+    first, last = match.group(1), match.group(2)
+    if first and last and int(last) < int(first):
+        return None
+    return match.group(0)
+
+
 async def get_file(request: Request) -> Response:
     principal = await caller(request, READ)
     keys = (await open_session(request, principal)).keys
@@ -117,9 +133,7 @@ async def get_file(request: Request) -> Response:
         headers = _file_headers(file, pinned=version_id is not None)
         headers["Content-Length"] = str(file.size)
         return Response(status_code=200, headers=headers)
-    byte_range = request.headers.get("range")
-    if byte_range is not None and (not byte_range.startswith("bytes=") or "," in byte_range):
-        byte_range = None  # other units and multiple ranges: serve the whole file, as RFC 9110 allows
+    byte_range = _single_byte_range(request.headers.get("range"))
     opened = await files.open(
         keys,
         path,
