@@ -49,7 +49,7 @@ async def _prepare(settings: Settings) -> str:
         await store.create_versioned_bucket()
         owner = Owner(root=settings.key_root, tenant="default", user=DEV_USER)
         core = assemble(store, settings, load_configured_policy(settings))
-        record = await core.sessions.create(owner, {"name": "dev session"})
+        record = await core.sessions.create(owner, name="dev session")
         return record.id
 
 

@@ -8,6 +8,7 @@ adapter ever sees a botocore type::
     GatewayError                      500 internal-error
     ├── BadRequest                    400 bad-request
     │   ├── InvalidPath               400 invalid-path          (`rule` names the broken path rule)
+    │   ├── InvalidBody               400 invalid-body          (`errors` names each refused field of a JSON body)
     │   ├── InvalidCursor             400 invalid-cursor
     │   └── DigestMismatch            400 digest-mismatch
     ├── Unauthorized                  401 unauthorized          (with WWW-Authenticate)
@@ -21,6 +22,7 @@ adapter ever sees a botocore type::
     ├── PayloadTooLarge               413 payload-too-large     (`limit_bytes`)
     ├── UnsupportedMediaType          415 unsupported-media-type
     ├── RangeNotSatisfiable           416 range-not-satisfiable
+    ├── DamagedRecord                 500 damaged-record        (a stored session record cannot be read back)
     └── StoreError                    502 store-error
         └── StoreUnavailable          503 store-unavailable
 
@@ -30,7 +32,8 @@ Outside the tree: `NotModified` is not a failure but the 304 answer, carrying th
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 
@@ -69,6 +72,30 @@ class InvalidPath(BadRequest):
     def __init__(self, rule: str, detail: str) -> None:
         super().__init__(detail, extra={"rule": rule})
         self.rule = rule
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One refused field of a JSON body: a dotted path (list items by index, '' for the body itself) and why."""
+
+    field: str
+    message: str
+
+
+class InvalidBody(BadRequest):
+    """A JSON request body, or a field a service checked, was refused; `errors` names every offending field."""
+
+    slug = "invalid-body"
+    title = "Invalid request body"
+
+    def __init__(self, detail: str, errors: Sequence[FieldError], *, extra: Mapping[str, Any] | None = None) -> None:
+        listed = [{"field": error.field, "message": error.message} for error in errors]
+        super().__init__(detail, extra={**(extra or {}), "errors": listed})
+        self.errors = tuple(errors)
+
+    @classmethod
+    def field(cls, field: str, message: str, *, extra: Mapping[str, Any] | None = None) -> InvalidBody:
+        return cls(f"{field or 'the body'}: {message}", [FieldError(field, message)], extra=extra)
 
 
 class InvalidCursor(BadRequest):
@@ -156,6 +183,14 @@ class RangeNotSatisfiable(GatewayError):
     status = 416
     slug = "range-not-satisfiable"
     title = "Range not satisfiable"
+
+
+class DamagedRecord(GatewayError):
+    """A stored session record cannot be read back (written by hand, or before the gateway refused hostile JSON)."""
+
+    status = 500
+    slug = "damaged-record"
+    title = "Damaged session record"
 
 
 class StoreError(GatewayError):

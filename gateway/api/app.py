@@ -12,9 +12,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from gateway.api import files, sessions
 from gateway.api.context import Services, services
 from gateway.api.openapi import openapi_document
+from gateway.api.operations import OPERATIONS, Handler
 from gateway.api.problems import HANDLERS
 from gateway.auth.jwks import JwksCache
 from gateway.auth.tokens import TokenVerifier
@@ -48,7 +48,7 @@ async def readyz(request: Request) -> Response:
 
 
 async def openapi(request: Request) -> Response:
-    return JSONResponse(openapi_document())
+    return JSONResponse(openapi_document(services(request).policy.names))
 
 
 class FilePathConvertor(Convertor[str]):
@@ -65,26 +65,32 @@ class FilePathConvertor(Convertor[str]):
 
 register_url_convertor("filepath", FilePathConvertor())
 
-SESSION = "/v1/sessions/{sid}"
+
+def _dispatch(handlers: dict[str, Handler]) -> Handler:
+    """One endpoint per path, so that a 405 lists every method the path has in `Allow`."""
+
+    async def endpoint(request: Request) -> Response:
+        # Starlette adds HEAD wherever there is a GET; unless HEAD is an operation of its own, it is the GET.
+        return await (handlers.get(request.method) or handlers["GET"])(request)
+
+    return endpoint
+
+
+def _api_routes() -> list[Route]:
+    by_path: dict[str, dict[str, Handler]] = {}
+    for operation in OPERATIONS:
+        by_path.setdefault(operation.path, {})[operation.method] = operation.handler
+    return [
+        Route(path.replace("{path}", "{path:filepath}"), _dispatch(handlers), methods=list(handlers), name=path)
+        for path, handlers in by_path.items()
+    ]
+
 
 ROUTES = [
     Route("/healthz", healthz, methods=["GET"], include_in_schema=False),
     Route("/readyz", readyz, methods=["GET"], include_in_schema=False),
     Route("/openapi.json", openapi, methods=["GET"], include_in_schema=False),
-    Route("/v1/sessions", sessions.create_session, methods=["POST"], name="create_session"),
-    Route("/v1/sessions", sessions.list_sessions, methods=["GET"], name="list_sessions"),
-    Route(SESSION, sessions.get_session, methods=["GET"], name="session"),
-    Route(SESSION, sessions.update_session, methods=["PATCH"], name="update_session"),
-    Route(SESSION, sessions.delete_session, methods=["DELETE"], name="delete_session"),
-    Route(SESSION + "/end", sessions.end_session, methods=["POST"], name="end_session"),
-    Route(SESSION + "/files", files.list_files, methods=["GET"], name="list_files"),
-    Route(SESSION + "/files/{path:filepath}", files.get_file, methods=["GET", "HEAD"], name="file"),
-    Route(SESSION + "/files/{path:filepath}", files.put_file, methods=["PUT"], name="put_file"),
-    Route(SESSION + "/files/{path:filepath}", files.delete_file, methods=["DELETE"], name="delete_file"),
-    Route(SESSION + "/files/{path:filepath}", files.patch_file, methods=["PATCH"], name="patch_file"),
-    Route(SESSION + "/history", files.file_history, methods=["GET"], name="history"),
-    Route(SESSION + "/rollback", files.rollback, methods=["POST"], name="rollback"),
-    Route(SESSION + "/links", files.create_link, methods=["POST"], name="create_link"),
+    *_api_routes(),
 ]
 
 

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-import json
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TypeVar
 
+from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
+from starlette.responses import Response
 
+from gateway import strict_json
 from gateway.auth.tokens import Principal, TokenVerifier
 from gateway.changes import Actor
-from gateway.errors import BadRequest, NotFound, PayloadTooLarge, UnsupportedMediaType
+from gateway.errors import BadRequest, FieldError, InvalidBody, NotFound, PayloadTooLarge, UnsupportedMediaType
 from gateway.keys import Owner, SessionKeys, decode_path_bytes
 from gateway.policy.tiers import Policy
 from gateway.services.files import Files
@@ -19,6 +22,7 @@ from gateway.settings import Settings
 from gateway.storage.store import Store
 
 MAX_JSON_BYTES = 64 * 1024
+Body = TypeVar("Body", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -84,24 +88,53 @@ def file_path(request: Request) -> str:
     return str(request.path_params["path"])
 
 
-async def json_body(request: Request) -> dict[str, Any]:
+async def json_body(request: Request, model: type[Body]) -> Body:
+    """The request body as `model`: strict JSON (`gateway.strict_json`) of at most `MAX_JSON_BYTES`, validated.
+
+    Every JSON route reads its body here, so each gets the same refusals: 415 for another media type, 413 past the
+    size limit, 400 `invalid-body` naming the fields for the rest. An empty body is an empty object.
+    """
     media = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
     if media != "application/json" and not media.endswith("+json"):
         raise UnsupportedMediaType("send the request body as application/json")
+    gauge = strict_json.DepthGauge()
     data = bytearray()
     async for chunk in request.stream():
+        # Depth first: a deeply nested body is refused as such even when it is also too large.
+        gauge.feed(chunk)
         data += chunk
         if len(data) > MAX_JSON_BYTES:
-            raise PayloadTooLarge(f"JSON bodies are limited to {MAX_JSON_BYTES} bytes")
-    if not data.strip():
-        return {}
-    try:
-        parsed = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest(f"the body is not valid JSON: {exc}") from exc
+            raise PayloadTooLarge(
+                f"JSON bodies are limited to {MAX_JSON_BYTES} bytes", extra={"limit_bytes": MAX_JSON_BYTES}
+            )
+    parsed = strict_json.loads(bytes(data)) if data.strip() else {}
     if not isinstance(parsed, dict):
-        raise BadRequest("the body must be a JSON object")
-    return parsed
+        raise InvalidBody.field("", "the body must be a JSON object")
+    try:
+        return model.model_validate(parsed)
+    except ValidationError as exc:
+        raise _refusal(model, exc) from None
+
+
+def _refusal(model: type[BaseModel], exc: ValidationError) -> InvalidBody:
+    allowed = ", ".join(model.model_fields)
+    errors = []
+    for error in exc.errors(include_url=False, include_input=False, include_context=False):
+        field = ".".join(strict_json.printable_field(str(part)) for part in error["loc"])
+        message = f"unknown field; allowed: {allowed}" if error["type"] == "extra_forbidden" else error["msg"]
+        errors.append(FieldError(field, message))
+    shown = errors[: strict_json.MAX_REPORTED_ERRORS]
+    return InvalidBody("; ".join(f"{e.field or 'the body'}: {e.message}" for e in shown), shown)
+
+
+def json_response(model: BaseModel, *, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
+    """Render a response model; optional members that were never set stay absent."""
+    return Response(
+        model.model_dump_json(exclude_unset=True),
+        status_code=status,
+        headers=dict(headers or {}),
+        media_type="application/json",
+    )
 
 
 def query_flag(request: Request, name: str) -> bool:

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC
 from email.utils import format_datetime
 from urllib.parse import quote
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import Response, StreamingResponse
 
 from gateway.api.context import (
     actor_of,
     caller,
     file_path,
     json_body,
+    json_response,
     open_session,
     owner_of,
     query_flag,
@@ -21,10 +23,21 @@ from gateway.api.context import (
     session_keys,
     version_param,
 )
+from gateway.api.models import (
+    FilePage,
+    FileVersion,
+    FolderChange,
+    HistoryPage,
+    Link,
+    LinkInput,
+    RollbackInput,
+    TierChange,
+)
 from gateway.auth.tokens import READ, WRITE
-from gateway.errors import BadRequest
+from gateway.errors import BadRequest, InvalidBody
+from gateway.services import files as file_service
 from gateway.services.downloads import content_type_of, download_disposition
-from gateway.services.files import DEFAULT_LINK_SECONDS, FileVersion
+from gateway.services.files import FolderRetagged
 from gateway.storage.digests import expected_from_headers, repr_digest
 from gateway.storage.preconditions import Precondition
 from gateway.wire import iso, page_limit
@@ -57,36 +70,43 @@ def _requested_tier(request: Request) -> str | None:
 async def put_file(request: Request) -> Response:
     principal = await caller(request, WRITE)
     keys = session_keys(request, principal)
-    headers = request.headers
+    request_headers = request.headers
     written = await services(request).files.write(
         actor_of(principal),
         keys,
         file_path(request),
         request.stream(),
-        content_type=content_type_of(headers.get("content-type")),
+        content_type=content_type_of(request_headers.get("content-type")),
         declared_length=_declared_length(request),
-        precondition=Precondition.from_headers(headers.get("if-match"), headers.get("if-none-match")),
+        precondition=Precondition.from_headers(request_headers.get("if-match"), request_headers.get("if-none-match")),
         tier=_requested_tier(request),
         expected=expected_from_headers(
-            headers.get("content-digest"), headers.get("repr-digest"), headers.get("content-md5")
+            request_headers.get("content-digest"),
+            request_headers.get("repr-digest"),
+            request_headers.get("content-md5"),
         ),
         if_content_differs=query_flag(request, "if_content_differs"),
     )
-    response_headers = {"ETag": written.file.etag}
+    headers = {"ETag": written.file.etag}
     if written.file.sha256:
-        response_headers["Repr-Digest"] = repr_digest(written.file.sha256)
+        headers["Repr-Digest"] = repr_digest(written.file.sha256)
     if written.created:
-        # Header values are Latin-1 on the wire: the decoded path is percent-encoded again (RFC 3986).
-        response_headers["Location"] = quote(request.url.path, safe="/")
-    return JSONResponse(written.file.to_json(), status_code=201 if written.created else 200, headers=response_headers)
+        headers["Location"] = file_location(request, written.file.path)
+    return json_response(FileVersion.of(written.file), status=201 if written.created else 200, headers=headers)
 
 
-def _file_headers(path: str, file: FileVersion, *, pinned: bool) -> dict[str, str]:
+def file_location(request: Request, path: str) -> str:
+    """The URL path of a file, percent-encoded (RFC 3986): header values must be ASCII, paths need not be."""
+    return f"/v1/sessions/{request.path_params['sid']}/files/{quote(path, safe='/')}"
+
+
+def _file_headers(file: file_service.FileVersion, *, pinned: bool) -> dict[str, str]:
     headers = {
         **_DOWNLOAD_HEADERS,
         "ETag": file.etag,
         "Last-Modified": format_datetime(file.last_modified.astimezone(UTC), usegmt=True),
-        "Content-Disposition": download_disposition(path, file.content_type),
+        # The stored (NFC) name, whatever form the URL used.
+        "Content-Disposition": download_disposition(file.path, file.content_type),
         # A pinned version never changes; the head of a path may change at any time.
         "Cache-Control": "private, max-age=31536000, immutable" if pinned else "private, no-cache",
         # Exactly as stored: Starlette would append a charset to text types given as media_type.
@@ -103,6 +123,21 @@ def _file_headers(path: str, file: FileVersion, *, pinned: bool) -> dict[str, st
     return headers
 
 
+_BYTE_RANGE = re.compile(r"bytes=(?:(\d{1,19})-(\d{0,19})|-\d{1,19})")
+
+
+def _single_byte_range(header: str | None) -> str | None:
+    """The Range header when it is one well-formed byte range. Anything else (other units, several ranges, a range
+    that ends before it starts, or no range at all) gets the whole file, as RFC 9110 allows."""
+    match = _BYTE_RANGE.fullmatch(header.strip()) if header else None
+    if match is None:
+        return None
+    first, last = match.group(1), match.group(2)
+    if first and last and int(last) < int(first):
+        return None
+    return match.group(0)
+
+
 async def get_file(request: Request) -> Response:
     principal = await caller(request, READ)
     keys = session_keys(request, principal)
@@ -111,12 +146,10 @@ async def get_file(request: Request) -> Response:
     files = services(request).files
     if request.method == "HEAD":
         file = await files.head(keys, path, version_id)
-        headers = _file_headers(path, file, pinned=version_id is not None)
+        headers = _file_headers(file, pinned=version_id is not None)
         headers["Content-Length"] = str(file.size)
         return Response(status_code=200, headers=headers)
-    byte_range = request.headers.get("range")
-    if byte_range is not None and (not byte_range.startswith("bytes=") or "," in byte_range):
-        byte_range = None  # other units and multiple ranges: serve the whole file, as RFC 9110 allows
+    byte_range = _single_byte_range(request.headers.get("range"))
     opened = await files.open(
         keys,
         path,
@@ -127,7 +160,7 @@ async def get_file(request: Request) -> Response:
     stream = opened.stream
     # A GET reads no tags unless a tier could already have removed the file: tier and expiry are in HEAD.
     file = files.file_version(keys, stream.info, None, opened.sha256)
-    headers = _file_headers(path, file, pinned=version_id is not None)
+    headers = _file_headers(file, pinned=version_id is not None)
     headers["Content-Length"] = str(stream.content_length)
     status = 200
     if stream.content_range:
@@ -151,39 +184,33 @@ async def delete_file(request: Request) -> Response:
 
 
 async def patch_file(request: Request) -> Response:
-    """Change a file's tier, or a folder's: its files' tiers (recursive) and the default for new files."""
+    """Re-tag a file or a folder's files, and/or set a folder's default tier (see `TierChange` for the rules)."""
     principal = await caller(request, WRITE)
     keys = session_keys(request, principal)
+    actor = actor_of(principal)
     path = file_path(request)
-    body = await json_body(request)
-    unknown = sorted(set(body) - {"tier", "recursive", "default_tier"})
-    if unknown:
-        raise BadRequest(f"unknown field(s): {', '.join(unknown)}; allowed: default_tier, recursive, tier")
-    recursive = body.get("recursive", False)
-    if not isinstance(recursive, bool):
-        raise BadRequest("recursive must be true or false")
-    tier = body.get("tier")
-    if tier is not None and not isinstance(tier, str):
-        raise BadRequest("tier must be a string")
-    if "default_tier" not in body and tier is None:
-        raise BadRequest("send a tier (and recursive: true for a folder), a default_tier for a folder, or both")
-    is_folder = recursive or path.endswith("/") or "default_tier" in body
-    if not is_folder:
-        assert tier is not None
-        return JSONResponse(
-            await services(request).files.set_tier(actor_of(principal), keys, path, tier, recursive=False)
-        )
-    if tier is not None and not recursive:
-        raise BadRequest("re-tagging a folder's files needs recursive: true")
-    result: dict[str, object] = {"path": path}
-    if "default_tier" in body:
-        record = await services(request).sessions.set_folder_tier(
-            owner_of(request, principal), keys, path, body["default_tier"]
-        )
-        result["folder_tiers"] = record.folder_tiers
-    if tier is not None:
-        result.update(await services(request).files.set_tier(actor_of(principal), keys, path, tier, recursive=True))
-    return JSONResponse(result)
+    change = await json_body(request, TierChange)
+    sets_default = "default_tier" in change.model_fields_set
+    if change.tier is None and not sets_default:
+        raise InvalidBody.field("tier", "send a tier (with recursive: true for a folder), a default_tier, or both")
+    if sets_default and not path.endswith("/"):
+        raise InvalidBody.field("default_tier", "a default tier belongs to a folder: end the path with '/'")
+    files, sessions = services(request).files, services(request).sessions
+    if not change.recursive and not path.endswith("/"):
+        assert change.tier is not None
+        retagged = await files.set_tier(actor, keys, path, change.tier, recursive=False)
+        assert isinstance(retagged, file_service.FileVersion)
+        return json_response(FileVersion.of(retagged))
+    if change.tier is not None and not change.recursive:
+        raise InvalidBody.field("recursive", "re-tagging a folder's files needs recursive: true")
+    owner = owner_of(request, principal)
+    record = await sessions.set_folder_tier(owner, keys, path, change.default_tier) if sets_default else None
+    folder: FolderRetagged | None = None
+    if change.tier is not None:
+        retagged_folder = await files.set_tier(actor, keys, path, change.tier, recursive=True)
+        assert isinstance(retagged_folder, FolderRetagged)
+        folder = retagged_folder
+    return json_response(FolderChange.of(path, record, folder))
 
 
 async def list_files(request: Request) -> Response:
@@ -197,7 +224,7 @@ async def list_files(request: Request) -> Response:
         limit=page_limit(query.get("limit")),
         cursor=query.get("cursor") or None,
     )
-    return JSONResponse(listing)
+    return json_response(FilePage.of(listing))
 
 
 async def file_history(request: Request) -> Response:
@@ -209,40 +236,20 @@ async def file_history(request: Request) -> Response:
     history = await services(request).files.history(
         keys, path, limit=page_limit(request.query_params.get("limit")), cursor=request.query_params.get("cursor")
     )
-    return JSONResponse(history)
-
-
-def _required_text(body: dict[str, object], name: str) -> str:
-    value = body.get(name)
-    if not isinstance(value, str) or not value:
-        raise BadRequest(f"'{name}' is required and must be a string")
-    return value
+    return json_response(HistoryPage.of(history))
 
 
 async def rollback(request: Request) -> Response:
     principal = await caller(request, WRITE)
     keys = session_keys(request, principal)
-    body = await json_body(request)
-    path = _required_text(body, "path")
-    version_id = version_param(_required_text(body, "version_id"))
-    assert version_id is not None
-    written = await services(request).files.rollback(actor_of(principal), keys, path, version_id)
-    return JSONResponse(written.file.to_json(), headers={"ETag": written.file.etag})
+    body = await json_body(request, RollbackInput)
+    written = await services(request).files.rollback(actor_of(principal), keys, body.path, body.version_id)
+    return json_response(FileVersion.of(written.file), headers={"ETag": written.file.etag})
 
 
 async def create_link(request: Request) -> Response:
     principal = await caller(request, READ)
     keys = (await open_session(request, principal)).keys
-    body = await json_body(request)
-    path = _required_text(body, "path")
-    expires_in = body.get("expires_in", DEFAULT_LINK_SECONDS)
-    if not isinstance(expires_in, int) or isinstance(expires_in, bool):
-        raise BadRequest("expires_in must be a whole number of seconds")
-    link = await services(request).files.link(
-        keys, path, version_id=version_param(body.get("version_id")), expires_in=expires_in
-    )
-    return JSONResponse(
-        {"url": link.url, "expires_at": iso(link.expires_at), "path": path},
-        status_code=201,
-        headers={"Cache-Control": "no-store"},
-    )
+    body = await json_body(request, LinkInput)
+    link = await services(request).files.link(keys, body.path, version_id=body.version_id, expires_in=body.expires_in)
+    return json_response(Link.of(link, body.path), status=201, headers={"Cache-Control": "no-store"})

@@ -1,23 +1,34 @@
-"""HTTP handlers for `/v1/sessions`."""
+"""HTTP handlers for `/v1/sessions`: parse a model, call the sessions service, render a model."""
 
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
-from gateway.api.context import caller, json_body, owner_of, query_flag, reachable_session_id, services
+from gateway.api.context import (
+    caller,
+    json_body,
+    json_response,
+    owner_of,
+    query_flag,
+    reachable_session_id,
+    services,
+)
+from gateway.api.models import Session, SessionCreate, SessionPage, SessionUpdate
 from gateway.auth.tokens import READ, WRITE
-from gateway.errors import NotFound
+from gateway.errors import DamagedRecord, NotFound
+from gateway.services.sessions import KEEP, SessionListing
 from gateway.wire import page_limit
 
 
 async def create_session(request: Request) -> Response:
     principal = await caller(request, WRITE)
     principal.require_unrestricted()
-    body = await json_body(request)
-    record = await services(request).sessions.create(owner_of(request, principal), body)
-    location = request.url_for("session", sid=record.id).path
-    return JSONResponse(record.to_json(), status_code=201, headers={"Location": location})
+    body = await json_body(request, SessionCreate)
+    record = await services(request).sessions.create(
+        owner_of(request, principal), name=body.name, metadata=body.metadata, default_tier=body.default_tier
+    )
+    return json_response(Session.of(record), status=201, headers={"Location": f"/v1/sessions/{record.id}"})
 
 
 async def list_sessions(request: Request) -> Response:
@@ -28,34 +39,41 @@ async def list_sessions(request: Request) -> Response:
     if principal.session_id is not None:
         # A session-bound token sees at most its own session.
         try:
-            items = [(await sessions.get(owner, principal.session_id)).to_json()]
-        except NotFound:
-            items = []
-        return JSONResponse({"items": items, "next_cursor": None})
-    page = await sessions.list(owner, limit=limit, cursor=request.query_params.get("cursor") or None)
-    return JSONResponse(page)
+            listing = SessionListing([await sessions.get(owner, principal.session_id)], None)
+        except (NotFound, DamagedRecord):  # a damaged record is logged by the service; listings never fail on one
+            listing = SessionListing([], None)
+        return json_response(SessionPage.of(listing))
+    listing = await sessions.list(owner, limit=limit, cursor=request.query_params.get("cursor") or None)
+    return json_response(SessionPage.of(listing))
 
 
 async def get_session(request: Request) -> Response:
     principal = await caller(request, READ)
     sid = reachable_session_id(request, principal)
     record = await services(request).sessions.get(owner_of(request, principal), sid)
-    return JSONResponse(record.to_json())
+    return json_response(Session.of(record))
 
 
 async def update_session(request: Request) -> Response:
     principal = await caller(request, WRITE)
     sid = reachable_session_id(request, principal)
-    body = await json_body(request)
-    record = await services(request).sessions.update(owner_of(request, principal), sid, body)
-    return JSONResponse(record.to_json())
+    body = await json_body(request, SessionUpdate)
+    sent = body.model_fields_set
+    record = await services(request).sessions.update(
+        owner_of(request, principal),
+        sid,
+        name=body.name if "name" in sent else KEEP,
+        metadata_patch=body.metadata,
+        default_tier=body.default_tier if "default_tier" in sent else KEEP,
+    )
+    return json_response(Session.of(record))
 
 
 async def end_session(request: Request) -> Response:
     principal = await caller(request, WRITE)
     sid = reachable_session_id(request, principal)
     record = await services(request).sessions.end(owner_of(request, principal), sid)
-    return JSONResponse(record.to_json())
+    return json_response(Session.of(record))
 
 
 async def delete_session(request: Request) -> Response:

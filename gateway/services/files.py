@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
@@ -20,15 +20,14 @@ from gateway.keys import SessionKeys
 from gateway.policy import visibility
 from gateway.policy.tiers import Policy, Tier, tier_for_new_file, tier_of
 from gateway.services.downloads import DEFAULT_CONTENT_TYPE, content_disposition, is_inline_safe
-from gateway.services.sessions import SessionRecord, Sessions
+from gateway.services.sessions import SessionRecord, Sessions, named_tier
 from gateway.settings import Settings
 from gateway.storage.digests import Expected
 from gateway.storage.preconditions import Precondition, none_match_holds
-from gateway.storage.store import ObjectInfo, ObjectStream, Store
+from gateway.storage.store import ObjectInfo, ObjectStream, Store, VersionEntry
 from gateway.storage.tagging import current_tags, retag, tags_of, tier_tags
 from gateway.storage.uploads import SHA256_TAG
 from gateway.storage.writes import CopyOf, DeleteMarker, Streamed, VersionWriter, sha256_of
-from gateway.wire import iso, iso_or_none
 
 MAX_LINK_SECONDS = 604_800  # S3's ceiling for SigV4 presigned URLs
 DEFAULT_LINK_SECONDS = 3600
@@ -46,18 +45,54 @@ class FileVersion:
     expires_at: datetime | None
     sha256: str | None = None
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "path": self.path,
-            "version_id": self.version_id,
-            "etag": self.etag,
-            "size": self.size,
-            "content_type": self.content_type,
-            "last_modified": iso(self.last_modified),
-            "tier": self.tier,
-            "expires_at": iso_or_none(self.expires_at),
-            "sha256": self.sha256,
-        }
+
+@dataclass(frozen=True)
+class FileEntry:
+    """A file in a listing; S3 listings carry no content type."""
+
+    path: str
+    version_id: str | None
+    etag: str
+    size: int
+    last_modified: datetime
+    tier: str | None
+    expires_at: datetime | None
+    sha256: str | None
+
+
+@dataclass(frozen=True)
+class FileListing:
+    items: list[FileEntry]
+    prefixes: list[str]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    version_id: str
+    is_latest: bool
+    is_delete_marker: bool
+    size: int | None
+    etag: str | None
+    last_modified: datetime
+    tier: str | None
+    sha256: str | None
+
+
+@dataclass(frozen=True)
+class History:
+    path: str
+    items: list[HistoryEntry]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class FolderRetagged:
+    """The files under a folder were re-tagged."""
+
+    path: str
+    tier: str
+    files: int
 
 
 @dataclass(frozen=True)
@@ -170,7 +205,7 @@ class Files:
     ) -> Written:
         key = keys.file(path)
         if tier is not None:
-            self._policy.tier(tier)  # an unknown tier is refused before anything is read or written
+            named_tier(self._policy, tier, "tier")  # an unknown tier is refused before anything is read or written
         # The session record (is it active? which default tiers?) and the key's head are independent reads.
         record, prepared = await asyncio.gather(
             self._sessions.read(keys), self._writer.prepare(key, precondition), return_exceptions=True
@@ -285,7 +320,7 @@ class Files:
 
     async def list(
         self, keys: SessionKeys, *, prefix: str, delimiter: str | None, limit: int, cursor: str | None
-    ) -> dict[str, Any]:
+    ) -> FileListing:
         if delimiter not in (None, "", "/"):
             raise BadRequest("delimiter may only be '/'")
         page = await self._store.list_page(
@@ -297,18 +332,21 @@ class Files:
             tier = tier_of(self._policy, item_tags)
             if self._gone(tier, item.last_modified, pinned=False):
                 continue
-            entry = self.file_version(
-                keys, replace(item, version_id=version_id), tier, sha256_of(item, item_tags)
-            ).to_json()
-            del entry["content_type"]  # S3 listings do not carry it
-            items.append(entry)
-        return {
-            "items": items,
-            "prefixes": [keys.path_of(item) for item in page.prefixes],
-            "next_cursor": page.cursor,
-        }
+            items.append(
+                FileEntry(
+                    path=keys.path_of(item.key),
+                    version_id=version_id,
+                    etag=item.etag,
+                    size=item.size,
+                    last_modified=item.last_modified,
+                    tier=tier.name if tier else None,
+                    expires_at=self._expires(tier, item.last_modified),
+                    sha256=sha256_of(item, item_tags),
+                )
+            )
+        return FileListing(items, [keys.path_of(item) for item in page.prefixes], page.cursor)
 
-    async def history(self, keys: SessionKeys, path: str, *, limit: int, cursor: str | None) -> dict[str, Any]:
+    async def history(self, keys: SessionKeys, path: str, *, limit: int, cursor: str | None) -> History:
         key = keys.file(path)
         page = await self._store.versions_page(key, limit=limit, cursor=cursor)
         if not page.entries and cursor is None:
@@ -324,24 +362,24 @@ class Files:
             from_top=cursor is None,
         )
         items = [
-            self._version_json(v.entry, v.tier, tags_by_version.get(v.entry.version_id, {}))
+            self._history_entry(v.entry, v.tier, tags_by_version.get(v.entry.version_id, {}))
             for v in verdicts
             if v.visible
         ]
-        return {"path": path, "items": items, "next_cursor": page.cursor}
+        return History(path, items, page.cursor)
 
     @staticmethod
-    def _version_json(entry: Any, tier: Tier | None, tags: Mapping[str, str]) -> dict[str, Any]:
-        return {
-            "version_id": entry.version_id,
-            "is_latest": entry.is_latest,
-            "is_delete_marker": entry.is_delete_marker,
-            "size": entry.size,
-            "etag": entry.etag,
-            "last_modified": iso(entry.last_modified),
-            "tier": tier.name if tier else None,
-            "sha256": None if entry.is_delete_marker else tags.get(SHA256_TAG),
-        }
+    def _history_entry(entry: VersionEntry, tier: Tier | None, tags: Mapping[str, str]) -> HistoryEntry:
+        return HistoryEntry(
+            version_id=entry.version_id,
+            is_latest=entry.is_latest,
+            is_delete_marker=entry.is_delete_marker,
+            size=entry.size,
+            etag=entry.etag,
+            last_modified=entry.last_modified,
+            tier=tier.name if tier else None,
+            sha256=None if entry.is_delete_marker else tags.get(SHA256_TAG),
+        )
 
     async def rollback(self, actor: Actor, keys: SessionKeys, path: str, version_id: str) -> Written:
         """Make an old version the head again, as a new version; the versions in between stay in history."""
@@ -374,9 +412,9 @@ class Files:
 
     async def set_tier(
         self, actor: Actor, keys: SessionKeys, path: str, tier: str, *, recursive: bool
-    ) -> dict[str, Any]:
+    ) -> FileVersion | FolderRetagged:
         """Re-tag a file, or everything under a folder, without rewriting any data."""
-        name = self._policy.tier(tier).name
+        name = named_tier(self._policy, tier, "tier")
         require_active(await self._sessions.read(keys))
         if recursive:
             retagged = await retag(self._store, keys.folder(path), name, exact_key=False)
@@ -384,13 +422,13 @@ class Files:
                 raise NotFound("no files under that folder")
             for key in retagged:
                 await self._announce(changes.FILE_RETIERED, actor, keys, key, None, tier=name)
-            return {"path": path, "tier": name, "files": len(retagged)}
+            return FolderRetagged(path, name, len(retagged))
         await self.head(keys, path, None)
         key = keys.file(path)
         await retag(self._store, key, name, exact_key=True)
         file = await self.head(keys, path, None)
         await self._announce(changes.FILE_RETIERED, actor, keys, key, file.version_id, tier=name)
-        return file.to_json()
+        return file
 
     async def link(self, keys: SessionKeys, path: str, *, version_id: str | None, expires_in: int) -> Link:
         if not 1 <= expires_in <= MAX_LINK_SECONDS:
@@ -400,7 +438,8 @@ class Files:
             keys.file(path),
             version_id=version_id,
             expires_in=expires_in,
-            content_disposition=content_disposition(path.rsplit("/", 1)[-1], inline=False),
+            # The stored (NFC) name, whatever form the caller used.
+            content_disposition=content_disposition(file.path.rsplit("/", 1)[-1], inline=False),
             # Never the stored type when a browser could run it: S3 would serve HTML or SVG as a page of its origin.
             content_type=file.content_type if is_inline_safe(file.content_type) else DEFAULT_CONTENT_TYPE,
         )

@@ -9,18 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from enum import Enum
+from typing import Any, Final
 
-from gateway import changes
+from gateway import changes, strict_json
 from gateway.changes import Actor, Change, ChangeHook
-from gateway.errors import BadRequest, Conflict, NotFound, ObjectMissing, PreconditionFailed
-from gateway.keys import Owner, SessionKeys, encode_session_id
+from gateway.errors import Conflict, DamagedRecord, InvalidBody, NotFound, ObjectMissing, PreconditionFailed
+from gateway.keys import Owner, SessionKeys, encode_session_id, is_session_id
 from gateway.policy.janitor import Janitor
 from gateway.policy.tiers import Policy
 from gateway.storage import preconditions
@@ -38,6 +40,17 @@ UPDATE_ATTEMPTS = 30
 BACKOFF_BASE_SECONDS = 0.005
 BACKOFF_CAP_SECONDS = 0.25
 ACTIVE, ENDED = "active", "ended"
+
+log = logging.getLogger(__name__)
+
+
+class Keep(Enum):
+    """Leave a field as it is (for `Sessions.update`, where `None` means "clear")."""
+
+    KEEP = "keep"
+
+
+KEEP: Final = Keep.KEEP
 
 
 @dataclass(frozen=True)
@@ -57,6 +70,7 @@ class SessionRecord:
         return self.state == ENDED
 
     def to_json(self) -> dict[str, Any]:
+        """The stored form of the record."""
         return {
             "id": self.id,
             "name": self.name,
@@ -70,18 +84,53 @@ class SessionRecord:
         }
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> SessionRecord:
-        return cls(
-            id=str(data["id"]),
-            name=data.get("name"),
-            created_at=str(data["created_at"]),
-            updated_at=str(data["updated_at"]),
-            state=str(data.get("state", ACTIVE)),
-            metadata=dict(data.get("metadata") or {}),
-            default_tier=data.get("default_tier"),
-            folder_tiers=dict(data.get("folder_tiers") or {}),
-            ended_at=data.get("ended_at"),
+    def from_json(cls, data: object) -> SessionRecord:
+        """Read the stored form back; a ValueError says what is wrong with a record that does not fit it."""
+        if not isinstance(data, dict):
+            raise ValueError("the record is not a JSON object")
+        record = cls(
+            id=_text(data, "id"),
+            name=_optional_text(data, "name"),
+            created_at=_moment(data, "created_at"),
+            updated_at=_moment(data, "updated_at"),
+            state=_text(data, "state", ACTIVE),
+            metadata=_object(data, "metadata"),
+            default_tier=_optional_text(data, "default_tier"),
+            folder_tiers=_object(data, "folder_tiers"),
+            ended_at=None if data.get("ended_at") is None else _moment(data, "ended_at"),
         )
+        if not is_session_id(record.id):
+            raise ValueError("id is not a session id")
+        if record.state not in {ACTIVE, ENDED}:
+            raise ValueError(f"state is neither {ACTIVE!r} nor {ENDED!r}")
+        if not all(isinstance(tier, str) for tier in record.folder_tiers.values()):
+            raise ValueError("folder_tiers holds a tier that is not a string")
+        return record
+
+
+def _text(data: dict[str, Any], name: str, default: str | None = None) -> str:
+    value = data.get(name, default)
+    if not isinstance(value, str):
+        raise ValueError(f"{name} is not a string")
+    return value
+
+
+def _optional_text(data: dict[str, Any], name: str) -> str | None:
+    return None if data.get(name) is None else _text(data, name)
+
+
+def _moment(data: dict[str, Any], name: str) -> str:
+    value = _text(data, name)
+    if datetime.fromisoformat(value).tzinfo is None:  # raises ValueError for what is not a time at all
+        raise ValueError(f"{name} has no time zone")
+    return value
+
+
+def _object(data: dict[str, Any], name: str) -> dict[str, Any]:
+    value = data.get(name) or {}
+    if not isinstance(value, dict):
+        raise ValueError(f"{name} is not an object")
+    return value
 
 
 @dataclass(frozen=True)
@@ -92,24 +141,42 @@ class OpenSession:
     record: SessionRecord
 
 
+@dataclass(frozen=True)
+class SessionListing:
+    """One page of a user's sessions, oldest first."""
+
+    items: list[SessionRecord]
+    next_cursor: str | None
+
+
+def named_tier(policy: Policy, value: str, field_name: str) -> str:
+    """A tier a client named in the body field `field_name`; an unknown one is refused naming the valid tiers."""
+    if value not in policy.tiers:
+        names = list(policy.names)
+        raise InvalidBody.field(
+            field_name, f"unknown tier; valid tiers: {', '.join(names)}", extra={"valid_tiers": names}
+        )
+    return policy.tiers[value].name
+
+
 def new_session_id() -> str:
     return encode_session_id(time.time_ns() // 1_000_000, os.urandom(10))
 
 
-def _name(value: object) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str) or len(value) > MAX_NAME_CHARS or any(ord(c) < 0x20 for c in value):
-        raise BadRequest(f"name must be a string of at most {MAX_NAME_CHARS} characters, without control characters")
+def _name(value: str | None) -> str | None:
+    if value is not None and (len(value) > MAX_NAME_CHARS or any(ord(c) < 0x20 for c in value)):
+        raise InvalidBody.field("name", f"at most {MAX_NAME_CHARS} characters, without control characters")
     return value
 
 
-def _metadata(value: object) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise BadRequest("metadata must be a JSON object")
-    if len(json.dumps(value).encode()) > MAX_METADATA_BYTES:
-        raise BadRequest(f"metadata must encode to at most {MAX_METADATA_BYTES} bytes of JSON")
-    return value
+def _metadata(value: Mapping[str, Any]) -> dict[str, Any]:
+    try:
+        size = len(json.dumps(value, allow_nan=False).encode())
+    except (TypeError, ValueError) as exc:
+        raise InvalidBody.field("metadata", "metadata must hold JSON values only") from exc
+    if size > MAX_METADATA_BYTES:
+        raise InvalidBody.field("metadata", f"metadata must encode to at most {MAX_METADATA_BYTES} bytes of JSON")
+    return dict(value)
 
 
 class Sessions:
@@ -142,24 +209,26 @@ class Sessions:
             )
         )
 
-    def _tier(self, value: object) -> str | None:
-        if value is None:
-            return None
-        if not isinstance(value, str):
-            raise BadRequest("a tier must be a string")
-        return self._policy.tier(value).name
+    def _tier(self, value: str | None, field_name: str) -> str | None:
+        return None if value is None else named_tier(self._policy, value, field_name)
 
-    async def create(self, owner: Owner, body: Mapping[str, Any]) -> SessionRecord:
-        _reject_unknown(body, {"name", "metadata", "default_tier"})
+    async def create(
+        self,
+        owner: Owner,
+        *,
+        name: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        default_tier: str | None = None,
+    ) -> SessionRecord:
         now = iso(self._clock())
         record = SessionRecord(
             id=new_session_id(),
-            name=_name(body.get("name")),
+            name=_name(name),
             created_at=now,
             updated_at=now,
             state=ACTIVE,
-            metadata=_metadata(body.get("metadata", {})),
-            default_tier=self._tier(body.get("default_tier")),
+            metadata=_metadata(metadata or {}),
+            default_tier=self._tier(default_tier, "default_tier"),
         )
         keys = owner.session(record.id)
         # A new id has no history: nothing to look up before writing.
@@ -187,9 +256,9 @@ class Sessions:
             data, info = await self._store.read_bytes(keys.record)
         except ObjectMissing as exc:
             raise NotFound("no such session") from exc
-        return SessionRecord.from_json(json.loads(data)), info.etag
+        return _decode(keys.record, data), info.etag
 
-    async def list(self, owner: Owner, *, limit: int, cursor: str | None) -> dict[str, Any]:
+    async def list(self, owner: Owner, *, limit: int, cursor: str | None) -> SessionListing:
         page = await self._store.list_page(owner.sessions_prefix, delimiter="/", limit=limit, cursor=cursor)
         ids = [sid for sid in map(owner.session_id_from_prefix, page.prefixes) if sid is not None]
         gate = asyncio.Semaphore(FETCH_CONCURRENCY)
@@ -200,18 +269,28 @@ class Sessions:
                     return await self.get(owner, session_id)
                 except NotFound:
                     return None  # files left behind by a deleted session
+                except DamagedRecord:
+                    return None  # logged where it was found; one bad record must not hide the others
 
         records = await asyncio.gather(*(fetch(sid) for sid in ids))
-        return {"items": [r.to_json() for r in records if r is not None], "next_cursor": page.cursor}
+        return SessionListing([r for r in records if r is not None], page.cursor)
 
-    async def update(self, owner: Owner, session_id: str, body: Mapping[str, Any]) -> SessionRecord:
-        _reject_unknown(body, {"name", "metadata", "default_tier"})
+    async def update(
+        self,
+        owner: Owner,
+        session_id: str,
+        *,
+        name: str | Keep | None = KEEP,
+        metadata_patch: Mapping[str, Any] | None = None,
+        default_tier: str | Keep | None = KEEP,
+    ) -> SessionRecord:
+        """Change what is given: `None` clears `name` or `default_tier`; `metadata_patch` is merged (null removes)."""
         updates: dict[str, Any] = {}
-        if "name" in body:
-            updates["name"] = _name(body["name"])
-        if "default_tier" in body:
-            updates["default_tier"] = self._tier(body["default_tier"])
-        patch = _metadata(body["metadata"]) if "metadata" in body else None
+        if name is not KEEP:
+            updates["name"] = _name(name)
+        if default_tier is not KEEP:
+            updates["default_tier"] = self._tier(default_tier, "default_tier")
+        patch = _metadata(metadata_patch) if metadata_patch else None
 
         def change(record: SessionRecord) -> SessionRecord:
             updated = replace(record, **updates)
@@ -226,17 +305,17 @@ class Sessions:
         await self._announce(changes.SESSION_UPDATED, owner, keys)
         return updated
 
-    async def set_folder_tier(self, owner: Owner, keys: SessionKeys, folder: str, tier: object) -> SessionRecord:
+    async def set_folder_tier(self, owner: Owner, keys: SessionKeys, folder: str, tier: str | None) -> SessionRecord:
         """Make `tier` the default of new files under `folder` (None removes the folder's default)."""
         prefix = keys.path_of(keys.folder(folder))
-        name = self._tier(tier)
+        name = self._tier(tier, "default_tier")
 
         def change(record: SessionRecord) -> SessionRecord:
             folders = {k: v for k, v in record.folder_tiers.items() if k != prefix}
             if name is not None:
                 folders[prefix] = name
             if len(folders) > MAX_FOLDER_TIERS:
-                raise BadRequest(f"a session can have at most {MAX_FOLDER_TIERS} folder tiers")
+                raise InvalidBody.field("default_tier", f"a session can have at most {MAX_FOLDER_TIERS} folder tiers")
             return replace(record, folder_tiers=folders)
 
         updated = await self._modify(keys, change)
@@ -259,7 +338,12 @@ class Sessions:
         return record
 
     async def delete(self, owner: Owner, session_id: str, *, purge: bool) -> None:
-        keys = (await self.open(owner, session_id)).keys
+        keys = owner.session(session_id)
+        # Existence only, not the record's content: a damaged record must not make its session undeletable.
+        try:
+            await self._store.head(keys.record)
+        except ObjectMissing as exc:
+            raise NotFound("no such session") from exc
         if purge:
             await self._store.purge(keys.prefix)
             await self._announce(changes.SESSION_PURGED, owner, keys)
@@ -294,7 +378,13 @@ def _encode(record: SessionRecord) -> bytes:
     return json.dumps(record.to_json(), separators=(",", ":")).encode()
 
 
-def _reject_unknown(body: Mapping[str, Any], allowed: set[str]) -> None:
-    unknown = sorted(set(body) - allowed)
-    if unknown:
-        raise BadRequest(f"unknown field(s): {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
+def _decode(key: str, data: bytes) -> SessionRecord:
+    """A stored record, or `DamagedRecord` (logged with its key) for one that is not strict JSON of the right shape."""
+    try:
+        return SessionRecord.from_json(strict_json.loads(data))
+    except InvalidBody as exc:
+        reason = exc.detail
+    except ValueError as exc:
+        reason = str(exc)
+    log.warning("session record %s cannot be read: %s", key, reason)
+    raise DamagedRecord("this session's stored record cannot be read; it can only be deleted")

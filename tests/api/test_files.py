@@ -348,3 +348,17 @@ def test_aborted_upload_leaves_nothing_visible(small_gateway: Gateway, user: str
         time.sleep(0.2)
     with small_gateway.client(user) as api:
         assert api.get(f"/v1/sessions/{sid}/files/cut.bin").status_code == 404
+
+
+def test_only_a_single_well_formed_byte_range_is_honoured(api: httpx.Client, session_id: str) -> None:
+    url = f"/v1/sessions/{session_id}/files/plage é 100%25.bin"
+    payload = bytes(range(100))
+    assert api.put(url, content=payload).status_code == 201
+    for ignored in ["bytes=abc", "bytes=5-2", "items=0-1", "bytes=0-1,3-4", "bytes=-", "bytes= 1-2", "bytes=1-2x"]:
+        whole = api.get(url, headers={"Range": ignored})
+        assert (whole.status_code, whole.content) == (200, payload), ignored
+        assert "content-range" not in whole.headers
+    for honoured, part in [("bytes=2-4", payload[2:5]), ("bytes=98-", payload[98:]), ("bytes=-3", payload[-3:])]:
+        partial = api.get(url, headers={"Range": honoured})
+        assert (partial.status_code, partial.content) == (206, part), honoured
+    assert api.get(url, headers={"Range": "bytes=100-"}).status_code == 416

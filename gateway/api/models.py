@@ -1,0 +1,293 @@
+"""The JSON bodies of the HTTP API, requests and responses: parsed, rendered and described by the same models.
+
+Request models forbid unknown fields and are validated strictly (no coercion from strings or floats), so a refusal
+names the field at fault. Response models are built from the services' dataclasses; the OpenAPI document is
+generated from these classes, so the description cannot drift from what is sent.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, JsonValue, PlainSerializer, WithJsonSchema
+
+from gateway.services import files as file_service
+from gateway.services import sessions as session_service
+from gateway.services.files import DEFAULT_LINK_SECONDS, MAX_LINK_SECONDS
+from gateway.services.sessions import MAX_METADATA_BYTES, MAX_NAME_CHARS
+from gateway.wire import iso
+
+# Tier names depend on the configured policy: the OpenAPI document replaces every schema marked so with a
+# reference to its `TierName` schema, which lists them.
+TIER_NAME_SCHEMA = "TierName"
+TIER_NAME_MARK = "x-tier-name"
+SESSION_ID_PATTERN = r"^[0-7][0-9A-HJKMNP-TV-Z]{25}$"
+# The path rules of `gateway.keys` as regular expressions (a test holds the two together). A segment is any run of
+# characters other than '/', '\' and control characters, except '.' and '..'; the whole key's 1,024-byte limit
+# depends on the caller's identity and is left to the server (400, rule `too-long`).
+_CHAR = "[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]"
+_NOT_DOT = "[^/.\\\\\\u0000-\\u001f\\u007f-\\u009f]"
+_SEGMENT = f"(?:{_NOT_DOT}{_CHAR}*|\\.{_NOT_DOT}{_CHAR}*|\\.\\.{_CHAR}+)"
+FILE_PATH_PATTERN = f"^{_SEGMENT}(?:/{_SEGMENT})*$"
+FOLDER_PATH_PATTERN = f"^{_SEGMENT}(?:/{_SEGMENT})*/?$"
+PREFIX_PATTERN = f"^(?:{_SEGMENT}/)*(?:{_SEGMENT})?$"
+# What `version_param` accepts: printable ASCII without spaces, as S3 makes version ids.
+VERSION_ID_PATTERN = r"^[!-~]{1,1024}$"
+# In a query string an empty `version_id` means the current version, as if it were absent.
+VERSION_QUERY_PATTERN = r"^[!-~]{0,1024}$"
+
+Timestamp = Annotated[
+    datetime,
+    PlainSerializer(iso, return_type=str),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
+Sha256 = Annotated[str, Field(pattern="^[0-9a-f]{64}$")]
+TierName = Annotated[str, WithJsonSchema({"type": "string", TIER_NAME_MARK: True})]
+VersionId = Annotated[str, Field(pattern=VERSION_ID_PATTERN, description="A version id as this API returned it")]
+Metadata = dict[str, JsonValue]
+
+
+def _whole(value: object) -> object:
+    # JSON has one number type: 60.0 is the integer 60 (as JSON Schema's "integer" says). Anything else is left
+    # to the strict integer check, which refuses strings, booleans and fractions.
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+WholeNumber = Annotated[int, BeforeValidator(_whole)]
+
+
+def _not_null(value: object) -> object:
+    if value is None:
+        raise ValueError("must not be null; leave the field out instead")
+    return value
+
+
+# A tier that may be left out but not sent as null (null would say nothing, and the document says it is a name).
+OptionalTierName = Annotated[
+    str | None, BeforeValidator(_not_null), WithJsonSchema({"type": "string", TIER_NAME_MARK: True})
+]
+SessionName = Annotated[
+    str,
+    Field(max_length=MAX_NAME_CHARS, pattern=r"^[^\u0000-\u001f]*$", description="Text without control characters"),
+]
+
+
+class RequestBody(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class ResponseBody(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SessionCreate(RequestBody):
+    """A new session. `default_tier` is the tier of new files that name none and lie in no folder with a default."""
+
+    name: SessionName | None = None
+    metadata: Metadata = Field(
+        default_factory=dict, description=f"Any JSON object, at most {MAX_METADATA_BYTES} bytes once encoded"
+    )
+    default_tier: TierName | None = None
+
+
+class SessionUpdate(RequestBody):
+    """Changes to a session: only the fields sent change; `null` clears `name` or `default_tier`.
+
+    `metadata` is a JSON merge patch (RFC 7396) of the top level: its keys replace the stored ones, and a key whose
+    value is `null` is removed.
+    """
+
+    name: SessionName | None = None
+    metadata: Metadata = Field(default_factory=dict, description="Keys to set; a null value removes the key")
+    default_tier: TierName | None = None
+
+
+class Session(ResponseBody):
+    id: str = Field(pattern=SESSION_ID_PATTERN)
+    name: str | None
+    created_at: Timestamp
+    updated_at: Timestamp
+    state: Literal["active", "ended"]
+    ended_at: Timestamp | None
+    metadata: Metadata
+    default_tier: str | None
+    folder_tiers: dict[str, str] = Field(description="Folder path (ending in '/') to the default tier of new files")
+
+    @classmethod
+    def of(cls, record: session_service.SessionRecord) -> Session:
+        # The record keeps ISO 8601 text, which the model reads back as times.
+        return cls.model_validate(record, from_attributes=True)
+
+
+class SessionPage(ResponseBody):
+    items: list[Session]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page")
+
+    @classmethod
+    def of(cls, listing: session_service.SessionListing) -> SessionPage:
+        return cls(items=[Session.of(record) for record in listing.items], next_cursor=listing.next_cursor)
+
+
+class FileVersion(ResponseBody):
+    """One version of a file, as written, read or restored."""
+
+    path: str
+    version_id: str | None
+    etag: str
+    size: int = Field(ge=0)
+    content_type: str
+    last_modified: Timestamp
+    tier: str | None
+    expires_at: Timestamp | None = Field(description="When the tier's retention removes this version; null: never")
+    sha256: Sha256 | None = Field(description="SHA-256 of the bytes, lower-case hex; null where unknown")
+
+    @classmethod
+    def of(cls, file: file_service.FileVersion) -> FileVersion:
+        return cls.model_validate(file, from_attributes=True)
+
+
+class FileEntry(ResponseBody):
+    """A file in a listing: S3 listings carry no content type."""
+
+    path: str
+    version_id: str | None
+    etag: str
+    size: int = Field(ge=0)
+    last_modified: Timestamp
+    tier: str | None
+    expires_at: Timestamp | None
+    sha256: Sha256 | None = Field(description="SHA-256 of the bytes, lower-case hex; null where unknown")
+
+
+class FilePage(ResponseBody):
+    items: list[FileEntry]
+    prefixes: list[str] = Field(description="With delimiter '/': the folders directly under the prefix")
+    next_cursor: str | None
+
+    @classmethod
+    def of(cls, listing: file_service.FileListing) -> FilePage:
+        return cls.model_validate(listing, from_attributes=True)
+
+
+class HistoryEntry(ResponseBody):
+    version_id: str
+    is_latest: bool
+    is_delete_marker: bool
+    size: int | None = Field(ge=0, description="null for delete markers")
+    etag: str | None
+    last_modified: Timestamp
+    tier: str | None
+    sha256: Sha256 | None = Field(
+        description="SHA-256 of the bytes, lower-case hex; null for delete markers and where unknown"
+    )
+
+
+class HistoryPage(ResponseBody):
+    path: str
+    items: list[HistoryEntry] = Field(description="Newest first, delete markers included")
+    next_cursor: str | None
+
+    @classmethod
+    def of(cls, history: file_service.History) -> HistoryPage:
+        return cls.model_validate(history, from_attributes=True)
+
+
+class TierChange(RequestBody):
+    """Re-tag a file, or a folder's files (`recursive: true`), and/or set a folder's default tier.
+
+    A folder is a path ending in '/' (or any path with `recursive: true` for re-tagging). `default_tier`, a tier
+    name or `null` to remove the folder's default, is accepted only on a path ending in '/'; on any other path it
+    is refused with a 400 naming `default_tier`. `tier` on a folder needs `recursive: true`.
+    """
+
+    tier: OptionalTierName = None
+    recursive: bool = False
+    default_tier: TierName | None = None
+
+
+class FolderChange(ResponseBody):
+    """What changed in a folder: its default tier (the session's new `folder_tiers`) and/or its files' tier."""
+
+    path: str
+    folder_tiers: dict[str, str] | None = None
+    tier: str | None = None
+    files: int | None = Field(default=None, ge=1, description="How many files were re-tagged")
+
+    @classmethod
+    def of(
+        cls, path: str, record: session_service.SessionRecord | None, retagged: file_service.FolderRetagged | None
+    ) -> FolderChange:
+        change = FolderChange(path=path)
+        if record is not None:
+            change = change.model_copy(update={"folder_tiers": record.folder_tiers})
+        if retagged is not None:
+            change = change.model_copy(update={"tier": retagged.tier, "files": retagged.files})
+        return change
+
+
+# Checked by `gateway.keys` (400 `invalid-path` naming the rule); the pattern only describes it.
+FilePath = Annotated[
+    str, Field(min_length=1, json_schema_extra={"pattern": FILE_PATH_PATTERN}, description="A file path, as in URLs")
+]
+
+
+class RollbackInput(RequestBody):
+    path: FilePath
+    version_id: VersionId
+
+
+class LinkInput(RequestBody):
+    path: FilePath
+    version_id: VersionId | None = None
+    expires_in: WholeNumber = Field(default=DEFAULT_LINK_SECONDS, ge=1, le=MAX_LINK_SECONDS, description="Seconds")
+
+
+class Link(ResponseBody):
+    url: str
+    expires_at: Timestamp
+    path: str
+
+    @classmethod
+    def of(cls, link: file_service.Link, path: str) -> Link:
+        return cls(url=link.url, expires_at=link.expires_at, path=path)
+
+
+class FieldProblem(ResponseBody):
+    field: str = Field(description="Dotted path of the field (list items by index); '' for the body itself")
+    message: str
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem document. Extension members other than those listed may appear (the RFC allows them)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    title: str
+    status: int = Field(ge=400, le=599)
+    detail: str
+    instance: str | None = None
+    rule: str | None = Field(default=None, description="invalid-path: the broken path rule")
+    errors: list[FieldProblem] | None = Field(default=None, description="invalid-body: every refused field")
+    valid_tiers: list[str] | None = Field(default=None, description="An unknown tier was named: the valid ones")
+    required_scope: str | None = Field(default=None, description="insufficient-scope: the scope needed")
+    limit_bytes: int | None = Field(default=None, description="payload-too-large: the limit")
+
+
+REQUEST_MODELS: tuple[type[BaseModel], ...] = (SessionCreate, SessionUpdate, TierChange, RollbackInput, LinkInput)
+RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
+    Session,
+    SessionPage,
+    FileVersion,
+    FilePage,
+    HistoryPage,
+    FolderChange,
+    Link,
+    Problem,
+)
+
+
+def render(model: BaseModel) -> dict[str, Any]:
+    """The JSON-ready form of a response model (only set fields of optional members, so absent stays absent)."""
+    return model.model_dump(mode="json", exclude_unset=True)
