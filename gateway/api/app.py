@@ -24,6 +24,7 @@ from gateway.policy.janitor import Janitor
 from gateway.services.files import Files
 from gateway.services.sessions import Sessions
 from gateway.settings import Settings
+from gateway.storage.capabilities import discover
 from gateway.storage.readiness import bucket_problem
 from gateway.storage.store import KeyObserver, Store
 
@@ -124,6 +125,7 @@ def create_app(
                 verifier=verifier,
                 sessions=Sessions(store, policy, janitor=janitor),
                 files=Files(store, settings, policy),
+                capabilities=await discover(store, settings),
             )
             yield
 

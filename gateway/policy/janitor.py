@@ -8,7 +8,10 @@ version, so the run is idempotent, and several replicas running it at once can o
 - a current version past its tier's retention: a delete marker on top, as S3's Expiration does (withdrawn again
   if a new write landed first, so nothing written after the check is hidden);
 - old versions past the tier's noncurrent retention, beyond the newest N kept: removed (S3's
-  NoncurrentVersionExpiration with NewerNoncurrentVersions, which Ceph RGW 16 ignores);
+  NoncurrentVersionExpiration with NewerNoncurrentVersions), for the tiers whose rule in the bucket does not say
+  exactly that: the bucket's lifecycle configuration is read once per run, because what a backend keeps of the
+  rendered rules is what counts (Ceph RGW 16 and moto drop NewerNoncurrentVersions). `GATEWAY_S3_FLAVOR`, when
+  set, stands for the bucket's rules;
 - delete markers with no versions left under them: removed;
 - multipart uploads left open longer than the bucket's `abort_incomplete_multipart_days`: aborted (S3's
   AbortIncompleteMultipartUpload, for backends whose lifecycle engine does not run).
@@ -22,10 +25,11 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from gateway.errors import ObjectMissing
 from gateway.keys import SESSION_RECORD_NAME, SessionKeys, session_prefix_of
-from gateway.policy import retention
+from gateway.policy import lifecycle, retention
 from gateway.policy.tiers import Policy
 from gateway.settings import Settings
 from gateway.storage.store import Store, VersionEntry
@@ -56,6 +60,8 @@ class Report:
     dry_run: bool
     actions: list[Action] = field(default_factory=list)
     withdrawn: int = 0  # expiries undone because a new version landed first
+    # Tiers whose old versions the janitor removes because the bucket's lifecycle rules do not.
+    old_versions_of: frozenset[str] = frozenset()
 
     def summary(self) -> str:
         counts = Counter(action.reason for action in self.actions)
@@ -63,6 +69,9 @@ class Report:
         lines = [f"{verb} {len(self.actions)} action(s)"] + [f"  {n:6d}  {reason}" for reason, n in counts.items()]
         if self.withdrawn:
             lines.append(f"  {self.withdrawn:6d}  expiries withdrawn: the file was written again meanwhile")
+        if self.old_versions_of:
+            tiers = ", ".join(sorted(self.old_versions_of))
+            lines.append(f"old versions judged here for tier(s) {tiers}: the bucket's lifecycle rules leave them")
         return "\n".join(lines)
 
 
@@ -78,22 +87,34 @@ class Janitor:
     async def run(self, *, dry_run: bool, prefix: str | None = None, only_ephemeral: bool = False) -> Report:
         root = self._settings.key_root
         walk = prefix if prefix is not None else (root + "/" if root else "")
-        report = Report(dry_run=dry_run)
+        old_versions_of = frozenset() if only_ephemeral else await self.old_versions_tiers()
+        report = Report(dry_run=dry_run, old_versions_of=old_versions_of)
         ended: dict[str, bool] = {}
         group: list[VersionEntry] = []
         async for page in self._store.version_pages(walk):
             for entry in page:
                 if group and entry.key != group[0].key:
-                    report.actions += await self._judge(group, ended, only_ephemeral)
+                    report.actions += await self._judge(group, ended, only_ephemeral, old_versions_of)
                     group = []
                 group.append(entry)
         if group:
-            report.actions += await self._judge(group, ended, only_ephemeral)
+            report.actions += await self._judge(group, ended, only_ephemeral, old_versions_of)
         if not only_ephemeral:
             report.actions += await self._abandoned_uploads(walk)
         if not dry_run:
             await self._carry_out(walk, report)
         return report
+
+    async def old_versions_tiers(self) -> frozenset[str]:
+        """The tiers whose old versions this janitor removes: those whose noncurrent promise is missing from the
+        bucket's lifecycle rules, or only partly there (see `lifecycle.janitor_noncurrent_tiers`)."""
+        root, flavor = self._settings.key_root, self._settings.s3_flavor
+        rules: dict[str, Any] | None
+        if flavor is not None:
+            rules = lifecycle.rules_for(self._policy, key_root=root, flavor=flavor)
+        else:
+            rules = await self._store.get_lifecycle()
+        return lifecycle.janitor_noncurrent_tiers(self._policy, rules, key_root=root)
 
     async def remove_ephemeral(self, keys: SessionKeys) -> Report:
         """Remove every version of the ephemeral files of one (ended) session."""
@@ -108,7 +129,9 @@ class Janitor:
                 cache[session_prefix] = False
         return cache[session_prefix]
 
-    async def _judge(self, group: list[VersionEntry], ended: dict[str, bool], only_ephemeral: bool) -> list[Action]:
+    async def _judge(
+        self, group: list[VersionEntry], ended: dict[str, bool], only_ephemeral: bool, old_versions_of: frozenset[str]
+    ) -> list[Action]:
         """Actions for one key's history (newest first)."""
         key = group[0].key
         session_prefix = session_prefix_of(self._settings.key_root, key)
@@ -141,7 +164,8 @@ class Janitor:
                     actions.append(Action(EXPIRE, key, entry.version_id, "past its tier's retention"))
                 continue
             superseded = group[index - 1].last_modified
-            if retention.noncurrent_is_gone(tier, superseded, now, day, newer_noncurrent=noncurrent_rank):
+            gone = retention.noncurrent_is_gone(tier, superseded, now, day, newer_noncurrent=noncurrent_rank)
+            if gone and tier.name in old_versions_of:
                 actions.append(Action(DELETE, key, entry.version_id, "old version beyond its tier's policy"))
             noncurrent_rank += 1
         removed = {action.version_id for action in actions if action.kind == DELETE}

@@ -1,9 +1,6 @@
 from __future__ import annotations
 
 import copy
-import json
-import re
-import shlex
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,17 +9,13 @@ from typing import Any
 
 import pytest
 
+from gateway.policy.exports import to_json
 from gateway.policy.lifecycle import (
     FLAVORS,
-    MANAGED_PREFIX,
     janitor_duties,
     normalise,
-    plan,
     render,
     supports_newer_noncurrent_versions,
-    to_aws_cli,
-    to_json,
-    to_terraform,
 )
 from gateway.policy.tiers import Policy, PolicyError, Tier, Transition, load_policy
 
@@ -344,218 +337,6 @@ def test_normalise_accepts_what_a_backend_echoes_back(flavor: str) -> None:
         if "Tag" in rule["Filter"]:
             rule["Filter"] = {"And": {"Prefix": "", "Tags": [rule["Filter"]["Tag"]]}}
     assert normalise(echoed) == normalise(desired)
-
-
-def test_plan_without_changes() -> None:
-    desired = render(SHIPPED, key_root="gw", flavor="aws")
-    result = plan(copy.deepcopy(desired), desired)
-    assert result.changed is False
-    assert result.changes == []
-    assert result.diff == ""
-    assert result.unmanaged == []
-    assert result.merged == desired
-
-
-def test_plan_for_a_bucket_without_lifecycle() -> None:
-    desired = render(SHIPPED, key_root="gw", flavor="aws")
-    result = plan(None, desired)
-    assert result.changed is True
-    assert result.changes == [f"add {rule_id}" for rule_id in sorted([EPHEMERAL, STANDARD, PERSISTENT, BUCKET])]
-    assert result.merged == desired
-    assert result.diff.startswith("--- bucket (managed rules)\n+++ policy\n")
-    added = [line for line in result.diff.splitlines() if line.startswith("+") and not line.startswith("+++")]
-    assert sum(f'"ID": "{rule_id}"' in line for line in added for rule_id in (EPHEMERAL, BUCKET)) == 2
-
-
-def test_plan_lists_added_removed_and_changed_rules() -> None:
-    desired = render(SHIPPED, key_root="gw", flavor="aws")
-    current = copy.deepcopy(desired)
-    rules = rule_by_id(current)
-    rules[STANDARD]["Expiration"] = {"Days": 60}
-    rules[BUCKET]["Filter"] = {"Prefix": "old/"}
-    current["Rules"] = [rule for rule in current["Rules"] if rule["ID"] != EPHEMERAL]
-    current["Rules"].append({"ID": "session-gateway:tier:gold", "Status": "Enabled", "Expiration": {"Days": 9}})
-    result = plan(current, desired)
-    assert result.changed is True
-    assert result.changes == [
-        f"change {BUCKET}: Filter",
-        f"add {EPHEMERAL}",
-        "remove session-gateway:tier:gold",
-        f"change {STANDARD}: Expiration",
-    ]
-    assert [rule["ID"] for rule in result.merged["Rules"]] == [EPHEMERAL, STANDARD, PERSISTENT, BUCKET]
-    removed = [
-        line[1:].strip()
-        for line in result.diff.splitlines()
-        if line.startswith("-") and line != "--- bucket (managed rules)"
-    ]
-    added = [line[1:].strip() for line in result.diff.splitlines() if line.startswith("+") and line != "+++ policy"]
-    assert '"Days": 60' in removed and '"Days": 30' in added
-    assert '"Prefix": "old/"' in removed and '"ID": "session-gateway:tier:gold",' in removed
-
-
-def test_plan_keeps_rules_it_does_not_manage() -> None:
-    desired = render(SHIPPED, key_root="gw", flavor="ceph")
-    theirs = {"ID": "logs-cleanup", "Status": "Enabled", "Filter": {"Prefix": "logs/"}, "Expiration": {"Days": 14}}
-    nameless = {"Status": "Enabled", "Prefix": "tmp/", "Expiration": {"Days": 1}}
-    result = plan({"Rules": [*copy.deepcopy(desired["Rules"]), theirs, nameless]}, desired)
-    assert result.changed is False
-    assert result.diff == ""
-    assert result.unmanaged == normalise({"Rules": [theirs, nameless]})["Rules"]
-    assert result.merged["Rules"][: len(desired["Rules"])] == desired["Rules"]
-    assert result.merged["Rules"][len(desired["Rules"]) :] == result.unmanaged
-    assert all(not str(rule.get("ID", "")).startswith(MANAGED_PREFIX) for rule in result.unmanaged)
-
-
-def test_plan_refuses_unmanaged_rules_in_the_desired_config_and_too_many_rules() -> None:
-    desired = render(SHIPPED, key_root="gw", flavor="aws")
-    with pytest.raises(ValueError, match="logs"):
-        plan(None, {"Rules": [*desired["Rules"], {"ID": "logs", "Status": "Enabled"}]})
-    crowded = {"Rules": [{"ID": f"theirs-{index}", "Status": "Enabled"} for index in range(997)]}
-    with pytest.raises(PolicyError, match="4 lifecycle rules and the bucket's 997 other rules"):
-        plan(crowded, desired)
-    assert len(plan({"Rules": crowded["Rules"][:996]}, desired).merged["Rules"]) == 1000
-
-
-@pytest.mark.parametrize("flavor", FLAVORS)
-@pytest.mark.parametrize("key_root", ["", "gw"])
-def test_to_json_round_trips(flavor: str, key_root: str) -> None:
-    config = render(SHIPPED, key_root=key_root, flavor=flavor)
-    text = to_json(config)
-    assert text.endswith("}\n")
-    assert json.loads(text) == config
-
-
-def test_to_json_writes_dates_as_iso_8601() -> None:
-    config = {"Rules": [{"ID": "x", "Expiration": {"Date": datetime(2030, 1, 1, tzinfo=UTC)}}]}
-    assert json.loads(to_json(config))["Rules"][0]["Expiration"] == {"Date": "2030-01-01T00:00:00+00:00"}
-
-
-@pytest.mark.parametrize("endpoint_url", [None, "http://127.0.0.1:7480"])
-def test_to_aws_cli_is_one_shell_command_carrying_the_config(endpoint_url: str | None) -> None:
-    config = render(SHIPPED, key_root="gw", flavor="aws")
-    # An unmanaged rule with shell metacharacters must survive quoting.
-    config["Rules"].append({"ID": "it's $HOME; `rm`", "Status": "Enabled", "Filter": {"Prefix": "a b/"}})
-    words = shlex.split(to_aws_cli(config, bucket="my bucket", endpoint_url=endpoint_url))
-    assert words[:3] == ["aws", "s3api", "put-bucket-lifecycle-configuration"]
-    options = dict(zip(words[3::2], words[4::2], strict=True))
-    expected = {"--bucket", "--lifecycle-configuration"} | ({"--endpoint-url"} if endpoint_url else set())
-    assert set(options) == expected
-    assert options["--bucket"] == "my bucket"
-    assert options.get("--endpoint-url") == endpoint_url
-    assert json.loads(options["--lifecycle-configuration"]) == config
-
-
-def parse_hcl(text: str) -> dict[str, Any]:
-    """Just enough HCL for what `to_terraform` writes: blocks, `key = value` lines and `key = {` maps."""
-    root: dict[str, Any] = {"attrs": {}, "blocks": []}
-    stack = [root]
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        if line == "}":
-            stack.pop()
-        elif match := re.fullmatch(r'([A-Za-z_]\w*)((?: "[^"]*")*) \{', line):
-            node: dict[str, Any] = {"attrs": {}, "blocks": []}
-            stack[-1]["blocks"].append((match[1], re.findall(r'"([^"]*)"', match[2]), node))
-            stack.append(node)
-        elif match := re.fullmatch(r"(\S+) += \{", line):
-            mapping: dict[str, Any] = {"attrs": {}, "blocks": []}
-            stack[-1]["attrs"][match[1]] = mapping["attrs"]
-            stack.append(mapping)
-        elif match := re.fullmatch(r"(\S+) += (.+)", line):
-            stack[-1]["attrs"][json.loads(match[1]) if match[1].startswith('"') else match[1]] = json.loads(match[2])
-        else:
-            raise AssertionError(f"unexpected HCL line {raw!r}")
-    assert stack == [root], "unbalanced braces"
-    return root
-
-
-def blocks(node: dict[str, Any], name: str) -> list[dict[str, Any]]:
-    return [child for block, _, child in node["blocks"] if block == name]
-
-
-def rule_from_hcl(node: dict[str, Any]) -> dict[str, Any]:
-    """Translate a parsed `rule` block back into the S3 API shape."""
-    names = {
-        "expiration": ("Expiration", {"days": "Days", "expired_object_delete_marker": "ExpiredObjectDeleteMarker"}),
-        "noncurrent_version_expiration": (
-            "NoncurrentVersionExpiration",
-            {"noncurrent_days": "NoncurrentDays", "newer_noncurrent_versions": "NewerNoncurrentVersions"},
-        ),
-        "abort_incomplete_multipart_upload": (
-            "AbortIncompleteMultipartUpload",
-            {"days_after_initiation": "DaysAfterInitiation"},
-        ),
-    }
-    rule: dict[str, Any] = {"ID": node["attrs"]["id"], "Status": node["attrs"]["status"]}
-    (condition,) = blocks(node, "filter")
-    if ands := blocks(condition, "and"):
-        tags = [{"Key": key, "Value": value} for key, value in ands[0]["attrs"]["tags"].items()]
-        rule["Filter"] = {"And": {"Prefix": ands[0]["attrs"]["prefix"], "Tags": tags}}
-    elif tag := blocks(condition, "tag"):
-        rule["Filter"] = {"Tag": {"Key": tag[0]["attrs"]["key"], "Value": tag[0]["attrs"]["value"]}}
-    else:
-        rule["Filter"] = {"Prefix": condition["attrs"]["prefix"]}
-    for block, (key, fields) in names.items():
-        for child in blocks(node, block):
-            rule[key] = {fields[name]: value for name, value in child["attrs"].items()}
-    moves = blocks(node, "transition")
-    if moves:
-        rule["Transitions"] = [
-            {"Days": move["attrs"]["days"], "StorageClass": move["attrs"]["storage_class"]} for move in moves
-        ]
-    return rule
-
-
-@pytest.mark.parametrize("flavor", FLAVORS)
-@pytest.mark.parametrize("key_root", ["", "gw"])
-def test_to_terraform_describes_the_same_rules(flavor: str, key_root: str) -> None:
-    moves = (Transition(90, "STANDARD_IA"), Transition(180, "GLACIER"))
-    policy = replace(
-        SHIPPED,
-        tiers=MappingProxyType(
-            {**SHIPPED.tiers, "persistent": replace(SHIPPED.tiers["persistent"], transitions=moves)}
-        ),
-    )
-    config = render(policy, key_root=key_root, flavor=flavor)
-    text = to_terraform(config, bucket="sessions", source="policies/tiers.toml")
-    assert sum(line.strip() == "rule {" for line in text.splitlines()) == len(config["Rules"]) == 4
-    parsed = parse_hcl(text)
-    ((kind, labels, resource),) = parsed["blocks"]
-    assert (kind, labels) == ("resource", ["aws_s3_bucket_lifecycle_configuration", "session_gateway"])
-    assert resource["attrs"] == {"bucket": "sessions"}
-    assert [rule_from_hcl(rule) for rule in blocks(resource, "rule")] == config["Rules"]
-    expirations = [
-        rule["attrs"]["days"]
-        for node in blocks(resource, "rule")
-        for rule in blocks(node, "expiration")
-        if "days" in rule["attrs"]
-    ]
-    assert expirations == [7, 30, 365]
-
-
-def test_to_terraform_header_and_names() -> None:
-    config = render(SHIPPED, key_root="gw", flavor="aws")
-    text = to_terraform(config, bucket="a${b}", resource_name="sessions_prod", source="policies/tiers.toml")
-    header = [line for line in text.splitlines() if line.startswith("#")]
-    assert "policies/tiers.toml" in header[0]
-    assert any("versioning enabled" in line for line in header)
-    assert 'resource "aws_s3_bucket_lifecycle_configuration" "sessions_prod" {' in text.splitlines()
-    # Terraform would read ${b} as an interpolation.
-    assert parse_hcl(text)["blocks"][0][2]["attrs"]["bucket"] == "a$${b}"
-    with pytest.raises(ValueError, match="resource name"):
-        to_terraform(config, bucket="b", resource_name="not a name")
-
-
-def test_to_terraform_refuses_what_it_cannot_express() -> None:
-    rule = {"ID": "theirs", "Status": "Enabled", "Filter": {"Prefix": ""}, "NoncurrentVersionTransitions": []}
-    with pytest.raises(ValueError, match="NoncurrentVersionTransitions"):
-        to_terraform({"Rules": [rule]}, bucket="b")
-    odd_filter = {"ID": "theirs", "Status": "Enabled", "Filter": {"Tag": {"Key": "k", "Value": "v"}, "Prefix": "x"}}
-    with pytest.raises(ValueError, match="Prefix"):
-        to_terraform({"Rules": [odd_filter]}, bucket="b")
 
 
 def test_normalise_reads_a_flattened_and_filter_as_the_and_it_was() -> None:
