@@ -163,7 +163,8 @@ def _print_plan(plan: drift.Plan, bucket: str) -> None:
     for change in plan.changes:
         print(f"  {change}")
     for difference in plan.differences:
-        print(f"    {difference.describe()}")
+        if difference.path:  # a rule added or removed as a whole is in the diff below
+            print(f"    {difference.describe()}")
     print(plan.diff, end="")
 
 

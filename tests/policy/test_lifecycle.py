@@ -13,9 +13,14 @@ from gateway.policy.exports import to_json
 from gateway.policy.lifecycle import (
     FLAVORS,
     janitor_duties,
+    janitor_noncurrent_tiers,
+    janitor_takeover,
+    keeps_newer_noncurrent,
+    newer_noncurrent_probe_rule,
     normalise,
     render,
     supports_newer_noncurrent_versions,
+    without_newer_noncurrent,
 )
 from gateway.policy.tiers import Policy, PolicyError, Tier, Transition, load_policy
 
@@ -346,3 +351,97 @@ def test_normalise_reads_a_flattened_and_filter_as_the_and_it_was() -> None:
     assert normalise(written) == normalise(read_back)
     other = {"Rules": [{"ID": "r", "Status": "Enabled", "Filter": {"Prefix": "other/", "Tag": TAG}}]}
     assert normalise(other) != normalise(written)
+
+
+def test_without_a_flavor_the_rules_are_rendered_in_full() -> None:
+    assert render(SHIPPED, key_root="gw") == render(SHIPPED, key_root="gw", flavor="aws")
+    policy = with_tiers(tier("fast", transitions=(Transition(10, "STANDARD_IA"),)))
+    with pytest.raises(PolicyError, match=r"\(got 10\); on another S3, set GATEWAY_S3_FLAVOR to ceph or generic$"):
+        render(policy, key_root="gw")
+
+
+@pytest.mark.parametrize("policy", [SHIPPED, SHORT], ids=["shipped", "short"])
+def test_dropping_the_kept_counts_gives_what_a_backend_without_them_gets(policy: Policy) -> None:
+    full = render(policy, key_root="gw")
+    assert keeps_newer_noncurrent(full)
+    reduced = without_newer_noncurrent(full)
+    assert reduced == render(policy, key_root="gw", flavor="ceph")
+    assert not keeps_newer_noncurrent(reduced)
+    assert full == render(policy, key_root="gw")  # the input is left alone
+
+
+def test_keeps_newer_noncurrent_reads_one_rule_or_all() -> None:
+    probe = newer_noncurrent_probe_rule("gw")
+    assert probe == {
+        "ID": "session-gateway:probe",
+        "Status": "Enabled",
+        "Filter": {"Prefix": "gw/_gateway/probe/"},
+        "NoncurrentVersionExpiration": {"NoncurrentDays": 1, "NewerNoncurrentVersions": 1},
+    }
+    assert newer_noncurrent_probe_rule("")["Filter"] == {"Prefix": "_gateway/probe/"}
+    config = {"Rules": [probe, *render(SHIPPED, key_root="gw", flavor="ceph")["Rules"]]}
+    assert keeps_newer_noncurrent(config, "session-gateway:probe")
+    assert not keeps_newer_noncurrent(config, STANDARD)
+    assert not keeps_newer_noncurrent(None)
+    assert not keeps_newer_noncurrent({"Rules": [{"ID": "x", "NoncurrentVersionExpiration": {"NoncurrentDays": 1}}]})
+
+
+def test_the_takeover_sentence_names_tier_count_and_age() -> None:
+    rules = rule_by_id(render(SHIPPED, key_root="gw"))
+    assert janitor_takeover(rules[PERSISTENT]) == (
+        "keeps the newest 20 old versions of tier persistent and removes older ones 90 days after they stopped being "
+        "current (the bucket does not keep NewerNoncurrentVersions)"
+    )
+    assert janitor_takeover(rules[EPHEMERAL]) is None
+    assert janitor_takeover(rules[BUCKET]) is None
+
+
+JANITOR_POLICY = with_tiers(
+    tier("counted", retention_days=30, noncurrent_days=5, keep_versions=3),
+    tier("aged", noncurrent_days=5),
+    tier("count-only", keep_versions=2),
+    tier("none-kept", noncurrent_days=5, keep_versions=0),
+    tier("forever"),
+)
+
+
+def test_the_janitor_takes_every_noncurrent_promise_a_bucket_without_rules_leaves() -> None:
+    everything = {"counted", "aged", "count-only", "none-kept"}
+    assert janitor_noncurrent_tiers(JANITOR_POLICY, None, key_root="gw") == everything
+    assert janitor_noncurrent_tiers(JANITOR_POLICY, {"Rules": []}, key_root="gw") == everything
+
+
+def test_the_janitor_leaves_to_the_bucket_what_its_rules_carry_in_full() -> None:
+    full = render(JANITOR_POLICY, key_root="gw")
+    assert janitor_noncurrent_tiers(JANITOR_POLICY, full, key_root="gw") == {"count-only"}
+    # Ceph RGW and moto read the rules back without NewerNoncurrentVersions.
+    reduced = without_newer_noncurrent(full)
+    assert janitor_noncurrent_tiers(JANITOR_POLICY, reduced, key_root="gw") == {"counted", "count-only"}
+    # An expiry without the kept count, a disabled rule, or a rule on another filter carries nothing.
+    age_only = copy.deepcopy(full)
+    rule_by_id(age_only)["session-gateway:tier:counted"]["NoncurrentVersionExpiration"].pop("NewerNoncurrentVersions")
+    assert janitor_noncurrent_tiers(JANITOR_POLICY, age_only, key_root="gw") == {"counted", "count-only"}
+    disabled = copy.deepcopy(full)
+    rule_by_id(disabled)["session-gateway:tier:aged"]["Status"] = "Disabled"
+    assert janitor_noncurrent_tiers(JANITOR_POLICY, disabled, key_root="gw") == {"aged", "count-only"}
+    assert janitor_noncurrent_tiers(JANITOR_POLICY, full, key_root="other") == {
+        "counted",
+        "aged",
+        "count-only",
+        "none-kept",
+    }
+    # What a backend echoes in another shape still counts (Ceph RGW flattens the And filter).
+    echoed = copy.deepcopy(full)
+    for rule in echoed["Rules"]:
+        if "And" in rule["Filter"]:
+            both = rule["Filter"]["And"]
+            rule["Filter"] = {"Prefix": both["Prefix"], "Tag": both["Tags"][0]}
+    assert janitor_noncurrent_tiers(JANITOR_POLICY, echoed, key_root="gw") == {"count-only"}
+
+
+def test_janitor_duties_without_a_flavor_say_what_apply_finds_out() -> None:
+    duties = janitor_duties(SHIPPED, None)
+    assert duties[0] == janitor_duties(SHIPPED, "aws")[0]
+    assert len(duties) == 3
+    assert "'standard'" in duties[1] and "newest 10" in duties[1]
+    assert "if the bucket does not keep NewerNoncurrentVersions" in duties[1]
