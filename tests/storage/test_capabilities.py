@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from gateway.api.app import create_app
+from gateway.errors import SettingsError
 from gateway.keys import probe_key, session_prefix_of
 from gateway.settings import FLAVORS, Settings
 from gateway.storage.capabilities import LEAST, Capabilities, discover, for_flavor, probe
@@ -160,3 +161,16 @@ def test_probe_tokens_are_plain_ascii(token: str) -> None:
 def test_probe_keys_refuse_a_bad_root() -> None:
     with pytest.raises(ValueError, match="key root"):
         probe_key("gw/../x", "t")
+
+
+@pytest.mark.parametrize(
+    ("raw", "flavor"), [(None, None), ("", None), ("auto", None), (" ceph ", "ceph"), ("aws", "aws")]
+)
+def test_the_flavor_is_an_optional_override(raw: str | None, flavor: str | None) -> None:
+    environ = {} if raw is None else {"GATEWAY_S3_FLAVOR": raw}
+    assert Settings.from_env(environ).s3_flavor == flavor
+
+
+def test_an_unknown_flavor_names_the_setting() -> None:
+    with pytest.raises(SettingsError, match="GATEWAY_S3_FLAVOR: must be one of aws, ceph, generic, or auto"):
+        Settings.from_env({"GATEWAY_S3_FLAVOR": "minio"})
