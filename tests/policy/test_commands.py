@@ -66,13 +66,13 @@ def policies(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str
     )
 
 
-def test_plan_apply_show_round_trip(backend: Backend, tmp_path: Path) -> None:
+def test_plan_apply_show_round_trip(backend: Backend, lifecycle_bucket: str, tmp_path: Path) -> None:
     # The policy file's path carries the names every test set uses: non-ASCII, decomposed, emoji and '%'.
     folder = tmp_path / unicodedata.normalize("NFD", "politique café 🚀 100%")
     folder.mkdir()
     policy_file = folder / "tiers.toml"
     shutil.copyfile(ROOT / "policies/tiers.toml", policy_file)
-    bucket = backend.new_bucket()
+    bucket = lifecycle_bucket
     env = policy_env(backend, bucket, policy_file)
     assert policies(env, "show").stdout.strip() == "(no lifecycle configuration)"
     backend.client().put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": [FOREIGN_RULE]})
@@ -110,8 +110,8 @@ def test_plan_apply_show_round_trip(backend: Backend, tmp_path: Path) -> None:
     assert lifecycle.normalise({"Rules": foreign}) == lifecycle.normalise({"Rules": [FOREIGN_RULE]})
 
 
-def test_a_flavor_override_renders_for_that_backend_and_plans_exactly(backend: Backend) -> None:
-    bucket = backend.new_bucket()
+def test_a_flavor_override_renders_for_that_backend_and_plans_exactly(backend: Backend, lifecycle_bucket: str) -> None:
+    bucket = lifecycle_bucket
     env = policy_env(backend, bucket, GATEWAY_S3_FLAVOR="ceph")
     applied = policies(env, "apply", "--yes")
     assert applied.returncode == 0, applied.stdout + applied.stderr
@@ -127,8 +127,8 @@ def test_a_flavor_override_renders_for_that_backend_and_plans_exactly(backend: B
     assert all(takeover.removeprefix("janitor: ") in learned.stdout for takeover in SHIPPED_TAKEOVERS)
 
 
-def test_apply_names_every_field_the_bucket_reads_back_differently(backend: Backend) -> None:
-    bucket = backend.new_bucket()
+def test_apply_names_every_field_the_bucket_reads_back_differently(backend: Backend, lifecycle_bucket: str) -> None:
+    bucket = lifecycle_bucket
     # Told the bucket is AWS S3, apply writes NewerNoncurrentVersions; neither moto nor Ceph RGW keeps it.
     told_aws = policies(policy_env(backend, bucket, GATEWAY_S3_FLAVOR="aws"), "apply", "--yes")
     assert told_aws.returncode == 1
@@ -157,8 +157,8 @@ def test_apply_names_every_field_the_bucket_reads_back_differently(backend: Back
     assert policies(policy_env(backend, bucket), "plan").returncode == 0
 
 
-def test_plan_names_each_differing_field_with_both_values(backend: Backend) -> None:
-    bucket = backend.new_bucket()
+def test_plan_names_each_differing_field_with_both_values(backend: Backend, lifecycle_bucket: str) -> None:
+    bucket = lifecycle_bucket
     env = policy_env(backend, bucket)
     assert policies(env, "apply", "--yes").returncode == 0
     s3 = backend.client()
@@ -180,8 +180,8 @@ def test_plan_names_each_differing_field_with_both_values(backend: Backend) -> N
     assert policies(env, "plan").returncode == 0
 
 
-def test_plan_notices_a_change_of_policy(backend: Backend) -> None:
-    bucket = backend.new_bucket()
+def test_plan_notices_a_change_of_policy(backend: Backend, lifecycle_bucket: str) -> None:
+    bucket = lifecycle_bucket
     assert policies(policy_env(backend, bucket), "apply", "--yes").returncode == 0
     short = policy_env(backend, bucket, "tests/data/tiers-short.toml")
     planned = policies(short, "plan")

@@ -213,10 +213,12 @@ COUNTED_PATH = unicodedata.normalize("NFD", "café/résumé 🚀 100%.txt")
 AGED_PATH = "notes/naïve 😀 50%.md"
 
 
-def test_after_apply_the_janitor_keeps_what_the_bucket_dropped(backend: Backend, tmp_path: Path) -> None:
+def test_after_apply_the_janitor_keeps_what_the_bucket_dropped(
+    backend: Backend, lifecycle_bucket: str, tmp_path: Path
+) -> None:
     policy_file = tmp_path / "tiers.toml"
     policy_file.write_text(KEPT_BY_COUNT)
-    bucket = backend.new_bucket()
+    bucket = lifecycle_bucket
     applied = policies(policy_env(backend, bucket, policy_file), "apply", "--yes")
     assert applied.returncode == 0, applied.stdout + applied.stderr
     assert "janitor: keeps the newest 2 old versions of tier counted" in applied.stdout

@@ -74,7 +74,8 @@ def test_probe_finds_what_the_backend_honours_and_leaves_the_bucket_as_it_was(ba
     assert len(keys) == 1
     (key,) = keys
     assert key.startswith(probe_key(KEY_ROOT, "")) and key != probe_key(KEY_ROOT, "")
-    assert len(observed) <= 15
+    # 15 on moto (every condition tried), 13 on Ceph RGW (the second If-None-Match shows it is ignored).
+    assert len(observed) == {"moto": 15, "rgw": 13}[backend.name]
     deletes = [operation for operation, _key in observed if operation == "delete_object"]
     assert len(deletes) == 4  # one per version written
 
