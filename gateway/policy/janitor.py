@@ -61,7 +61,7 @@ class Report:
     actions: list[Action] = field(default_factory=list)
     withdrawn: int = 0  # expiries undone because a new version landed first
     # Tiers whose old versions the janitor removes because the bucket's lifecycle rules do not.
-    old_versions_of: frozenset[str] = frozenset()
+    pruned_tiers: frozenset[str] = frozenset()
 
     def summary(self) -> str:
         counts = Counter(action.reason for action in self.actions)
@@ -69,8 +69,8 @@ class Report:
         lines = [f"{verb} {len(self.actions)} action(s)"] + [f"  {n:6d}  {reason}" for reason, n in counts.items()]
         if self.withdrawn:
             lines.append(f"  {self.withdrawn:6d}  expiries withdrawn: the file was written again meanwhile")
-        if self.old_versions_of:
-            tiers = ", ".join(sorted(self.old_versions_of))
+        if self.pruned_tiers:
+            tiers = ", ".join(sorted(self.pruned_tiers))
             lines.append(f"old versions judged here for tier(s) {tiers}: the bucket's lifecycle rules leave them")
         return "\n".join(lines)
 
@@ -87,25 +87,25 @@ class Janitor:
     async def run(self, *, dry_run: bool, prefix: str | None = None, only_ephemeral: bool = False) -> Report:
         root = self._settings.key_root
         walk = prefix if prefix is not None else (root + "/" if root else "")
-        old_versions_of = frozenset() if only_ephemeral else await self.old_versions_tiers()
-        report = Report(dry_run=dry_run, old_versions_of=old_versions_of)
+        pruned_tiers = frozenset() if only_ephemeral else await self.tiers_to_prune()
+        report = Report(dry_run=dry_run, pruned_tiers=pruned_tiers)
         ended: dict[str, bool] = {}
         group: list[VersionEntry] = []
         async for page in self._store.version_pages(walk):
             for entry in page:
                 if group and entry.key != group[0].key:
-                    report.actions += await self._judge(group, ended, only_ephemeral, old_versions_of)
+                    report.actions += await self._judge(group, ended, only_ephemeral, pruned_tiers)
                     group = []
                 group.append(entry)
         if group:
-            report.actions += await self._judge(group, ended, only_ephemeral, old_versions_of)
+            report.actions += await self._judge(group, ended, only_ephemeral, pruned_tiers)
         if not only_ephemeral:
             report.actions += await self._abandoned_uploads(walk)
         if not dry_run:
             await self._carry_out(walk, report)
         return report
 
-    async def old_versions_tiers(self) -> frozenset[str]:
+    async def tiers_to_prune(self) -> frozenset[str]:
         """The tiers whose old versions this janitor removes: those whose noncurrent promise is missing from the
         bucket's lifecycle rules, or only partly there (see `lifecycle.janitor_noncurrent_tiers`)."""
         root, flavor = self._settings.key_root, self._settings.s3_flavor
@@ -130,7 +130,7 @@ class Janitor:
         return cache[session_prefix]
 
     async def _judge(
-        self, group: list[VersionEntry], ended: dict[str, bool], only_ephemeral: bool, old_versions_of: frozenset[str]
+        self, group: list[VersionEntry], ended: dict[str, bool], only_ephemeral: bool, pruned_tiers: frozenset[str]
     ) -> list[Action]:
         """Actions for one key's history (newest first)."""
         key = group[0].key
@@ -165,7 +165,7 @@ class Janitor:
                 continue
             superseded = group[index - 1].last_modified
             gone = retention.noncurrent_is_gone(tier, superseded, now, day, newer_noncurrent=noncurrent_rank)
-            if gone and tier.name in old_versions_of:
+            if gone and tier.name in pruned_tiers:
                 actions.append(Action(DELETE, key, entry.version_id, "old version beyond its tier's policy"))
             noncurrent_rank += 1
         removed = {action.version_id for action in actions if action.kind == DELETE}

@@ -244,13 +244,13 @@ def test_after_apply_the_janitor_keeps_what_the_bucket_dropped(
 
     # Told the bucket is AWS S3, the janitor leaves old versions to its lifecycle rules.
     told_aws = asyncio.run(run(replace(settings, s3_flavor="aws"), dry_run=True))
-    assert told_aws.old_versions_of == frozenset()
+    assert told_aws.pruned_tiers == frozenset()
     assert [a for a in told_aws.actions if a.reason == "old version beyond its tier's policy"] == []
 
     # Learned from the bucket: it dropped NewerNoncurrentVersions, so keep-N of `counted` is the janitor's; the
     # age-only expiry of `aged` stayed in the bucket's rule and remains the lifecycle engine's.
     report = asyncio.run(run(settings, dry_run=False))
-    assert report.old_versions_of == {"counted"}
+    assert report.pruned_tiers == {"counted"}
     assert "old versions judged here for tier(s) counted" in report.summary()
     assert {a.key for a in report.actions} == {counted}
     assert len(_versions(gateway, counted)) == 3  # the current version and the newest two old ones

@@ -102,7 +102,7 @@ def test_rgw_enforces_the_applied_policy(lifecycle_gateway: Gateway, user: str) 
     async def janitor() -> None:
         async with Store(gateway.settings, credentials=gateway.backend.credentials) as store:
             report = await Janitor(store, gateway.settings, load_configured_policy(gateway.settings)).run(dry_run=False)
-            assert report.old_versions_of == {"standard"}
+            assert report.pruned_tiers == {"standard"}
 
     asyncio.run(janitor())
     k_versions = [e for e in _entries(gateway, keys.file("k.txt")) if not e["marker"]]
