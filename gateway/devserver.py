@@ -33,8 +33,8 @@ def start(host: str, port: int) -> DevEnvironment:
         defaults={"GATEWAY_JWT_SECRET": secrets.token_urlsafe(32), "GATEWAY_BUCKET": DEV_BUCKET},
         overrides={
             "GATEWAY_S3_ENDPOINT_URL": endpoint,
-            # moto stores lifecycle rules but never runs them: the janitor is the only enforcer.
-            "GATEWAY_S3_FLAVOR": "generic",
+            # Probed at start-up like any backend, whatever flavor the shell names for another S3.
+            "GATEWAY_S3_FLAVOR": "auto",
             "GATEWAY_HOST": host,
             "GATEWAY_PORT": str(port),
         },

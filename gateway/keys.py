@@ -4,6 +4,7 @@ Layout::
 
     {root}/t/{tenant}/u/{user}/s/{session}/session.json   the session record
     {root}/t/{tenant}/u/{user}/s/{session}/f/{path}        the session's files
+    {root}/_gateway/probe/{token}                          short-lived objects the gateway writes to learn the backend
 
 Tenant and user come from token claims, which the gateway does not control, so they are encoded injectively into
 a single safe segment: two different values can never produce the same prefix, and no value can produce a `/`,
@@ -37,6 +38,9 @@ FILES_DIR = "f/"
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _SESSION_ID = re.compile(r"[0-7][0-9A-HJKMNP-TV-Z]{25}")
 _ROOT_SEGMENT = re.compile(r"[A-Za-z0-9._-]+")
+# The gateway's own objects live beside `t/`, so no tenant, user or path can ever name them.
+PROBE_DIR = "_gateway/probe/"
+_PROBE_TOKEN = re.compile(r"[A-Za-z0-9_-]*")
 
 
 def encode_identity(value: str) -> str:
@@ -208,3 +212,16 @@ class SessionKeys:
                 "session prefix",
             )
         return key
+
+
+def probe_key(root: str, token: str) -> str:
+    """The key of a probe object, `{root}/_gateway/probe/{token}`; an empty token gives the prefix of every probe key.
+
+    Outside every tenant's prefix and outside `session_prefix_of`, so no caller can reach it and the janitor leaves
+    it alone. `token` is what makes concurrent probes (several replicas starting at once) use different keys.
+    """
+    if not _PROBE_TOKEN.fullmatch(token):
+        raise ValueError(f"a probe token is letters, digits, '-' or '_' (got {token!r})")
+    base = PROBE_DIR + token
+    clean_root = validate_root(root)
+    return f"{clean_root}/{base}" if clean_root else base

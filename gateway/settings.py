@@ -13,9 +13,11 @@ from typing import Any, TypeVar
 
 from gateway.errors import SettingsError
 from gateway.keys import validate_root
-from gateway.policy.lifecycle import FLAVORS
 
 PREFIX = "GATEWAY_"
+# Backend names that stand for a fixed set of facts about an S3 (`GATEWAY_S3_FLAVOR`), instead of probing it.
+FLAVORS = ("aws", "ceph", "generic")
+_AUTO_FLAVOR = "auto"
 MiB = 1024 * 1024
 GiB = 1024 * MiB
 # RFC 7518 asks for HMAC keys at least as long as the hash output.
@@ -56,9 +58,11 @@ def _algorithms(raw: str) -> tuple[str, ...]:
     return names
 
 
-def _flavor(raw: str) -> str:
+def _flavor(raw: str) -> str | None:
+    if raw in ("", _AUTO_FLAVOR):
+        return None
     if raw not in FLAVORS:
-        raise ValueError(f"must be one of {', '.join(FLAVORS)}")
+        raise ValueError(f"must be one of {', '.join(FLAVORS)}, or {_AUTO_FLAVOR} (the default)")
     return raw
 
 
@@ -83,7 +87,9 @@ class Settings:
     s3_region: str = _setting(_text, "us-east-1", "region used to sign S3 requests")
     s3_max_attempts: int = _setting(_positive_int, 5, "attempts per S3 call (botocore standard retry mode)")
     s3_max_connections: int = _setting(_positive_int, 64, "S3 connection pool size per gateway process")
-    s3_flavor: str = _setting(_flavor, "aws", "what the S3 enforces by itself: aws, ceph or generic")
+    s3_flavor: str | None = _setting(
+        _flavor, None, "override what is learned from the bucket: aws, ceph or generic; unset (or auto): learn it"
+    )
     bucket: str = _setting(_text, "", "the versioning-enabled bucket that holds every session (required)")
     key_root: str = _setting(validate_root, "", "key prefix for everything the gateway writes; may be empty")
     max_upload_bytes: int = _setting(_positive_int, 5 * GiB, "largest accepted file upload, in bytes")

@@ -23,6 +23,7 @@ from gateway.errors import StoreError
 from gateway.policy.config import load_configured_policy
 from gateway.services.assembly import assemble
 from gateway.settings import Settings
+from gateway.storage.capabilities import discover
 from gateway.storage.readiness import bucket_problem
 from gateway.storage.store import KeyObserver, Store
 
@@ -122,7 +123,8 @@ def create_app(
                 problem = await bucket_problem(store)
                 if problem:
                     raise StartupError(problem)
-            core = assemble(store, settings, policy, hook=hook)
+            capabilities = await discover(store, settings)
+            core = assemble(store, settings, policy, hook=hook, traits=capabilities)
             app.state.services = Services(
                 settings=settings,
                 policy=policy,
@@ -130,6 +132,7 @@ def create_app(
                 verifier=verifier,
                 sessions=core.sessions,
                 files=core.files,
+                capabilities=capabilities,
             )
             yield
 

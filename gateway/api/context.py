@@ -19,6 +19,7 @@ from gateway.policy.tiers import Policy
 from gateway.services.files import Files
 from gateway.services.sessions import OpenSession, Sessions
 from gateway.settings import Settings
+from gateway.storage.capabilities import Capabilities
 from gateway.storage.store import Store
 
 MAX_JSON_BYTES = 64 * 1024
@@ -33,6 +34,8 @@ class Services:
     verifier: TokenVerifier
     sessions: Sessions
     files: Files
+    # What the backend honours, probed once at start-up (gateway/storage/capabilities.py).
+    capabilities: Capabilities
 
 
 def services(request: Request) -> Services:

@@ -11,11 +11,10 @@ import sys
 from typing import Any
 
 from gateway.errors import GatewayError
-from gateway.policy import lifecycle
+from gateway.policy import drift, exports, lifecycle
 from gateway.policy.config import policy_path
-from gateway.policy.lifecycle import FLAVORS
 from gateway.policy.tiers import Policy, PolicyError, load_policy
-from gateway.settings import Settings
+from gateway.settings import FLAVORS, Settings
 from gateway.storage.store import Store
 
 FORMATS = ("s3-json", "terraform", "aws-cli")
@@ -33,7 +32,11 @@ def add_commands(commands: Any) -> None:
     ]:
         action = actions.add_parser(name, help=text)
         action.add_argument("--file", help="policy file (default GATEWAY_POLICY_FILE or policies/tiers.toml)")
-        action.add_argument("--flavor", choices=FLAVORS, help="what the S3 enforces (default GATEWAY_S3_FLAVOR)")
+        action.add_argument(
+            "--flavor",
+            choices=[*FLAVORS, "auto"],
+            help="say what the S3 keeps instead of learning it from the bucket (default GATEWAY_S3_FLAVOR, else auto)",
+        )
         if name == "render":
             action.add_argument("--format", choices=FORMATS, default="s3-json")
             action.add_argument("--bucket", help="bucket name for terraform/aws-cli (default GATEWAY_BUCKET)")
@@ -75,11 +78,11 @@ def run_policies(args: argparse.Namespace) -> int:
     if args.action == "render":
         bucket = args.bucket or settings.bucket or "BUCKET"
         if args.format == "terraform":
-            print(lifecycle.to_terraform(desired, bucket=bucket), end="")
+            print(exports.to_terraform(desired, bucket=bucket), end="")
         elif args.format == "aws-cli":
-            print(lifecycle.to_aws_cli(desired, bucket=bucket, endpoint_url=settings.s3_endpoint_url))
+            print(exports.to_aws_cli(desired, bucket=bucket, endpoint_url=settings.s3_endpoint_url))
         else:
-            print(lifecycle.to_json(desired))
+            print(exports.to_json(desired))
         return 0
     if not settings.bucket:
         print("session-gateway: GATEWAY_BUCKET: required to read the bucket's lifecycle rules", file=sys.stderr)
@@ -92,12 +95,14 @@ def run_policies(args: argparse.Namespace) -> int:
 
 
 async def _against_bucket(args: argparse.Namespace, settings: Settings, desired: dict[str, Any]) -> int:
+    # Without a flavor, what the bucket keeps is learned from what it reads back, and the janitor covers the rest.
+    learn = settings.s3_flavor is None
     async with Store(settings) as store:
         current = await store.get_lifecycle()
         if args.action == "show":
-            print(lifecycle.to_json(current) if current is not None else "(no lifecycle configuration)")
+            print(exports.to_json(current) if current is not None else "(no lifecycle configuration)")
             return 0
-        plan = lifecycle.plan(current, desired)
+        plan = drift.plan(current, desired, janitor_covers=learn)
         _print_plan(plan, settings.bucket)
         if args.action == "plan":
             return 2 if plan.changed else 0
@@ -106,26 +111,59 @@ async def _against_bucket(args: argparse.Namespace, settings: Settings, desired:
         if not args.yes and not _confirmed():
             print("not applied (use --yes to apply without asking)", file=sys.stderr)
             return 1
-        await store.put_lifecycle(plan.merged)
-        after = lifecycle.plan(await store.get_lifecycle(), desired)
-        if after.changed:
+        written = desired
+        if learn and lifecycle.keeps_newer_noncurrent(desired) and not lifecycle.keeps_newer_noncurrent(current):
+            written = await _rules_the_bucket_keeps(store, plan, desired, settings.key_root)
+        await store.put_lifecycle(plan.merged_with(written))
+        found = await store.get_lifecycle()
+        differences = drift.read_back(found, written)
+        if differences:
             print("applied, but the bucket reads back differently:", file=sys.stderr)
-            _print_plan(after, settings.bucket)
+            for difference in differences:
+                print(f"  {difference.describe()}", file=sys.stderr)
+            if any(difference.path.endswith("NewerNoncurrentVersions") for difference in differences):
+                print(
+                    "  the bucket does not keep NewerNoncurrentVersions, so its lifecycle engine may now remove old "
+                    "versions the policy keeps: unset GATEWAY_S3_FLAVOR (or --flavor) and apply again",
+                    file=sys.stderr,
+                )
             return 1
+        for takeover in drift.plan(found, desired, janitor_covers=learn).takeovers:
+            print(f"janitor: {takeover.promise}")
         print(f"applied: bucket {settings.bucket} now matches the policy")
         return 0
 
 
-def _print_plan(plan: lifecycle.Plan, bucket: str) -> None:
+async def _rules_the_bucket_keeps(
+    store: Store, plan: drift.Plan, desired: dict[str, Any], key_root: str
+) -> dict[str, Any]:
+    """`desired` when the bucket keeps NewerNoncurrentVersions, else `desired` without the expiries that carry it.
+
+    Found out by writing the rules without those expiries plus one probe rule that has the field, and reading the
+    probe rule back: the bucket never holds an age-only expiry that would remove the versions a tier keeps, not even
+    for a moment. The rules written next replace the probe rule.
+    """
+    fallback = lifecycle.without_newer_noncurrent(desired)
+    await store.put_lifecycle(plan.merged_with(fallback, lifecycle.newer_noncurrent_probe_rule(key_root)))
+    kept = lifecycle.keeps_newer_noncurrent(await store.get_lifecycle(), lifecycle.PROBE_RULE_ID)
+    return desired if kept else fallback
+
+
+def _print_plan(plan: drift.Plan, bucket: str) -> None:
     if plan.unmanaged:
         ids = ", ".join(str(rule.get("ID", "(no id)")) for rule in plan.unmanaged)
         print(f"keeping {len(plan.unmanaged)} rule(s) not managed by session-gateway: {ids}")
+    for takeover in plan.takeovers:
+        print(f"{takeover.rule_id} matches without its NoncurrentVersionExpiration; janitor: {takeover.promise}")
     if not plan.changed:
         print(f"bucket {bucket}: lifecycle rules match the policy; nothing to do")
         return
     print(f"bucket {bucket}: {len(plan.changes)} change(s)")
     for change in plan.changes:
         print(f"  {change}")
+    for difference in plan.differences:
+        if difference.path:  # a rule added or removed as a whole is in the diff below
+            print(f"    {difference.describe()}")
     print(plan.diff, end="")
 
 

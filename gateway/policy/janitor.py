@@ -8,7 +8,10 @@ version, so the run is idempotent, and several replicas running it at once can o
 - a current version past its tier's retention: a delete marker on top, as S3's Expiration does (withdrawn again
   if a new write landed first, so nothing written after the check is hidden);
 - old versions past the tier's noncurrent retention, beyond the newest N kept: removed (S3's
-  NoncurrentVersionExpiration with NewerNoncurrentVersions, which Ceph RGW 16 ignores);
+  NoncurrentVersionExpiration with NewerNoncurrentVersions), for the tiers whose rule in the bucket does not say
+  exactly that: the bucket's lifecycle configuration is read once per run, because what a backend keeps of the
+  rendered rules is what counts (Ceph RGW 16 and moto drop NewerNoncurrentVersions). `GATEWAY_S3_FLAVOR`, when
+  set, stands for the bucket's rules;
 - delete markers with no versions left under them: removed;
 - multipart uploads left open longer than the bucket's `abort_incomplete_multipart_days`: aborted (S3's
   AbortIncompleteMultipartUpload, for backends whose lifecycle engine does not run).
@@ -22,11 +25,13 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from gateway import changes
 from gateway.changes import SYSTEM_JANITOR, Change, ChangeHook
 from gateway.errors import ObjectMissing, PreconditionFailed
 from gateway.keys import SESSION_RECORD_NAME, SessionKeys, session_prefix_of
+from gateway.policy import lifecycle
 from gateway.policy.tiers import Policy, tier_of
 from gateway.policy.visibility import DELETE, EXPIRE, Verdict, judge_history
 from gateway.settings import Settings
@@ -59,6 +64,8 @@ class Report:
     actions: list[Action] = field(default_factory=list)
     withdrawn: int = 0  # expiries undone because a new version landed first
     unreadable_records: list[str] = field(default_factory=list)  # session records that are not valid JSON objects
+    # Tiers whose old versions the janitor removes because the bucket's lifecycle rules do not.
+    pruned_tiers: frozenset[str] = frozenset()
 
     def summary(self) -> str:
         counts = Counter(action.reason for action in self.actions)
@@ -67,6 +74,9 @@ class Report:
         if self.withdrawn:
             lines.append(f"  {self.withdrawn:6d}  expiries withdrawn: the file was written again meanwhile")
         lines += [f"  unreadable session record (repair or delete it): {key}" for key in self.unreadable_records]
+        if self.pruned_tiers:
+            tiers = ", ".join(sorted(self.pruned_tiers))
+            lines.append(f"old versions judged here for tier(s) {tiers}: the bucket's lifecycle rules leave them")
         return "\n".join(lines)
 
 
@@ -96,7 +106,8 @@ class Janitor:
     async def run(self, *, dry_run: bool, prefix: str | None = None, only_ephemeral: bool = False) -> Report:
         root = self._settings.key_root
         walk = prefix if prefix is not None else (root + "/" if root else "")
-        report = Report(dry_run=dry_run)
+        pruned_tiers = frozenset() if only_ephemeral else await self.tiers_to_prune()
+        report = Report(dry_run=dry_run, pruned_tiers=pruned_tiers)
         ended: dict[str, bool] = {}
         group: list[VersionEntry] = []
         async for page in self._store.version_pages(walk):
@@ -112,6 +123,17 @@ class Janitor:
         if not dry_run:
             await self._carry_out(walk, report)
         return report
+
+    async def tiers_to_prune(self) -> frozenset[str]:
+        """The tiers whose old versions this janitor removes: those whose noncurrent promise is missing from the
+        bucket's lifecycle rules, or only partly there (see `lifecycle.janitor_noncurrent_tiers`)."""
+        root, flavor = self._settings.key_root, self._settings.s3_flavor
+        rules: dict[str, Any] | None
+        if flavor is not None:
+            rules = lifecycle.rules_for(self._policy, key_root=root, flavor=flavor)
+        else:
+            rules = await self._store.get_lifecycle()
+        return lifecycle.janitor_noncurrent_tiers(self._policy, rules, key_root=root)
 
     async def remove_ephemeral(self, keys: SessionKeys) -> Report:
         """Remove every version of the ephemeral files of one (ended) session."""
@@ -153,6 +175,7 @@ class Janitor:
             day_seconds=self._settings.day_seconds,
             session_ended=await self._session_ended(session_prefix, ended, report),
             expire_delete_markers=self._policy.expire_delete_markers,
+            pruned_tiers=report.pruned_tiers,
         )
         return [
             Action(verdict.action, key, verdict.entry.version_id, verdict.reason or "")

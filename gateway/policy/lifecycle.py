@@ -1,68 +1,98 @@
-"""The tier policy as S3 lifecycle rules: rendering, comparison with a bucket, and export formats.
+"""The tier policy as S3 lifecycle rules, and which of its promises fall to the janitor.
 
 The gateway owns the rules whose ID starts with `MANAGED_PREFIX`; every other rule in the bucket belongs to someone
 else and is carried over untouched. Everything here is pure: the caller reads and writes the bucket.
+
+Without a flavor the rules are rendered in full, as AWS S3 keeps them. Some backends drop NewerNoncurrentVersions
+(Ceph RGW 16, moto). The age left behind would make the lifecycle engine delete the newest old versions a tier keeps,
+so for such a bucket the tier's NoncurrentVersionExpiration goes altogether (`without_newer_noncurrent`) and the
+janitor removes old versions by age and count itself. Whether a bucket keeps the field is learned when the rules are
+applied (`gateway.policy.commands`); the janitor reads the bucket's rules to know what it must do.
 """
 
 from __future__ import annotations
 
 import copy
-import difflib
 import json
-import re
-import shlex
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from gateway.keys import validate_root
+from gateway.keys import probe_key, validate_root
 from gateway.policy.tiers import TIER_TAG, Policy, PolicyError, Tier
+from gateway.settings import FLAVORS
+
+__all__ = ["FLAVORS"]
 
 MANAGED_PREFIX = "session-gateway:"
 BUCKET_RULE_ID = MANAGED_PREFIX + "bucket"
-FLAVORS = ("aws", "ceph", "generic")
+PROBE_RULE_ID = MANAGED_PREFIX + "probe"
+_TIER_RULE_PREFIX = MANAGED_PREFIX + "tier:"
 MAX_RULES = 1000
 # AWS rejects earlier moves to the infrequent-access classes; other backends have no such floor.
 _AWS_MIN_TRANSITION_DAYS = {"STANDARD_IA": 30, "ONEZONE_IA": 30}
-_HCL_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+_ACTIONS = frozenset(
+    {
+        "Expiration",
+        "Transitions",
+        "NoncurrentVersionExpiration",
+        "NoncurrentVersionTransitions",
+        "AbortIncompleteMultipartUpload",
+    }
+)
+_NONCURRENT = "NoncurrentVersionExpiration"
+_NEWER = "NewerNoncurrentVersions"
 
 
 def tier_rule_id(name: str) -> str:
-    return f"{MANAGED_PREFIX}tier:{name}"
+    return _TIER_RULE_PREFIX + name
 
 
 def supports_newer_noncurrent_versions(flavor: str) -> bool:
-    """Whether the backend honours NewerNoncurrentVersions: Ceph RGW 16 ignores it and moto drops it."""
+    """Whether a backend of this flavor keeps NewerNoncurrentVersions: Ceph RGW 16 ignores it and moto drops it."""
     _check_flavor(flavor)
     return flavor == "aws"
 
 
-def render(policy: Policy, *, key_root: str, flavor: str) -> dict[str, Any]:
-    """The lifecycle configuration for `policy`, as `put_bucket_lifecycle_configuration` takes it."""
-    _check_flavor(flavor)
+def render(policy: Policy, *, key_root: str, flavor: str | None = None) -> dict[str, Any]:
+    """The lifecycle configuration for `policy`, as `put_bucket_lifecycle_configuration` takes it.
+
+    `flavor` None renders the full rules, which AWS S3 accepts as they are; a backend that keeps less is found out
+    when they are applied. With a flavor, only what that backend keeps is rendered.
+    """
+    if flavor is not None:
+        _check_flavor(flavor)
+    if flavor in (None, "aws"):
+        for tier in policy.tiers.values():
+            _check_aws_transitions(policy, tier, flavor)
+    config = rules_for(policy, key_root=key_root, flavor=flavor)
+    if len(config["Rules"]) > MAX_RULES:
+        raise PolicyError(
+            f"{policy.source}: tiers: the policy needs {len(config['Rules'])} lifecycle rules; S3 allows at most "
+            f"{MAX_RULES}"
+        )
+    return config
+
+
+def rules_for(policy: Policy, *, key_root: str, flavor: str | None) -> dict[str, Any]:
+    """The rules `render` makes, without checking that a bucket would accept them."""
     root = validate_root(key_root)
     prefix = f"{root}/" if root else ""
-    rules = [rule for tier in policy.tiers.values() if (rule := _tier_rule(policy, tier, prefix, flavor)) is not None]
+    full = flavor is None or supports_newer_noncurrent_versions(flavor)
+    rules = [rule for tier in policy.tiers.values() if (rule := _tier_rule(tier, prefix, full)) is not None]
     rules.append(_bucket_rule(policy, prefix))
-    if len(rules) > MAX_RULES:
-        raise PolicyError(
-            f"{policy.source}: tiers: the policy needs {len(rules)} lifecycle rules; S3 allows at most {MAX_RULES}"
-        )
     return {"Rules": rules}
 
 
-def _tier_rule(policy: Policy, tier: Tier, prefix: str, flavor: str) -> dict[str, Any] | None:
+def _tier_rule(tier: Tier, prefix: str, keeps_newer: bool) -> dict[str, Any] | None:
     actions: dict[str, Any] = {}
     if tier.retention_days is not None:
         actions["Expiration"] = {"Days": tier.retention_days}
     if tier.transitions:
-        if flavor == "aws":
-            _check_aws_transitions(policy, tier)
         actions["Transitions"] = [{"Days": t.days, "StorageClass": t.storage_class} for t in tier.transitions]
-    noncurrent = _noncurrent_expiration(tier, flavor)
+    noncurrent = _noncurrent_expiration(tier, keeps_newer)
     if noncurrent is not None:
-        actions["NoncurrentVersionExpiration"] = noncurrent
+        actions[_NONCURRENT] = noncurrent
     if not actions:
         return None
     tag = {"Key": TIER_TAG, "Value": tier.name}
@@ -70,26 +100,28 @@ def _tier_rule(policy: Policy, tier: Tier, prefix: str, flavor: str) -> dict[str
     return {"ID": tier_rule_id(tier.name), "Status": "Enabled", "Filter": condition, **actions}
 
 
-def _noncurrent_expiration(tier: Tier, flavor: str) -> dict[str, Any] | None:
+def _noncurrent_expiration(tier: Tier, keeps_newer: bool) -> dict[str, Any] | None:
     if tier.noncurrent_days is None:
         # A count limit without an age cannot be a lifecycle rule: NoncurrentDays is mandatory, and inventing one
         # would delete every old version on backends that ignore the count. The janitor enforces it instead.
         return None
     if not tier.keep_versions:
         return {"NoncurrentDays": tier.noncurrent_days}
-    if supports_newer_noncurrent_versions(flavor):
-        return {"NoncurrentDays": tier.noncurrent_days, "NewerNoncurrentVersions": tier.keep_versions}
+    if keeps_newer:
+        return {"NoncurrentDays": tier.noncurrent_days, _NEWER: tier.keep_versions}
     # The age alone would also delete the newest old versions the tier promises to keep; the janitor does both.
     return None
 
 
-def _check_aws_transitions(policy: Policy, tier: Tier) -> None:
+def _check_aws_transitions(policy: Policy, tier: Tier, flavor: str | None) -> None:
+    # Unless told otherwise, the rules must be ones AWS S3 accepts.
+    hint = "; on another S3, set GATEWAY_S3_FLAVOR to ceph or generic" if flavor is None else ""
     for index, transition in enumerate(tier.transitions):
         floor = _AWS_MIN_TRANSITION_DAYS.get(transition.storage_class, 0)
         if transition.days < floor:
             raise PolicyError(
                 f"{policy.source}: tiers.{tier.name}.transitions[{index}].days: AWS S3 needs at least {floor} days "
-                f"before a move to {transition.storage_class} (got {transition.days})"
+                f"before a move to {transition.storage_class} (got {transition.days}){hint}"
             )
 
 
@@ -103,9 +135,91 @@ def _bucket_rule(policy: Policy, prefix: str) -> dict[str, Any]:
     return rule
 
 
-def janitor_duties(policy: Policy, flavor: str) -> list[str]:
-    """What the backend will not enforce for this policy, so the janitor must; one sentence each."""
-    _check_flavor(flavor)
+def without_newer_noncurrent(config: Mapping[str, Any]) -> dict[str, Any]:
+    """`config` for a bucket that drops NewerNoncurrentVersions: every rule that carries it loses its whole
+    NoncurrentVersionExpiration (and a rule left without an action goes), so the janitor removes those old versions
+    by age and count instead of the lifecycle engine removing the kept ones too."""
+    rules = []
+    for rule in config.get("Rules") or []:
+        if _newer_noncurrent(rule) is not None:
+            rule = {key: value for key, value in rule.items() if key != _NONCURRENT}
+            if not _ACTIONS & set(rule):
+                continue
+        rules.append(copy.deepcopy(dict(rule)))
+    return {"Rules": rules}
+
+
+def keeps_newer_noncurrent(config: Mapping[str, Any] | None, rule_id: str | None = None) -> bool:
+    """Whether a configuration read from a bucket holds NewerNoncurrentVersions (in rule `rule_id`, or in any rule):
+    proof that the bucket keeps the field."""
+    return any(
+        _newer_noncurrent(rule) is not None
+        for rule in (config or {}).get("Rules") or []
+        if rule_id is None or rule.get("ID") == rule_id
+    )
+
+
+def newer_noncurrent_probe_rule(key_root: str) -> dict[str, Any]:
+    """A rule whose read-back shows whether the bucket keeps NewerNoncurrentVersions, and which can delete nothing
+    that matters: it applies only under the probe prefix, where no object outlives its probe."""
+    return {
+        "ID": PROBE_RULE_ID,
+        "Status": "Enabled",
+        "Filter": {"Prefix": probe_key(key_root, "")},
+        _NONCURRENT: {"NoncurrentDays": 1, _NEWER: 1},
+    }
+
+
+def janitor_takeover(rule: Mapping[str, Any]) -> str | None:
+    """The promise the janitor keeps when a bucket that drops NewerNoncurrentVersions holds `rule` (as rendered,
+    with the field) without its NoncurrentVersionExpiration; None when the rule has nothing the janitor takes over."""
+    kept = _newer_noncurrent(rule)
+    if kept is None:
+        return None
+    rule_id = str(rule.get("ID", ""))
+    tier = rule_id.removeprefix(_TIER_RULE_PREFIX) if rule_id.startswith(_TIER_RULE_PREFIX) else rule_id
+    days = rule[_NONCURRENT].get("NoncurrentDays")
+    return (
+        f"keeps the newest {kept} old versions of tier {tier} and removes older ones {days} days after they stopped "
+        "being current (the bucket does not keep NewerNoncurrentVersions)"
+    )
+
+
+def _newer_noncurrent(rule: Mapping[str, Any]) -> Any:
+    expiry = rule.get(_NONCURRENT)
+    return expiry.get(_NEWER) if isinstance(expiry, Mapping) else None
+
+
+def janitor_noncurrent_tiers(policy: Policy, bucket: Mapping[str, Any] | None, *, key_root: str) -> frozenset[str]:
+    """The tiers whose old versions the janitor must remove, judged from the bucket's lifecycle configuration.
+
+    A tier with a noncurrent promise (`noncurrent_days` or `keep_versions`) is the janitor's unless the bucket has
+    its rule, enabled, on the tier's filter, with exactly the NoncurrentVersionExpiration of the full rendering:
+    a rule that lacks NewerNoncurrentVersions, or the whole expiry, or is missing leaves the promise to the janitor.
+    """
+    found = {str(rule.get("ID")): rule for rule in normalise(bucket or {})["Rules"]}
+    wanted = {str(rule["ID"]): rule for rule in normalise(rules_for(policy, key_root=key_root, flavor=None))["Rules"]}
+    tiers = set()
+    for tier in policy.tiers.values():
+        if tier.noncurrent_days is None and tier.keep_versions is None:
+            continue
+        want, have = wanted.get(tier_rule_id(tier.name)), found.get(tier_rule_id(tier.name))
+        carried = (
+            want is not None
+            and have is not None
+            and _NONCURRENT in want
+            and have.get("Status") == "Enabled"
+            and all(have.get(key) == want[key] for key in ("Filter", _NONCURRENT))
+        )
+        if not carried:
+            tiers.add(tier.name)
+    return frozenset(tiers)
+
+
+def janitor_duties(policy: Policy, flavor: str | None) -> list[str]:
+    """What the janitor must do for this policy, as far as it is known without a bucket; one sentence each."""
+    if flavor is not None:
+        _check_flavor(flavor)
     duties = []
     for tier in policy.tiers.values():
         if tier.ends_with_session:
@@ -122,7 +236,15 @@ def janitor_duties(policy: Policy, flavor: str) -> list[str]:
                 f"Delete old versions of files of tier '{tier.name}' beyond the newest {tier.keep_versions}: "
                 "lifecycle rules cannot limit old versions by count alone."
             )
-        elif tier.keep_versions > 0 and not supports_newer_noncurrent_versions(flavor):
+        elif not tier.keep_versions:
+            continue
+        elif flavor is None:
+            duties.append(
+                f"Delete old versions of files of tier '{tier.name}' once they have been noncurrent for "
+                f"{tier.noncurrent_days} days, except the newest {tier.keep_versions}, if the bucket does not keep "
+                "NewerNoncurrentVersions (`policies apply` finds out and says so)."
+            )
+        elif not supports_newer_noncurrent_versions(flavor):
             duties.append(
                 f"Delete old versions of files of tier '{tier.name}' once they have been noncurrent for "
                 f"{tier.noncurrent_days} days, except the newest {tier.keep_versions}: a {flavor} backend cannot keep "
@@ -209,187 +331,8 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _is_managed(rule: Mapping[str, Any]) -> bool:
+def is_managed(rule: Mapping[str, Any]) -> bool:
     return str(rule.get("ID", "")).startswith(MANAGED_PREFIX)
-
-
-@dataclass(frozen=True)
-class Plan:
-    changes: list[str]
-    diff: str
-    unmanaged: list[dict[str, Any]]
-    merged: dict[str, Any]
-
-    @property
-    def changed(self) -> bool:
-        return bool(self.changes)
-
-
-def plan(current: Mapping[str, Any] | None, desired: Mapping[str, Any]) -> Plan:
-    """Compare the bucket's configuration (None: it has none) with the rendered one, keeping others' rules."""
-    existing = normalise(current or {})["Rules"]
-    wanted = normalise(desired)["Rules"]
-    strays = [str(rule.get("ID", "")) for rule in wanted if not _is_managed(rule)]
-    if strays:
-        raise ValueError(f"desired rules must have IDs starting with {MANAGED_PREFIX!r}: {', '.join(strays)}")
-    ours = {str(rule["ID"]): rule for rule in existing if _is_managed(rule)}
-    unmanaged = [rule for rule in existing if not _is_managed(rule)]
-    target = {str(rule["ID"]): rule for rule in wanted}
-
-    changes = []
-    for rule_id in sorted(ours.keys() | target.keys()):
-        before, after = ours.get(rule_id), target.get(rule_id)
-        if before is None:
-            changes.append(f"add {rule_id}")
-        elif after is None:
-            changes.append(f"remove {rule_id}")
-        elif before != after:
-            fields = sorted(key for key in before.keys() | after.keys() if before.get(key) != after.get(key))
-            changes.append(f"change {rule_id}: {', '.join(fields)}")
-
-    diff = "".join(
-        difflib.unified_diff(
-            to_json({"Rules": list(ours.values())}).splitlines(keepends=True),
-            to_json({"Rules": wanted}).splitlines(keepends=True),
-            fromfile="bucket (managed rules)",
-            tofile="policy",
-        )
-    )
-    merged_rules = copy.deepcopy(list(desired.get("Rules") or [])) + copy.deepcopy(unmanaged)
-    if len(merged_rules) > MAX_RULES:
-        raise PolicyError(
-            f"the policy's {len(wanted)} lifecycle rules and the bucket's {len(unmanaged)} other rules exceed S3's "
-            f"limit of {MAX_RULES}"
-        )
-    return Plan(changes=changes, diff=diff, unmanaged=unmanaged, merged={"Rules": merged_rules})
-
-
-def to_json(config: Mapping[str, Any]) -> str:
-    """The configuration as the JSON `aws s3api` and the S3 console take."""
-    return json.dumps(config, indent=2, default=_json_default) + "\n"
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    raise TypeError(f"{type(value).__name__} is not part of a lifecycle configuration")
-
-
-def to_aws_cli(config: Mapping[str, Any], *, bucket: str, endpoint_url: str | None) -> str:
-    """A shell command that puts the configuration, ready to paste."""
-    words = ["aws", "s3api", "put-bucket-lifecycle-configuration", "--bucket", bucket]
-    if endpoint_url:
-        words += ["--endpoint-url", endpoint_url]
-    words += ["--lifecycle-configuration", to_json(config).rstrip("\n")]
-    return " ".join(shlex.quote(word) for word in words) + "\n"
-
-
-def to_terraform(
-    config: Mapping[str, Any], *, bucket: str, resource_name: str = "session_gateway", source: str | None = None
-) -> str:
-    """An `aws_s3_bucket_lifecycle_configuration` resource (Terraform AWS provider v5) for the configuration."""
-    if not _HCL_IDENTIFIER.fullmatch(resource_name):
-        raise ValueError(f"{resource_name!r} is not a Terraform resource name")
-    lines = [
-        f"# Rendered by session-gateway from {source or 'its tier policy file'}: change the policy and render again",
-        "# rather than editing this resource.",
-        "# The bucket must have versioning enabled (aws_s3_bucket_versioning); add a depends_on on that resource so",
-        "# the rules never apply to an unversioned bucket.",
-        f'resource "aws_s3_bucket_lifecycle_configuration" "{resource_name}" {{',
-        f"  bucket = {_hcl_value(bucket)}",
-    ]
-    for rule in config.get("Rules") or []:
-        lines.append("")
-        lines.extend(f"  {line}" if line else "" for line in _hcl_rule(rule))
-    lines.append("}")
-    return "\n".join(lines) + "\n"
-
-
-_HCL_ACTIONS = {
-    "Expiration": (
-        "expiration",
-        {"Days": "days", "Date": "date", "ExpiredObjectDeleteMarker": "expired_object_delete_marker"},
-    ),
-    "NoncurrentVersionExpiration": (
-        "noncurrent_version_expiration",
-        {"NoncurrentDays": "noncurrent_days", "NewerNoncurrentVersions": "newer_noncurrent_versions"},
-    ),
-    "AbortIncompleteMultipartUpload": (
-        "abort_incomplete_multipart_upload",
-        {"DaysAfterInitiation": "days_after_initiation"},
-    ),
-}
-_HCL_TRANSITION = {"Days": "days", "Date": "date", "StorageClass": "storage_class"}
-_HCL_FILTER = {
-    "Prefix": "prefix",
-    "ObjectSizeGreaterThan": "object_size_greater_than",
-    "ObjectSizeLessThan": "object_size_less_than",
-}
-
-
-def _hcl_rule(rule: Mapping[str, Any]) -> list[str]:
-    rule_id = rule.get("ID", "")
-    unknown = sorted(set(rule) - {"ID", "Status", "Filter", "Transitions", *_HCL_ACTIONS})
-    if unknown:
-        # Dropping a field would make Terraform put a different rule than the one shown.
-        raise ValueError(f"rule {rule_id!r}: cannot render {', '.join(unknown)} as Terraform")
-    sections = [_hcl_attributes({"id": rule_id, "status": rule.get("Status", "Enabled")})]
-    sections.append(_hcl_block("filter", _hcl_filter(rule_id, rule.get("Filter", {}))))
-    for key, (block, names) in _HCL_ACTIONS.items():
-        if key in rule:
-            sections.append(_hcl_block(block, _hcl_attributes(_renamed(rule_id, rule[key], names))))
-    for transition in rule.get("Transitions") or []:
-        sections.append(_hcl_block("transition", _hcl_attributes(_renamed(rule_id, transition, _HCL_TRANSITION))))
-    body: list[str] = []
-    for section in sections:
-        body += [*([""] if body else []), *section]
-    return _hcl_block("rule", body)
-
-
-def _hcl_filter(rule_id: str, condition: Mapping[str, Any]) -> list[str]:
-    if "Tag" in condition:
-        # S3 allows nothing next to a single tag; anything else belongs in an `And`.
-        _renamed(rule_id, {key: value for key, value in condition.items() if key != "Tag"}, {})
-        tag = condition["Tag"]
-        return _hcl_block("tag", _hcl_attributes({"key": tag["Key"], "value": tag["Value"]}))
-    if "And" in condition:
-        both = dict(condition["And"])
-        tags = {tag["Key"]: tag["Value"] for tag in both.pop("Tags", [])}
-        body = _hcl_attributes(_renamed(rule_id, both, _HCL_FILTER))
-        if tags:
-            body += ["tags = {", *("  " + line for line in _hcl_attributes(tags)), "}"]
-        return _hcl_block("and", body)
-    return _hcl_attributes(_renamed(rule_id, condition, _HCL_FILTER))
-
-
-def _renamed(rule_id: str, values: Mapping[str, Any], names: Mapping[str, str]) -> dict[str, Any]:
-    unknown = sorted(set(values) - set(names))
-    if unknown:
-        raise ValueError(f"rule {rule_id!r}: cannot render {', '.join(unknown)} as Terraform")
-    return {names[key]: value for key, value in values.items()}
-
-
-def _hcl_attributes(values: Mapping[str, Any]) -> list[str]:
-    """`name = value` lines with the equals signs aligned, as `terraform fmt` leaves them."""
-    # Only tag keys can fail to be identifiers; a quoted key is valid in a map.
-    shown = {(key if _HCL_IDENTIFIER.fullmatch(key) else json.dumps(key)): _hcl_value(v) for key, v in values.items()}
-    width = max((len(key) for key in shown), default=0)
-    return [f"{key.ljust(width)} = {value}" for key, value in shown.items()]
-
-
-def _hcl_block(name: str, body: list[str]) -> list[str]:
-    return [f"{name} {{", *(f"  {line}" if line else "" for line in body), "}"]
-
-
-def _hcl_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, datetime | date):
-        value = value.isoformat()
-    # JSON string escapes are valid HCL; HCL additionally treats ${ and %{ as template syntax.
-    return json.dumps(str(value)).replace("${", "$${").replace("%{", "%%{")
 
 
 def _check_flavor(flavor: str) -> None:

@@ -27,6 +27,7 @@ DAY_SECONDS = 86_400
 # What the janitor does about a version the judge removed.
 EXPIRE = "expire"  # a delete marker on top of the current version, as S3's Expiration does
 DELETE = "delete"  # the exact version removed for good
+_BEYOND_POLICY = "old version beyond its tier's policy"
 
 
 @dataclass(frozen=True)
@@ -111,22 +112,30 @@ def judge_history(
     from_top: bool = True,
     session_ended: bool = False,
     expire_delete_markers: bool = False,
+    pruned_tiers: frozenset[str] | None = None,
 ) -> list[Verdict]:
     """Verdicts for one key's history, newest first; `tiers` maps each version id to its tier.
 
     `from_top` is False for a page that starts below the newest entry: its first entry is then judged as a pinned
     version, and old versions are counted from the top of the page, which undercounts and so only ever shows more.
     `session_ended` removes the versions of tiers that end with their session. With `expire_delete_markers`, delete
-    markers with no version left under them are removed too (they only clutter listings).
+    markers with no version left under them are removed too (they only clutter listings). With `pruned_tiers`, old
+    versions past their tier's policy are removed only for those tiers: for the others the bucket's lifecycle rules
+    remove them, and until then they are only hidden.
     """
     verdicts: list[Verdict] = []
     noncurrent_rank = 0
     newer: VersionEntry | None = None
     for index, entry in enumerate(entries):
         tier = tiers.get(entry.version_id)
-        verdicts.append(
-            _judge_one(entry, tier, newer, index, noncurrent_rank, now, day_seconds, from_top, session_ended)
-        )
+        verdict = _judge_one(entry, tier, newer, index, noncurrent_rank, now, day_seconds, from_top, session_ended)
+        if (
+            verdict.reason == _BEYOND_POLICY
+            and pruned_tiers is not None
+            and (tier is None or tier.name not in pruned_tiers)
+        ):
+            verdict = Verdict(entry, tier, False)  # hidden; the bucket's own rules remove it
+        verdicts.append(verdict)
         if not entry.is_delete_marker and (index > 0 or not from_top):
             noncurrent_rank += 1
         newer = entry
@@ -165,5 +174,5 @@ def _judge_one(
     if newer is None:
         return Verdict(entry, tier, not pinned_is_gone(tier, entry.last_modified, now, day_seconds))
     if noncurrent_is_gone(tier, newer.last_modified, now, day_seconds, newer_noncurrent=rank):
-        return Verdict(entry, tier, False, DELETE, "old version beyond its tier's policy")
+        return Verdict(entry, tier, False, DELETE, _BEYOND_POLICY)
     return Verdict(entry, tier, True)

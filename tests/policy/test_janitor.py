@@ -8,7 +8,10 @@ import json
 import subprocess
 import sys
 import time
+import unicodedata
 from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +20,12 @@ import pytest
 from gateway.api.app import create_app
 from gateway.policy.config import load_configured_policy
 from gateway.policy.janitor import Report
+from gateway.policy.tiers import load_policy
 from gateway.services.assembly import assemble
+from gateway.settings import Settings
 from gateway.storage.store import Store
 from tests.conftest import Backend, Gateway, ServerThread, gateway_settings
+from tests.policy.test_commands import policies, policy_env
 
 DAY = 2
 POLICY = """
@@ -57,10 +63,12 @@ def janitor_gateway(backend: Backend, tmp_path_factory: pytest.TempPathFactory) 
         yield Gateway(backend=backend, settings=settings, url=url)
 
 
-def _janitor_runs(gateway: Gateway, *dry_runs: bool) -> list[Report]:
+def _janitor_runs(gateway: Gateway, *dry_runs: bool, now: datetime | None = None) -> list[Report]:
+    clock = None if now is None else (lambda: now)
+
     async def main() -> list[Report]:
         async with Store(gateway.settings, credentials=gateway.backend.credentials) as store:
-            janitor = assemble(store, gateway.settings, load_configured_policy(gateway.settings)).janitor
+            janitor = assemble(store, gateway.settings, load_configured_policy(gateway.settings), clock=clock).janitor
             return list(await asyncio.gather(*(janitor.run(dry_run=dry) for dry in dry_runs)))
 
     return asyncio.run(main())
@@ -115,8 +123,10 @@ def test_janitor_enforces_the_tiers(janitor_gateway: Gateway, user: str) -> None
     abandoned = s3.create_multipart_upload(Bucket=bucket, Key=keys.file("abandoned.bin"))["UploadId"]
     time.sleep(DAY + 0.5)
     fresh = s3.create_multipart_upload(Bucket=bucket, Key=keys.file("fresh.bin"))["UploadId"]
+    # The janitors below judge at this one moment, however long a loaded machine takes to run them.
+    settled = datetime.now(UTC)
 
-    (dry,) = _janitor_runs(gateway, True)
+    (dry,) = _janitor_runs(gateway, True, now=settled)
     planned = {(a.key, a.reason) for a in dry.actions}
     assert (keys.file("short.txt"), "past its tier's retention") in planned
     assert (ended_keys.file("scratch.txt"), "ephemeral file of an ended session") in planned
@@ -129,7 +139,7 @@ def test_janitor_enforces_the_tiers(janitor_gateway: Gateway, user: str) -> None
     s3.abort_multipart_upload(Bucket=bucket, Key=keys.file("fresh.bin"), UploadId=fresh)  # keep later runs exact
 
     # Two janitors at once, as two replicas of a CronJob could be.
-    first, second = _janitor_runs(gateway, False, False)
+    first, second = _janitor_runs(gateway, False, False, now=settled)
     assert first.actions and second.actions
 
     assert _open_uploads(gateway) == set()
@@ -145,10 +155,9 @@ def test_janitor_enforces_the_tiers(janitor_gateway: Gateway, user: str) -> None
         assert api.get(f"{base}/short.txt").status_code == 404
         assert api.get(f"{base}/kept.txt").content == b"4"
 
-    (again,) = _janitor_runs(gateway, False)
+    (again,) = _janitor_runs(gateway, False, now=settled)
     assert again.actions == []  # nothing left to do until time passes
-    time.sleep(DAY + 0.5)
-    (later,) = _janitor_runs(gateway, False)
+    (later,) = _janitor_runs(gateway, False, now=datetime.now(UTC) + timedelta(seconds=DAY + 0.5))
     assert {a.reason for a in later.actions} == {
         "old version beyond its tier's policy",
         "delete marker with no versions left",
@@ -198,3 +207,77 @@ def test_an_unreadable_session_record_is_reported_and_breaks_nothing(janitor_gat
     assert record in report.unreadable_records
     assert "unreadable session record" in report.summary()
     assert not [action for action in report.actions if f"/s/{sid}/" in action.key]
+
+
+KEPT_BY_COUNT = """
+default_tier = "counted"
+[bucket]
+abort_incomplete_multipart_days = 1
+expire_delete_markers = true
+[tiers.counted]
+description = "old versions by age and count"
+retention_days = 365
+noncurrent_days = 30
+keep_versions = 2
+[tiers.aged]
+description = "old versions by age alone"
+noncurrent_days = 30
+"""
+# Non-ASCII, decomposed (NFD), emoji and '%': the gateway stores the NFC form.
+COUNTED_PATH = unicodedata.normalize("NFD", "café/résumé 🚀 100%.txt")
+AGED_PATH = "notes/naïve 😀 50%.md"
+
+
+def test_after_apply_the_janitor_keeps_what_the_bucket_dropped(
+    backend: Backend, lifecycle_bucket: str, tmp_path: Path
+) -> None:
+    policy_file = tmp_path / "tiers.toml"
+    policy_file.write_text(KEPT_BY_COUNT)
+    bucket = lifecycle_bucket
+    applied = policies(policy_env(backend, bucket, policy_file), "apply", "--yes")
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert "janitor: keeps the newest 2 old versions of tier counted" in applied.stdout
+
+    settings = gateway_settings(backend, bucket, GATEWAY_POLICY_FILE=str(policy_file))
+    with ServerThread(create_app(settings, credentials=backend.credentials)) as url:
+        gateway = Gateway(backend=backend, settings=settings, url=url)
+        with gateway.client("janitor-user") as api:
+            sid = api.post("/v1/sessions", json={}).json()["id"]
+        keys = gateway.owner("janitor-user").session(sid)
+        counted, aged = keys.file(COUNTED_PATH), keys.file(AGED_PATH)
+        # Histories written straight to the bucket, tagged as the gateway tags them.
+        s3 = backend.client()
+        for key, tier, count in [(counted, "counted", 5), (aged, "aged", 3)]:
+            for i in range(count):
+                s3.put_object(Bucket=bucket, Key=key, Body=b"%d" % i, Tagging=f"tier={tier}")
+    month_later = datetime.now(UTC) + timedelta(days=31)
+
+    async def run(run_settings: Settings, *, dry_run: bool) -> Report:
+        async with Store(run_settings, credentials=backend.credentials) as store:
+            janitor = assemble(store, run_settings, load_policy(policy_file), clock=lambda: month_later).janitor
+            return await janitor.run(dry_run=dry_run)
+
+    # Told the bucket is AWS S3, the janitor leaves old versions to its lifecycle rules.
+    told_aws = asyncio.run(run(replace(settings, s3_flavor="aws"), dry_run=True))
+    assert told_aws.pruned_tiers == frozenset()
+    assert [a for a in told_aws.actions if a.reason == "old version beyond its tier's policy"] == []
+
+    # Learned from the bucket: it dropped NewerNoncurrentVersions, so keep-N of `counted` is the janitor's; the
+    # age-only expiry of `aged` stayed in the bucket's rule and remains the lifecycle engine's.
+    report = asyncio.run(run(settings, dry_run=False))
+    assert report.pruned_tiers == {"counted"}
+    assert "old versions judged here for tier(s) counted" in report.summary()
+    assert {a.key for a in report.actions} == {counted}
+    assert len(_versions(gateway, counted)) == 3  # the current version and the newest two old ones
+    assert len(_versions(gateway, aged)) == 3
+
+    # The scheduled command decides the same way, and says so.
+    command = subprocess.run(
+        [sys.executable, "-m", "gateway", "janitor", "run", "--dry-run"],
+        env=policy_env(backend, bucket, policy_file),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert command.returncode == 0, command.stderr
+    assert "old versions judged here for tier(s) counted: the bucket's lifecycle rules leave them" in command.stdout

@@ -1,9 +1,6 @@
 from __future__ import annotations
 
 import copy
-import json
-import re
-import shlex
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,17 +9,18 @@ from typing import Any
 
 import pytest
 
+from gateway.policy.exports import to_json
 from gateway.policy.lifecycle import (
     FLAVORS,
-    MANAGED_PREFIX,
     janitor_duties,
+    janitor_noncurrent_tiers,
+    janitor_takeover,
+    keeps_newer_noncurrent,
+    newer_noncurrent_probe_rule,
     normalise,
-    plan,
     render,
     supports_newer_noncurrent_versions,
-    to_aws_cli,
-    to_json,
-    to_terraform,
+    without_newer_noncurrent,
 )
 from gateway.policy.tiers import Policy, PolicyError, Tier, Transition, load_policy
 
@@ -346,218 +344,6 @@ def test_normalise_accepts_what_a_backend_echoes_back(flavor: str) -> None:
     assert normalise(echoed) == normalise(desired)
 
 
-def test_plan_without_changes() -> None:
-    desired = render(SHIPPED, key_root="gw", flavor="aws")
-    result = plan(copy.deepcopy(desired), desired)
-    assert result.changed is False
-    assert result.changes == []
-    assert result.diff == ""
-    assert result.unmanaged == []
-    assert result.merged == desired
-
-
-def test_plan_for_a_bucket_without_lifecycle() -> None:
-    desired = render(SHIPPED, key_root="gw", flavor="aws")
-    result = plan(None, desired)
-    assert result.changed is True
-    assert result.changes == [f"add {rule_id}" for rule_id in sorted([EPHEMERAL, STANDARD, PERSISTENT, BUCKET])]
-    assert result.merged == desired
-    assert result.diff.startswith("--- bucket (managed rules)\n+++ policy\n")
-    added = [line for line in result.diff.splitlines() if line.startswith("+") and not line.startswith("+++")]
-    assert sum(f'"ID": "{rule_id}"' in line for line in added for rule_id in (EPHEMERAL, BUCKET)) == 2
-
-
-def test_plan_lists_added_removed_and_changed_rules() -> None:
-    desired = render(SHIPPED, key_root="gw", flavor="aws")
-    current = copy.deepcopy(desired)
-    rules = rule_by_id(current)
-    rules[STANDARD]["Expiration"] = {"Days": 60}
-    rules[BUCKET]["Filter"] = {"Prefix": "old/"}
-    current["Rules"] = [rule for rule in current["Rules"] if rule["ID"] != EPHEMERAL]
-    current["Rules"].append({"ID": "session-gateway:tier:gold", "Status": "Enabled", "Expiration": {"Days": 9}})
-    result = plan(current, desired)
-    assert result.changed is True
-    assert result.changes == [
-        f"change {BUCKET}: Filter",
-        f"add {EPHEMERAL}",
-        "remove session-gateway:tier:gold",
-        f"change {STANDARD}: Expiration",
-    ]
-    assert [rule["ID"] for rule in result.merged["Rules"]] == [EPHEMERAL, STANDARD, PERSISTENT, BUCKET]
-    removed = [
-        line[1:].strip()
-        for line in result.diff.splitlines()
-        if line.startswith("-") and line != "--- bucket (managed rules)"
-    ]
-    added = [line[1:].strip() for line in result.diff.splitlines() if line.startswith("+") and line != "+++ policy"]
-    assert '"Days": 60' in removed and '"Days": 30' in added
-    assert '"Prefix": "old/"' in removed and '"ID": "session-gateway:tier:gold",' in removed
-
-
-def test_plan_keeps_rules_it_does_not_manage() -> None:
-    desired = render(SHIPPED, key_root="gw", flavor="ceph")
-    theirs = {"ID": "logs-cleanup", "Status": "Enabled", "Filter": {"Prefix": "logs/"}, "Expiration": {"Days": 14}}
-    nameless = {"Status": "Enabled", "Prefix": "tmp/", "Expiration": {"Days": 1}}
-    result = plan({"Rules": [*copy.deepcopy(desired["Rules"]), theirs, nameless]}, desired)
-    assert result.changed is False
-    assert result.diff == ""
-    assert result.unmanaged == normalise({"Rules": [theirs, nameless]})["Rules"]
-    assert result.merged["Rules"][: len(desired["Rules"])] == desired["Rules"]
-    assert result.merged["Rules"][len(desired["Rules"]) :] == result.unmanaged
-    assert all(not str(rule.get("ID", "")).startswith(MANAGED_PREFIX) for rule in result.unmanaged)
-
-
-def test_plan_refuses_unmanaged_rules_in_the_desired_config_and_too_many_rules() -> None:
-    desired = render(SHIPPED, key_root="gw", flavor="aws")
-    with pytest.raises(ValueError, match="logs"):
-        plan(None, {"Rules": [*desired["Rules"], {"ID": "logs", "Status": "Enabled"}]})
-    crowded = {"Rules": [{"ID": f"theirs-{index}", "Status": "Enabled"} for index in range(997)]}
-    with pytest.raises(PolicyError, match="4 lifecycle rules and the bucket's 997 other rules"):
-        plan(crowded, desired)
-    assert len(plan({"Rules": crowded["Rules"][:996]}, desired).merged["Rules"]) == 1000
-
-
-@pytest.mark.parametrize("flavor", FLAVORS)
-@pytest.mark.parametrize("key_root", ["", "gw"])
-def test_to_json_round_trips(flavor: str, key_root: str) -> None:
-    config = render(SHIPPED, key_root=key_root, flavor=flavor)
-    text = to_json(config)
-    assert text.endswith("}\n")
-    assert json.loads(text) == config
-
-
-def test_to_json_writes_dates_as_iso_8601() -> None:
-    config = {"Rules": [{"ID": "x", "Expiration": {"Date": datetime(2030, 1, 1, tzinfo=UTC)}}]}
-    assert json.loads(to_json(config))["Rules"][0]["Expiration"] == {"Date": "2030-01-01T00:00:00+00:00"}
-
-
-@pytest.mark.parametrize("endpoint_url", [None, "http://127.0.0.1:7480"])
-def test_to_aws_cli_is_one_shell_command_carrying_the_config(endpoint_url: str | None) -> None:
-    config = render(SHIPPED, key_root="gw", flavor="aws")
-    # An unmanaged rule with shell metacharacters must survive quoting.
-    config["Rules"].append({"ID": "it's $HOME; `rm`", "Status": "Enabled", "Filter": {"Prefix": "a b/"}})
-    words = shlex.split(to_aws_cli(config, bucket="my bucket", endpoint_url=endpoint_url))
-    assert words[:3] == ["aws", "s3api", "put-bucket-lifecycle-configuration"]
-    options = dict(zip(words[3::2], words[4::2], strict=True))
-    expected = {"--bucket", "--lifecycle-configuration"} | ({"--endpoint-url"} if endpoint_url else set())
-    assert set(options) == expected
-    assert options["--bucket"] == "my bucket"
-    assert options.get("--endpoint-url") == endpoint_url
-    assert json.loads(options["--lifecycle-configuration"]) == config
-
-
-def parse_hcl(text: str) -> dict[str, Any]:
-    """Just enough HCL for what `to_terraform` writes: blocks, `key = value` lines and `key = {` maps."""
-    root: dict[str, Any] = {"attrs": {}, "blocks": []}
-    stack = [root]
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        if line == "}":
-            stack.pop()
-        elif match := re.fullmatch(r'([A-Za-z_]\w*)((?: "[^"]*")*) \{', line):
-            node: dict[str, Any] = {"attrs": {}, "blocks": []}
-            stack[-1]["blocks"].append((match[1], re.findall(r'"([^"]*)"', match[2]), node))
-            stack.append(node)
-        elif match := re.fullmatch(r"(\S+) += \{", line):
-            mapping: dict[str, Any] = {"attrs": {}, "blocks": []}
-            stack[-1]["attrs"][match[1]] = mapping["attrs"]
-            stack.append(mapping)
-        elif match := re.fullmatch(r"(\S+) += (.+)", line):
-            stack[-1]["attrs"][json.loads(match[1]) if match[1].startswith('"') else match[1]] = json.loads(match[2])
-        else:
-            raise AssertionError(f"unexpected HCL line {raw!r}")
-    assert stack == [root], "unbalanced braces"
-    return root
-
-
-def blocks(node: dict[str, Any], name: str) -> list[dict[str, Any]]:
-    return [child for block, _, child in node["blocks"] if block == name]
-
-
-def rule_from_hcl(node: dict[str, Any]) -> dict[str, Any]:
-    """Translate a parsed `rule` block back into the S3 API shape."""
-    names = {
-        "expiration": ("Expiration", {"days": "Days", "expired_object_delete_marker": "ExpiredObjectDeleteMarker"}),
-        "noncurrent_version_expiration": (
-            "NoncurrentVersionExpiration",
-            {"noncurrent_days": "NoncurrentDays", "newer_noncurrent_versions": "NewerNoncurrentVersions"},
-        ),
-        "abort_incomplete_multipart_upload": (
-            "AbortIncompleteMultipartUpload",
-            {"days_after_initiation": "DaysAfterInitiation"},
-        ),
-    }
-    rule: dict[str, Any] = {"ID": node["attrs"]["id"], "Status": node["attrs"]["status"]}
-    (condition,) = blocks(node, "filter")
-    if ands := blocks(condition, "and"):
-        tags = [{"Key": key, "Value": value} for key, value in ands[0]["attrs"]["tags"].items()]
-        rule["Filter"] = {"And": {"Prefix": ands[0]["attrs"]["prefix"], "Tags": tags}}
-    elif tag := blocks(condition, "tag"):
-        rule["Filter"] = {"Tag": {"Key": tag[0]["attrs"]["key"], "Value": tag[0]["attrs"]["value"]}}
-    else:
-        rule["Filter"] = {"Prefix": condition["attrs"]["prefix"]}
-    for block, (key, fields) in names.items():
-        for child in blocks(node, block):
-            rule[key] = {fields[name]: value for name, value in child["attrs"].items()}
-    moves = blocks(node, "transition")
-    if moves:
-        rule["Transitions"] = [
-            {"Days": move["attrs"]["days"], "StorageClass": move["attrs"]["storage_class"]} for move in moves
-        ]
-    return rule
-
-
-@pytest.mark.parametrize("flavor", FLAVORS)
-@pytest.mark.parametrize("key_root", ["", "gw"])
-def test_to_terraform_describes_the_same_rules(flavor: str, key_root: str) -> None:
-    moves = (Transition(90, "STANDARD_IA"), Transition(180, "GLACIER"))
-    policy = replace(
-        SHIPPED,
-        tiers=MappingProxyType(
-            {**SHIPPED.tiers, "persistent": replace(SHIPPED.tiers["persistent"], transitions=moves)}
-        ),
-    )
-    config = render(policy, key_root=key_root, flavor=flavor)
-    text = to_terraform(config, bucket="sessions", source="policies/tiers.toml")
-    assert sum(line.strip() == "rule {" for line in text.splitlines()) == len(config["Rules"]) == 4
-    parsed = parse_hcl(text)
-    ((kind, labels, resource),) = parsed["blocks"]
-    assert (kind, labels) == ("resource", ["aws_s3_bucket_lifecycle_configuration", "session_gateway"])
-    assert resource["attrs"] == {"bucket": "sessions"}
-    assert [rule_from_hcl(rule) for rule in blocks(resource, "rule")] == config["Rules"]
-    expirations = [
-        rule["attrs"]["days"]
-        for node in blocks(resource, "rule")
-        for rule in blocks(node, "expiration")
-        if "days" in rule["attrs"]
-    ]
-    assert expirations == [7, 30, 365]
-
-
-def test_to_terraform_header_and_names() -> None:
-    config = render(SHIPPED, key_root="gw", flavor="aws")
-    text = to_terraform(config, bucket="a${b}", resource_name="sessions_prod", source="policies/tiers.toml")
-    header = [line for line in text.splitlines() if line.startswith("#")]
-    assert "policies/tiers.toml" in header[0]
-    assert any("versioning enabled" in line for line in header)
-    assert 'resource "aws_s3_bucket_lifecycle_configuration" "sessions_prod" {' in text.splitlines()
-    # Terraform would read ${b} as an interpolation.
-    assert parse_hcl(text)["blocks"][0][2]["attrs"]["bucket"] == "a$${b}"
-    with pytest.raises(ValueError, match="resource name"):
-        to_terraform(config, bucket="b", resource_name="not a name")
-
-
-def test_to_terraform_refuses_what_it_cannot_express() -> None:
-    rule = {"ID": "theirs", "Status": "Enabled", "Filter": {"Prefix": ""}, "NoncurrentVersionTransitions": []}
-    with pytest.raises(ValueError, match="NoncurrentVersionTransitions"):
-        to_terraform({"Rules": [rule]}, bucket="b")
-    odd_filter = {"ID": "theirs", "Status": "Enabled", "Filter": {"Tag": {"Key": "k", "Value": "v"}, "Prefix": "x"}}
-    with pytest.raises(ValueError, match="Prefix"):
-        to_terraform({"Rules": [odd_filter]}, bucket="b")
-
-
 def test_normalise_reads_a_flattened_and_filter_as_the_and_it_was() -> None:
     TAG = {"Key": "tier", "Value": "standard"}
     written = {"Rules": [{"ID": "r", "Status": "Enabled", "Filter": {"And": {"Prefix": "gw/", "Tags": [TAG]}}}]}
@@ -565,3 +351,97 @@ def test_normalise_reads_a_flattened_and_filter_as_the_and_it_was() -> None:
     assert normalise(written) == normalise(read_back)
     other = {"Rules": [{"ID": "r", "Status": "Enabled", "Filter": {"Prefix": "other/", "Tag": TAG}}]}
     assert normalise(other) != normalise(written)
+
+
+def test_without_a_flavor_the_rules_are_rendered_in_full() -> None:
+    assert render(SHIPPED, key_root="gw") == render(SHIPPED, key_root="gw", flavor="aws")
+    policy = with_tiers(tier("fast", transitions=(Transition(10, "STANDARD_IA"),)))
+    with pytest.raises(PolicyError, match=r"\(got 10\); on another S3, set GATEWAY_S3_FLAVOR to ceph or generic$"):
+        render(policy, key_root="gw")
+
+
+@pytest.mark.parametrize("policy", [SHIPPED, SHORT], ids=["shipped", "short"])
+def test_dropping_the_kept_counts_gives_what_a_backend_without_them_gets(policy: Policy) -> None:
+    full = render(policy, key_root="gw")
+    assert keeps_newer_noncurrent(full)
+    reduced = without_newer_noncurrent(full)
+    assert reduced == render(policy, key_root="gw", flavor="ceph")
+    assert not keeps_newer_noncurrent(reduced)
+    assert full == render(policy, key_root="gw")  # the input is left alone
+
+
+def test_keeps_newer_noncurrent_reads_one_rule_or_all() -> None:
+    probe = newer_noncurrent_probe_rule("gw")
+    assert probe == {
+        "ID": "session-gateway:probe",
+        "Status": "Enabled",
+        "Filter": {"Prefix": "gw/_gateway/probe/"},
+        "NoncurrentVersionExpiration": {"NoncurrentDays": 1, "NewerNoncurrentVersions": 1},
+    }
+    assert newer_noncurrent_probe_rule("")["Filter"] == {"Prefix": "_gateway/probe/"}
+    config = {"Rules": [probe, *render(SHIPPED, key_root="gw", flavor="ceph")["Rules"]]}
+    assert keeps_newer_noncurrent(config, "session-gateway:probe")
+    assert not keeps_newer_noncurrent(config, STANDARD)
+    assert not keeps_newer_noncurrent(None)
+    assert not keeps_newer_noncurrent({"Rules": [{"ID": "x", "NoncurrentVersionExpiration": {"NoncurrentDays": 1}}]})
+
+
+def test_the_takeover_sentence_names_tier_count_and_age() -> None:
+    rules = rule_by_id(render(SHIPPED, key_root="gw"))
+    assert janitor_takeover(rules[PERSISTENT]) == (
+        "keeps the newest 20 old versions of tier persistent and removes older ones 90 days after they stopped being "
+        "current (the bucket does not keep NewerNoncurrentVersions)"
+    )
+    assert janitor_takeover(rules[EPHEMERAL]) is None
+    assert janitor_takeover(rules[BUCKET]) is None
+
+
+JANITOR_POLICY = with_tiers(
+    tier("counted", retention_days=30, noncurrent_days=5, keep_versions=3),
+    tier("aged", noncurrent_days=5),
+    tier("count-only", keep_versions=2),
+    tier("none-kept", noncurrent_days=5, keep_versions=0),
+    tier("forever"),
+)
+
+
+def test_the_janitor_takes_every_noncurrent_promise_a_bucket_without_rules_leaves() -> None:
+    everything = {"counted", "aged", "count-only", "none-kept"}
+    assert janitor_noncurrent_tiers(JANITOR_POLICY, None, key_root="gw") == everything
+    assert janitor_noncurrent_tiers(JANITOR_POLICY, {"Rules": []}, key_root="gw") == everything
+
+
+def test_the_janitor_leaves_to_the_bucket_what_its_rules_carry_in_full() -> None:
+    full = render(JANITOR_POLICY, key_root="gw")
+    assert janitor_noncurrent_tiers(JANITOR_POLICY, full, key_root="gw") == {"count-only"}
+    # Ceph RGW and moto read the rules back without NewerNoncurrentVersions.
+    reduced = without_newer_noncurrent(full)
+    assert janitor_noncurrent_tiers(JANITOR_POLICY, reduced, key_root="gw") == {"counted", "count-only"}
+    # An expiry without the kept count, a disabled rule, or a rule on another filter carries nothing.
+    age_only = copy.deepcopy(full)
+    rule_by_id(age_only)["session-gateway:tier:counted"]["NoncurrentVersionExpiration"].pop("NewerNoncurrentVersions")
+    assert janitor_noncurrent_tiers(JANITOR_POLICY, age_only, key_root="gw") == {"counted", "count-only"}
+    disabled = copy.deepcopy(full)
+    rule_by_id(disabled)["session-gateway:tier:aged"]["Status"] = "Disabled"
+    assert janitor_noncurrent_tiers(JANITOR_POLICY, disabled, key_root="gw") == {"aged", "count-only"}
+    assert janitor_noncurrent_tiers(JANITOR_POLICY, full, key_root="other") == {
+        "counted",
+        "aged",
+        "count-only",
+        "none-kept",
+    }
+    # What a backend echoes in another shape still counts (Ceph RGW flattens the And filter).
+    echoed = copy.deepcopy(full)
+    for rule in echoed["Rules"]:
+        if "And" in rule["Filter"]:
+            both = rule["Filter"]["And"]
+            rule["Filter"] = {"Prefix": both["Prefix"], "Tag": both["Tags"][0]}
+    assert janitor_noncurrent_tiers(JANITOR_POLICY, echoed, key_root="gw") == {"count-only"}
+
+
+def test_janitor_duties_without_a_flavor_say_what_apply_finds_out() -> None:
+    duties = janitor_duties(SHIPPED, None)
+    assert duties[0] == janitor_duties(SHIPPED, "aws")[0]
+    assert len(duties) == 3
+    assert "'standard'" in duties[1] and "newest 10" in duties[1]
+    assert "if the bucket does not keep NewerNoncurrentVersions" in duties[1]
