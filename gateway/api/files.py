@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC
 from email.utils import format_datetime
+from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -63,7 +64,8 @@ async def put_file(request: Request) -> Response:
     )
     headers = {"ETag": written.file.etag}
     if written.created:
-        headers["Location"] = request.url.path
+        # Header values are Latin-1 on the wire: a CJK or emoji path must go back percent-encoded.
+        headers["Location"] = quote(request.url.path, safe="/")
     return JSONResponse(written.file.to_json(), status_code=201 if written.created else 200, headers=headers)
 
 
