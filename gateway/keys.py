@@ -35,6 +35,7 @@ _IDENTITY_SAFE = frozenset(string.ascii_letters + string.digits + "-_")
 _DIGEST_MARK = "~"
 SESSION_RECORD_NAME = "session.json"
 FILES_DIR = "f/"
+SERVER_KEY_NAME = "_gateway/server-key"
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _SESSION_ID = re.compile(r"[0-7][0-9A-HJKMNP-TV-Z]{25}")
@@ -121,6 +122,11 @@ def session_prefix_of(root: str, key: str) -> str | None:
     layout = rf"{re.escape(root + '/') if root else ''}t/[^/]+/u/[^/]+/s/{_SESSION_ID.pattern}/"
     match = re.match(layout + re.escape(FILES_DIR), key)
     return match.group(0)[: -len(FILES_DIR)] if match else None
+
+
+def server_key_name(root: str) -> str:
+    """Where the gateway keeps its random server key: under the root, beside `t/`, so never a session's key."""
+    return f"{root}/{SERVER_KEY_NAME}" if root else SERVER_KEY_NAME
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,9 @@ from gateway.api import files, sessions
 from gateway.api.context import Services, services
 from gateway.api.openapi import openapi_document
 from gateway.api.problems import HANDLERS
+from gateway.auth.cursors import CursorSealer
 from gateway.auth.jwks import JwksCache
+from gateway.auth.server_key import load_server_secret
 from gateway.auth.tokens import TokenVerifier
 from gateway.errors import StoreError
 from gateway.policy.config import load_configured_policy
@@ -117,13 +119,14 @@ def create_app(
                 if problem:
                     raise StartupError(problem)
             janitor = Janitor(store, settings, policy)
+            cursors = CursorSealer(await load_server_secret(store, settings))
             app.state.services = Services(
                 settings=settings,
                 policy=policy,
                 store=store,
                 verifier=verifier,
-                sessions=Sessions(store, policy, janitor=janitor),
-                files=Files(store, settings, policy),
+                sessions=Sessions(store, policy, cursors=cursors, janitor=janitor),
+                files=Files(store, settings, policy, cursors),
             )
             yield
 

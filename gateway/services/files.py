@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
 
+from gateway.auth.cursors import CursorSealer
 from gateway.errors import BadRequest, Conflict, NotFound, NotModified, ObjectMissing
 from gateway.keys import SessionKeys
 from gateway.policy import retention
@@ -25,6 +26,9 @@ from gateway.storage.tagging import current_tags, retag, tags_of, tier_tags
 from gateway.storage.uploads import stream_upload
 from gateway.wire import iso, iso_or_none
 
+# Operation names in cursor bindings: a cursor of one never opens for another.
+LIST_OPERATION = "files.list"
+HISTORY_OPERATION = "files.history"
 MAX_LINK_SECONDS = 604_800  # S3's ceiling for SigV4 presigned URLs
 DEFAULT_LINK_SECONDS = 3600
 
@@ -79,10 +83,11 @@ def require_active(session: OpenSession) -> None:
 
 
 class Files:
-    def __init__(self, store: Store, settings: Settings, policy: Policy) -> None:
+    def __init__(self, store: Store, settings: Settings, policy: Policy, cursors: CursorSealer) -> None:
         self._store = store
         self._settings = settings
         self._policy = policy
+        self._cursors = cursors
 
     def _now(self) -> datetime:
         return datetime.now(UTC)
@@ -203,9 +208,12 @@ class Files:
     ) -> dict[str, Any]:
         if delimiter not in (None, "", "/"):
             raise BadRequest("delimiter may only be '/'")
-        page = await self._store.list_page(
-            keys.listing(prefix), delimiter=delimiter or None, limit=limit, cursor=cursor
-        )
+        listing = keys.listing(prefix)
+        # A cursor only continues this very listing: this session (its key prefix names tenant, user and session
+        # injectively), this operation, this prefix and delimiter.
+        binding = (LIST_OPERATION, keys.prefix, keys.path_of(listing), delimiter or "")
+        continuation = self._cursors.open(cursor, binding, expect=("token",))["token"] if cursor else None
+        page = await self._store.list_page(listing, delimiter=delimiter or None, limit=limit, continuation=continuation)
         current = await current_tags(self._store, [item.key for item in page.objects])
         items = []
         for item, (item_tags, version_id) in zip(page.objects, current, strict=True):
@@ -218,13 +226,15 @@ class Files:
         return {
             "items": items,
             "prefixes": [keys.path_of(item) for item in page.prefixes],
-            "next_cursor": page.cursor,
+            "next_cursor": self._cursors.seal({"token": page.continuation}, binding) if page.continuation else None,
         }
 
     async def history(self, keys: SessionKeys, path: str, *, limit: int, cursor: str | None) -> dict[str, Any]:
         key = keys.file(path)
-        page = await self._store.versions_page(key, limit=limit, cursor=cursor)
-        if not page.entries and cursor is None:
+        binding = (HISTORY_OPERATION, keys.prefix, keys.path_of(key))
+        after = self._cursors.open(cursor, binding, expect=("after",))["after"] if cursor else None
+        page = await self._store.versions_page(key, limit=limit, after=after)
+        if not page.entries and after is None:
             raise NotFound("this path has no history")
         tags = await tags_of(self._store, [(key, e.version_id) for e in page.entries if not e.is_delete_marker])
         tier_by_version = {
@@ -244,7 +254,8 @@ class Files:
             if not entry.is_delete_marker and not entry.is_latest:
                 noncurrent_rank += 1
             newer = entry
-        return {"path": path, "items": items, "next_cursor": page.cursor}
+        next_cursor = self._cursors.seal({"after": page.next_after}, binding) if page.next_after else None
+        return {"path": path, "items": items, "next_cursor": next_cursor}
 
     def _version_gone(self, entry: VersionEntry, newer: VersionEntry | None, tier: Tier | None, rank: int) -> bool:
         if entry.is_latest:

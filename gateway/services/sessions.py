@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from gateway.auth.cursors import CursorSealer
 from gateway.errors import BadRequest, Conflict, NotFound, ObjectMissing, PreconditionFailed
 from gateway.keys import Owner, SessionKeys, encode_session_id
 from gateway.policy.janitor import Janitor
@@ -35,6 +36,8 @@ UPDATE_ATTEMPTS = 30
 BACKOFF_BASE_SECONDS = 0.005
 BACKOFF_CAP_SECONDS = 0.25
 ACTIVE, ENDED = "active", "ended"
+# The operation name in session-list cursor bindings.
+LIST_OPERATION = "sessions.list"
 
 
 @dataclass(frozen=True)
@@ -115,11 +118,13 @@ class Sessions:
         store: Store,
         policy: Policy,
         *,
+        cursors: CursorSealer,
         janitor: Janitor | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._store = store
         self._policy = policy
+        self._cursors = cursors
         self._janitor = janitor
         self._clock = clock
 
@@ -163,7 +168,10 @@ class Sessions:
         return SessionRecord.from_json(json.loads(data)), info.etag
 
     async def list(self, owner: Owner, *, limit: int, cursor: str | None) -> dict[str, Any]:
-        page = await self._store.list_page(owner.sessions_prefix, delimiter="/", limit=limit, cursor=cursor)
+        # The owner's prefix names root, tenant and user injectively: a cursor lists only its owner's sessions.
+        binding = (LIST_OPERATION, owner.sessions_prefix)
+        continuation = self._cursors.open(cursor, binding, expect=("token",))["token"] if cursor else None
+        page = await self._store.list_page(owner.sessions_prefix, delimiter="/", limit=limit, continuation=continuation)
         ids = [sid for sid in map(owner.session_id_from_prefix, page.prefixes) if sid is not None]
         gate = asyncio.Semaphore(FETCH_CONCURRENCY)
 
@@ -175,7 +183,8 @@ class Sessions:
                     return None  # files left behind by a deleted session
 
         records = await asyncio.gather(*(fetch(sid) for sid in ids))
-        return {"items": [r.to_json() for r in records if r is not None], "next_cursor": page.cursor}
+        next_cursor = self._cursors.seal({"token": page.continuation}, binding) if page.continuation else None
+        return {"items": [r.to_json() for r in records if r is not None], "next_cursor": next_cursor}
 
     async def update(self, owner: Owner, session_id: str, body: Mapping[str, Any]) -> SessionRecord:
         _reject_unknown(body, {"name", "metadata", "default_tier"})
