@@ -17,6 +17,8 @@ from gateway.keys import (
     encode_identity,
     encode_session_id,
     is_session_id,
+    server_key_name,
+    session_prefix_of,
     validate_root,
 )
 
@@ -334,3 +336,14 @@ def test_every_noncharacter_and_no_other_code_point_is_one() -> None:
     assert len(found) == 66
     assert found[:32] == list(range(0xFDD0, 0xFDF0))
     assert all(code & 0xFFFF in {0xFFFE, 0xFFFF} for code in found[32:])
+
+
+def test_server_key_lives_beside_the_sessions_never_among_them() -> None:
+    assert server_key_name("prod/gw") == "prod/gw/_gateway/server-key"
+    assert server_key_name("") == "_gateway/server-key"
+    for root in ("", "prod/gw"):
+        name = server_key_name(root)
+        assert session_prefix_of(root, name) is None
+        for identity in TRICKY_IDENTITIES:
+            assert not name.startswith(Owner(root=root, tenant=identity, user=identity).sessions_prefix)
+            assert not Owner(root=root, tenant=identity, user=identity).sessions_prefix.startswith(name)
