@@ -7,6 +7,8 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
+from gateway.auth.cursors import CursorSealer
+from gateway.auth.server_key import load_server_secret
 from gateway.auth.tokens import issue_token
 from gateway.devstore import DEV_CREDENTIALS, start_embedded_s3
 from gateway.keys import Owner
@@ -47,8 +49,10 @@ def start(host: str, port: int) -> DevEnvironment:
 async def _prepare(settings: Settings) -> str:
     async with Store(settings, credentials=DEV_CREDENTIALS) as store:
         await store.create_versioned_bucket()
+        # The server key exists before the app starts, so its first load already finds it.
+        cursors = CursorSealer(await load_server_secret(store, settings))
         owner = Owner(root=settings.key_root, tenant="default", user=DEV_USER)
-        core = assemble(store, settings, load_configured_policy(settings))
+        core = assemble(store, settings, load_configured_policy(settings), cursors=cursors)
         record = await core.sessions.create(owner, name="dev session")
         return record.id
 

@@ -8,7 +8,8 @@ Layout::
 
 Tenant and user come from token claims, which the gateway does not control, so they are encoded injectively into
 a single safe segment: two different values can never produce the same prefix, and no value can produce a `/`,
-`.` or `..` segment. File paths are validated (not encoded) so keys stay readable in the bucket.
+`.` or `..` segment. File paths are validated (not encoded) so keys stay readable in the bucket; which code points
+they may hold is `gateway.codepoints`.
 
 Everything here is pure: no I/O, no clock, no randomness.
 """
@@ -23,6 +24,7 @@ import unicodedata
 from dataclasses import dataclass
 from urllib.parse import unquote_to_bytes
 
+from gateway import codepoints
 from gateway.errors import InvalidPath, NotFound
 
 MAX_KEY_BYTES = 1024
@@ -34,6 +36,7 @@ _IDENTITY_SAFE = frozenset(string.ascii_letters + string.digits + "-_")
 _DIGEST_MARK = "~"
 SESSION_RECORD_NAME = "session.json"
 FILES_DIR = "f/"
+SERVER_KEY_NAME = "_gateway/server-key"
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _SESSION_ID = re.compile(r"[0-7][0-9A-HJKMNP-TV-Z]{25}")
@@ -94,14 +97,11 @@ def is_session_id(value: str) -> bool:
 
 
 def _check_text(value: str, what: str) -> str:
+    """NFC-normalise a client path and refuse code points that would not display honestly (`gateway.codepoints`)."""
     normalised = unicodedata.normalize("NFC", value)
-    for char in normalised:
-        if unicodedata.category(char) == "Cc":
-            raise InvalidPath("control-character", f"{what} contains the control character U+{ord(char):04X}")
-        if char == "\\":
-            raise InvalidPath("backslash", f"{what} contains a backslash; use '/' to separate folders")
-        if 0xD800 <= ord(char) <= 0xDFFF:
-            raise InvalidPath("utf-8", f"{what} is not valid UTF-8")
+    refused = codepoints.refusal(normalised)
+    if refused is not None:
+        raise InvalidPath(refused.rule, f"{what} {refused.detail}")
     return normalised
 
 
@@ -126,6 +126,11 @@ def session_prefix_of(root: str, key: str) -> str | None:
     layout = rf"{re.escape(root + '/') if root else ''}t/[^/]+/u/[^/]+/s/{_SESSION_ID.pattern}/"
     match = re.match(layout + re.escape(FILES_DIR), key)
     return match.group(0)[: -len(FILES_DIR)] if match else None
+
+
+def server_key_name(root: str) -> str:
+    """Where the gateway keeps its random server key: under the root, beside `t/`, so never a session's key."""
+    return f"{root}/{SERVER_KEY_NAME}" if root else SERVER_KEY_NAME
 
 
 @dataclass(frozen=True)

@@ -112,6 +112,12 @@ class Settings:
     jwt_tenant_claim: str = _setting(_text, "tid", "claim that names the tenant; absent claim means 'default'")
     jwks_cache_seconds: int = _setting(_positive_int, 300, "how long fetched JWKS keys are trusted before refresh")
     jwks_min_refetch_seconds: int = _setting(_positive_int, 30, "least time between two JWKS fetches")
+    server_secret: str | None = _setting(
+        _optional_text,
+        None,
+        "secret (at least 32 bytes) that seals pagination cursors, the same on every replica; empty: a random key "
+        "kept in the bucket",
+    )
     host: str = _setting(_text, "127.0.0.1", "address `serve` listens on")
     port: int = _setting(_positive_int, 8000, "port `serve` listens on")
 
@@ -123,6 +129,8 @@ class Settings:
             raise SettingsError(f"{names}: set exactly one way to verify tokens, not several")
         if self.jwt_secret is not None and len(self.jwt_secret.encode()) < MIN_SECRET_BYTES:
             raise SettingsError(f"{env_name('jwt_secret')}: must be at least {MIN_SECRET_BYTES} bytes")
+        if self.server_secret is not None and len(self.server_secret.encode()) < MIN_SECRET_BYTES:
+            raise SettingsError(f"{env_name('server_secret')}: must be at least {MIN_SECRET_BYTES} bytes")
         if self.multipart_threshold_bytes < 5 * MiB:
             raise SettingsError(f"{env_name('multipart_threshold_bytes')}: must be at least 5 MiB (S3's part minimum)")
         if self.jwt_algorithms:

@@ -110,3 +110,8 @@ def test_dev_mode_prints_a_working_token_and_examples() -> None:
         assert httpx.put(f"{files}/notes/hello.txt", content=b"hello, world", headers=headers).status_code == 201
         assert httpx.get(f"{files}/notes/hello.txt", headers=headers).content == b"hello, world"
         assert f"{files}/notes/hello.txt" in banner
+        # Sealed cursors work in development mode too.
+        assert httpx.put(f"{files}/notes/h\u00e9.txt", content=b"2", headers=headers).status_code == 201
+        first = httpx.get(files, params={"limit": "1"}, headers=headers).json()
+        rest = httpx.get(files, params={"limit": "1", "cursor": first["next_cursor"]}, headers=headers).json()
+        assert [item["path"] for item in first["items"] + rest["items"]] == ["notes/hello.txt", "notes/h\u00e9.txt"]

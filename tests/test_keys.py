@@ -6,6 +6,7 @@ import random
 
 import pytest
 
+from gateway.codepoints import is_noncharacter
 from gateway.errors import InvalidPath, NotFound
 from gateway.keys import (
     MAX_IDENTITY_SEGMENT,
@@ -16,6 +17,8 @@ from gateway.keys import (
     encode_identity,
     encode_session_id,
     is_session_id,
+    server_key_name,
+    session_prefix_of,
     validate_root,
 )
 
@@ -222,3 +225,125 @@ def test_roots(root: str, expected: str) -> None:
 def test_bad_roots(root: str) -> None:
     with pytest.raises(ValueError):
         validate_root(root)
+
+
+BIDI_CONTROLS = ["\u061c", "\u200e", "\u200f", *map(chr, range(0x202A, 0x202F)), *map(chr, range(0x2066, 0x206A))]
+ENGLAND = "\U0001f3f4\U000e0067\U000e0062\U000e0065\U000e006e\U000e0067\U000e007f"
+REFUSED_CODE_POINTS = [
+    *[(f"invoice{c}fdp.exe", "bidi-control") for c in BIDI_CONTROLS],
+    ("report\u200b.txt", "zero-width"),
+    ("me\u200cdia", "zero-width"),  # Persian spelling uses it too; an invisible difference all the same
+    ("a\u200db", "zero-width"),
+    ("\u200d\U0001f600", "zero-width"),
+    ("\U0001f600\u200d", "zero-width"),
+    ("a\u200d\U0001f600", "zero-width"),
+    ("\U0001f600\u200da", "zero-width"),
+    ("\U0001f600\u200d\u200d\U0001f600", "zero-width"),
+    ("word\u2060joiner", "zero-width"),
+    ("\ufeffbom.txt", "zero-width"),
+    ("line\u2028break", "line-separator"),
+    ("para\u2029break", "line-separator"),
+    ("\ufdd0", "noncharacter"),
+    ("x\ufdef", "noncharacter"),
+    ("x\ufffe", "noncharacter"),
+    ("x\uffff", "noncharacter"),
+    ("x\U0001fffe", "noncharacter"),
+    ("x\U0010ffff", "noncharacter"),
+    ("x\ue000", "private-use"),
+    ("x\uf8ff", "private-use"),
+    ("x\U000f0000", "private-use"),
+    ("x\U0010fffd", "private-use"),
+    ("x\u0378", "unassigned"),
+    ("x\U00050000", "unassigned"),
+    ("x\U000e0080", "unassigned"),
+    ("soft\u00adhyphen", "format-character"),
+    ("f\u2061x", "format-character"),
+    ("mongolian\u180e", "format-character"),
+    ("lang\U000e0001", "format-character"),
+    ("annotation\ufff9", "format-character"),
+    ("stray\U000e0067tag", "format-character"),
+    ("\U0001f3f4\U000e0067\U000e0062", "format-character"),  # a flag's tags without the cancel tag
+    ("\U000e007f", "format-character"),
+    ("a/\u202e/b", "bidi-control"),
+]
+
+
+@pytest.mark.parametrize(("path", "rule"), REFUSED_CODE_POINTS, ids=[ascii(p) for p, _ in REFUSED_CODE_POINTS])
+def test_code_points_that_display_dishonestly_are_refused(path: str, rule: str) -> None:
+    keys = Owner(root="", tenant="t", user="u").session(SID)
+    with pytest.raises(InvalidPath) as caught:
+        keys.file(path)
+    assert caught.value.rule == rule
+    assert caught.value.extra == {"rule": rule}
+    assert caught.value.detail.startswith("the path ")
+    with pytest.raises(InvalidPath) as in_prefix:
+        keys.listing(path)
+    assert in_prefix.value.rule == rule
+    assert in_prefix.value.detail.startswith("the prefix ")
+
+
+def test_refusals_name_the_code_point() -> None:
+    keys = Owner(root="", tenant="t", user="u").session(SID)
+    with pytest.raises(InvalidPath, match=r"U\+202E \(RIGHT-TO-LEFT OVERRIDE\)"):
+        keys.file("a\u202eb")
+    with pytest.raises(InvalidPath, match=r"U\+200B \(ZERO WIDTH SPACE\)"):
+        keys.file("a\u200bb")
+    with pytest.raises(InvalidPath, match=r"U\+E000"):
+        keys.file("a\ue000")
+
+
+DISPLAYABLE_PATHS = [
+    "报告/数据.txt",
+    "日本語のファイル.md",
+    "한국어/문서",
+    "Привет.txt",
+    "\u0627\u0644\u0639\u0631\u0628\u064a\u0629.txt",  # right-to-left letters are fine; only the controls are not
+    "\U0001f600.txt",
+    "\U0001f468\u200d\U0001f469\u200d\U0001f467\u200d\U0001f466 family.png",
+    "\U0001f3f3\ufe0f\u200d\U0001f308",  # rainbow flag: a variation selector before the joiner
+    "\u2764\ufe0f\u200d\U0001f525",  # heart on fire
+    "\U0001f469\U0001f3fd\u200d\U0001f4bb",  # technologist with a skin tone
+    "\U0001f642\u200d\u2194\ufe0f",  # head shaking horizontally (Unicode 15.1)
+    "\U0001f408\u200d\u2b1b",  # black cat
+    f"{ENGLAND} flag",
+    "\U0001f1eb\U0001f1f7",  # regional indicators
+    "1\ufe0f\u20e3",  # keycap
+    "\U0001fa77 pink heart",  # newer than some Pythons' Unicode, in a block reserved for emoji
+    "\u0600\u0661\u0662",  # the Arabic number sign is a format character with a glyph
+    "100%/%41%2F",
+    "a b\u00a0c",
+    "caf\u00e9",
+]
+
+
+@pytest.mark.parametrize("path", DISPLAYABLE_PATHS, ids=[ascii(p) for p in DISPLAYABLE_PATHS])
+def test_displayable_paths_are_kept_as_sent(path: str) -> None:
+    keys = Owner(root="", tenant="t", user="u").session(SID)
+    assert keys.path_of(keys.file(path)) == path
+    assert keys.listing(path) == keys.files_prefix + path
+
+
+def test_nfd_input_is_checked_after_normalising() -> None:
+    keys = Owner(root="", tenant="t", user="u").session(SID)
+    assert keys.path_of(keys.file("cafe\u0301/\U0001f600")) == "caf\u00e9/\U0001f600"
+    with pytest.raises(InvalidPath) as caught:
+        keys.file("cafe\u0301\u202e")
+    assert caught.value.rule == "bidi-control"
+
+
+def test_every_noncharacter_and_no_other_code_point_is_one() -> None:
+    found = [code for code in range(0x110000) if is_noncharacter(code)]
+    assert len(found) == 66
+    assert found[:32] == list(range(0xFDD0, 0xFDF0))
+    assert all(code & 0xFFFF in {0xFFFE, 0xFFFF} for code in found[32:])
+
+
+def test_server_key_lives_beside_the_sessions_never_among_them() -> None:
+    assert server_key_name("prod/gw") == "prod/gw/_gateway/server-key"
+    assert server_key_name("") == "_gateway/server-key"
+    for root in ("", "prod/gw"):
+        name = server_key_name(root)
+        assert session_prefix_of(root, name) is None
+        for identity in TRICKY_IDENTITIES:
+            assert not name.startswith(Owner(root=root, tenant=identity, user=identity).sessions_prefix)
+            assert not Owner(root=root, tenant=identity, user=identity).sessions_prefix.startswith(name)

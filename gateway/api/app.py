@@ -16,7 +16,9 @@ from gateway.api.context import Services, services
 from gateway.api.openapi import openapi_document
 from gateway.api.operations import OPERATIONS, Handler
 from gateway.api.problems import HANDLERS
+from gateway.auth.cursors import CursorSealer
 from gateway.auth.jwks import JwksCache
+from gateway.auth.server_key import load_server_secret
 from gateway.auth.tokens import TokenVerifier
 from gateway.changes import ChangeHook
 from gateway.errors import StoreError
@@ -124,7 +126,8 @@ def create_app(
                 if problem:
                     raise StartupError(problem)
             capabilities = await discover(store, settings)
-            core = assemble(store, settings, policy, hook=hook, traits=capabilities)
+            cursors = CursorSealer(await load_server_secret(store, settings))
+            core = assemble(store, settings, policy, hook=hook, traits=capabilities, cursors=cursors)
             app.state.services = Services(
                 settings=settings,
                 policy=policy,

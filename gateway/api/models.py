@@ -32,6 +32,11 @@ _SEGMENT = f"(?:{_NOT_DOT}{_CHAR}*|\\.{_NOT_DOT}{_CHAR}*|\\.\\.{_CHAR}+)"
 FILE_PATH_PATTERN = f"^{_SEGMENT}(?:/{_SEGMENT})*$"
 FOLDER_PATH_PATTERN = f"^{_SEGMENT}(?:/{_SEGMENT})*/?$"
 PREFIX_PATTERN = f"^(?:{_SEGMENT}/)*(?:{_SEGMENT})?$"
+PATH_RULES_IN_WORDS = (
+    "A file path, as in URLs. Beyond the pattern, code points that do not display as what they are (bidi controls,"
+    " zero-width and other invisible format characters, line separators, noncharacters, private-use and unassigned"
+    " code points) are refused with 400 naming the rule, as is a key over 1,024 bytes"
+)
 # What `version_param` accepts: printable ASCII without spaces, as S3 makes version ids.
 VERSION_ID_PATTERN = r"^[!-~]{1,1024}$"
 # In a query string an empty `version_id` means the current version, as if it were absent.
@@ -228,7 +233,12 @@ class FolderChange(ResponseBody):
 
 # Checked by `gateway.keys` (400 `invalid-path` naming the rule); the pattern only describes it.
 FilePath = Annotated[
-    str, Field(min_length=1, json_schema_extra={"pattern": FILE_PATH_PATTERN}, description="A file path, as in URLs")
+    str,
+    Field(
+        min_length=1,
+        json_schema_extra={"pattern": FILE_PATH_PATTERN},
+        description=PATH_RULES_IN_WORDS,
+    ),
 ]
 
 

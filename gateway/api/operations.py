@@ -18,6 +18,7 @@ from gateway.api import files, sessions
 from gateway.api.models import (
     FILE_PATH_PATTERN,
     FOLDER_PATH_PATTERN,
+    PATH_RULES_IN_WORDS,
     PREFIX_PATTERN,
     SESSION_ID_PATTERN,
     TIER_NAME_SCHEMA,
@@ -86,7 +87,11 @@ def _string(pattern: str | None = None, **extra: Any) -> dict[str, Any]:
 _TIER = {"$ref": f"#/components/schemas/{TIER_NAME_SCHEMA}"}
 SID = Param("sid", "path", "Session id", _string(SESSION_ID_PATTERN), required=True)
 FILE_PATH = Param(
-    "path", "path", "File path: UTF-8, '/'-separated, no '.' or '..' segments", _string(FILE_PATH_PATTERN), True
+    "path",
+    "path",
+    "File path: UTF-8, '/'-separated, no '.' or '..' segments. " + PATH_RULES_IN_WORDS,
+    _string(FILE_PATH_PATTERN),
+    True,
 )
 FOLDER_PATH = Param(
     "path", "path", "File path, or a folder path ending in '/'", _string(FOLDER_PATH_PATTERN), required=True
@@ -119,7 +124,9 @@ IF_MATCH = Param(
 IF_NONE_MATCH_WRITE = Param("If-None-Match", "header", "Write only if no file exists", {"enum": ["*"]})
 IF_NONE_MATCH_READ = Param("If-None-Match", "header", "ETags the client has: 304 when one is current", _string())
 RANGE = Param("Range", "header", "bytes=START-END, bytes=START- or bytes=-SUFFIX; others get the whole file", _string())
-HISTORY_PATH = Param("path", "query", "The file's path", _string(FILE_PATH_PATTERN), required=True)
+HISTORY_PATH = Param(
+    "path", "query", "The file's path. " + PATH_RULES_IN_WORDS, _string(FILE_PATH_PATTERN), required=True
+)
 
 STORE = (502, 503)
 _DOWNLOAD_HEADERS = {

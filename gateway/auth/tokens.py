@@ -1,11 +1,14 @@
 """Bearer-token verification: from an `Authorization` header to a `Principal`.
 
 Algorithms come from configuration only; the token's header merely selects among keys. `exp`, `sub` and `aud`
-are always required, `iss` when an issuer is configured.
+are always required, `iss` when an issuer is configured. The token is read strictly: unpadded base64url segments
+only, and `exp`, `nbf`, `iat` must be JSON numbers, as RFC 7515 and RFC 7519 say.
 """
 
 from __future__ import annotations
 
+import math
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +27,11 @@ ALL_SCOPES = frozenset({READ, WRITE})
 DEFAULT_TENANT = "default"
 MAX_TOKEN_BYTES = 8192
 MAX_CLAIM_CHARS = 1024
+# RFC 7515 compact serialisation: three base64url segments without '=' padding (the signature is empty only for
+# `alg: none`, which is refused later with a clearer message). PyJWT alone would also accept padding and skip
+# characters outside the alphabet, so one token could be spelled many ways.
+_COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
+NUMERIC_DATE_CLAIMS = ("exp", "nbf", "iat")
 
 
 @dataclass(frozen=True)
@@ -79,6 +87,8 @@ class TokenVerifier:
     async def verify(self, token: str) -> Principal:
         if len(token) > MAX_TOKEN_BYTES:
             raise Unauthorized("the token is too large")
+        if not _COMPACT_JWS.fullmatch(token):
+            raise Unauthorized("the token must be three unpadded base64url segments (RFC 7515), without '='")
         try:
             header = jwt.get_unverified_header(token)
         except jwt.InvalidTokenError as exc:
@@ -114,6 +124,7 @@ class TokenVerifier:
             raise Unauthorized("the token's signature is invalid") from exc
         except jwt.InvalidTokenError as exc:
             raise Unauthorized("the token is invalid") from exc
+        _require_numeric_dates(claims)
         return self._principal(claims)
 
     def _principal(self, claims: dict[str, Any]) -> Principal:
@@ -124,6 +135,18 @@ class TokenVerifier:
         if session_id is not None and not isinstance(session_id, str):
             raise Unauthorized("the token's 'sid' claim must be a string")
         return Principal(tenant=tenant, user=user, session_id=session_id, scopes=_scopes(claims.get("scope")))
+
+
+def _require_numeric_dates(claims: dict[str, Any]) -> None:
+    """RFC 7519 NumericDate is a JSON number; PyJWT also takes numeric strings (and booleans) through int()."""
+    for claim in NUMERIC_DATE_CLAIMS:
+        if claim not in claims:
+            continue
+        value = claims[claim]
+        # A huge int is finite whatever float() thinks of it; only floats can be NaN or infinite.
+        is_number = isinstance(value, int | float) and not isinstance(value, bool)
+        if not is_number or (isinstance(value, float) and not math.isfinite(value)):
+            raise Unauthorized(f"the token's '{claim}' claim must be a JSON number of seconds (RFC 7519 NumericDate)")
 
 
 def _identity(value: object, claim: str) -> str:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from gateway.auth.cursors import CursorSealer
 from gateway.changes import ChangeHook
 from gateway.policy.janitor import Janitor
 from gateway.policy.tiers import Policy
@@ -32,10 +34,16 @@ def assemble(
     *,
     traits: Traits | None = None,
     hook: ChangeHook | None = None,
+    cursors: CursorSealer | None = None,
     clock: Callable[[], datetime] | None = None,
 ) -> Core:
-    """The services of one process on `store`. Without `traits`, the write step assumes the least of the backend."""
+    """The services of one process on `store`. Without `traits`, the write step assumes the least of the backend.
+
+    Without `cursors`, cursors are sealed with a key of this process alone: right for commands that hand none out
+    (the janitor, `policies`), wrong for a server, whose replicas must share the key (`load_server_secret`).
+    """
     hook = hook or ChangeHook()
+    cursors = cursors or CursorSealer(os.urandom(32))
     now = clock or (lambda: datetime.now(UTC))
     writer = VersionWriter(
         store,
@@ -44,6 +52,6 @@ def assemble(
         threshold=settings.multipart_threshold_bytes,
     )
     janitor = Janitor(store, settings, policy, writer=writer, hook=hook, clock=now)
-    sessions = Sessions(store, policy, writer=writer, hook=hook, janitor=janitor, clock=now)
-    files = Files(store, settings, policy, sessions=sessions, writer=writer, hook=hook, clock=now)
+    sessions = Sessions(store, policy, cursors=cursors, writer=writer, hook=hook, janitor=janitor, clock=now)
+    files = Files(store, settings, policy, cursors, sessions=sessions, writer=writer, hook=hook, clock=now)
     return Core(hook=hook, writer=writer, janitor=janitor, sessions=sessions, files=files)

@@ -14,6 +14,7 @@ from email.utils import format_datetime
 from typing import Any
 
 from gateway import changes
+from gateway.auth.cursors import CursorSealer
 from gateway.changes import Actor, Change, ChangeHook
 from gateway.errors import BadRequest, Conflict, NotFound, NotModified, ObjectMissing
 from gateway.keys import SessionKeys
@@ -29,6 +30,9 @@ from gateway.storage.tagging import current_tags, retag, tags_of, tier_tags
 from gateway.storage.uploads import SHA256_TAG
 from gateway.storage.writes import CopyOf, DeleteMarker, Streamed, VersionWriter, sha256_of
 
+# Operation names in cursor bindings: a cursor of one never opens for another.
+LIST_OPERATION = "files.list"
+HISTORY_OPERATION = "files.history"
 MAX_LINK_SECONDS = 604_800  # S3's ceiling for SigV4 presigned URLs
 DEFAULT_LINK_SECONDS = 3600
 
@@ -128,6 +132,7 @@ class Files:
         store: Store,
         settings: Settings,
         policy: Policy,
+        cursors: CursorSealer,
         *,
         sessions: Sessions,
         writer: VersionWriter,
@@ -137,6 +142,7 @@ class Files:
         self._store = store
         self._settings = settings
         self._policy = policy
+        self._cursors = cursors
         self._sessions = sessions
         self._writer = writer
         self._hook = hook
@@ -323,9 +329,12 @@ class Files:
     ) -> FileListing:
         if delimiter not in (None, "", "/"):
             raise BadRequest("delimiter may only be '/'")
-        page = await self._store.list_page(
-            keys.listing(prefix), delimiter=delimiter or None, limit=limit, cursor=cursor
-        )
+        listing = keys.listing(prefix)
+        # A cursor only continues this very listing: this session (its key prefix names tenant, user and session
+        # injectively), this operation, this prefix and delimiter.
+        binding = (LIST_OPERATION, keys.prefix, keys.path_of(listing), delimiter or "")
+        continuation = self._cursors.open(cursor, binding, expect=("token",))["token"] if cursor else None
+        page = await self._store.list_page(listing, delimiter=delimiter or None, limit=limit, continuation=continuation)
         current = await current_tags(self._store, [item.key for item in page.objects])
         items = []
         for item, (item_tags, version_id) in zip(page.objects, current, strict=True):
@@ -344,12 +353,15 @@ class Files:
                     sha256=sha256_of(item, item_tags),
                 )
             )
-        return FileListing(items, [keys.path_of(item) for item in page.prefixes], page.cursor)
+        next_cursor = self._cursors.seal({"token": page.continuation}, binding) if page.continuation else None
+        return FileListing(items, [keys.path_of(item) for item in page.prefixes], next_cursor)
 
     async def history(self, keys: SessionKeys, path: str, *, limit: int, cursor: str | None) -> History:
         key = keys.file(path)
-        page = await self._store.versions_page(key, limit=limit, cursor=cursor)
-        if not page.entries and cursor is None:
+        binding = (HISTORY_OPERATION, keys.prefix, keys.path_of(key))
+        after = self._cursors.open(cursor, binding, expect=("after",))["after"] if cursor else None
+        page = await self._store.versions_page(key, limit=limit, after=after)
+        if not page.entries and after is None:
             raise NotFound("this path has no history")
         versions = [e for e in page.entries if not e.is_delete_marker]
         tags = await tags_of(self._store, [(key, e.version_id) for e in versions])
@@ -359,14 +371,15 @@ class Files:
             {version: tier_of(self._policy, found) for version, found in tags_by_version.items()},
             now=self._now(),
             day_seconds=self._settings.day_seconds,
-            from_top=cursor is None,
+            from_top=after is None,
         )
         items = [
             self._history_entry(v.entry, v.tier, tags_by_version.get(v.entry.version_id, {}))
             for v in verdicts
             if v.visible
         ]
-        return History(path, items, page.cursor)
+        next_cursor = self._cursors.seal({"after": page.next_after}, binding) if page.next_after else None
+        return History(path, items, next_cursor)
 
     @staticmethod
     def _history_entry(entry: VersionEntry, tier: Tier | None, tags: Mapping[str, str]) -> HistoryEntry:

@@ -20,6 +20,7 @@ from enum import Enum
 from typing import Any, Final
 
 from gateway import changes, strict_json
+from gateway.auth.cursors import CursorSealer
 from gateway.changes import Actor, Change, ChangeHook
 from gateway.errors import Conflict, DamagedRecord, InvalidBody, NotFound, ObjectMissing, PreconditionFailed
 from gateway.keys import Owner, SessionKeys, encode_session_id, is_session_id
@@ -40,6 +41,8 @@ UPDATE_ATTEMPTS = 30
 BACKOFF_BASE_SECONDS = 0.005
 BACKOFF_CAP_SECONDS = 0.25
 ACTIVE, ENDED = "active", "ended"
+# The operation name in session-list cursor bindings.
+LIST_OPERATION = "sessions.list"
 
 log = logging.getLogger(__name__)
 
@@ -187,6 +190,7 @@ class Sessions:
         *,
         writer: VersionWriter,
         hook: ChangeHook,
+        cursors: CursorSealer,
         janitor: Janitor | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
@@ -194,6 +198,7 @@ class Sessions:
         self._policy = policy
         self._writer = writer
         self._hook = hook
+        self._cursors = cursors
         self._janitor = janitor
         self._clock = clock
 
@@ -259,7 +264,10 @@ class Sessions:
         return _decode(keys.record, data), info.etag
 
     async def list(self, owner: Owner, *, limit: int, cursor: str | None) -> SessionListing:
-        page = await self._store.list_page(owner.sessions_prefix, delimiter="/", limit=limit, cursor=cursor)
+        # The owner's prefix names root, tenant and user injectively: a cursor lists only its owner's sessions.
+        binding = (LIST_OPERATION, owner.sessions_prefix)
+        continuation = self._cursors.open(cursor, binding, expect=("token",))["token"] if cursor else None
+        page = await self._store.list_page(owner.sessions_prefix, delimiter="/", limit=limit, continuation=continuation)
         ids = [sid for sid in map(owner.session_id_from_prefix, page.prefixes) if sid is not None]
         gate = asyncio.Semaphore(FETCH_CONCURRENCY)
 
@@ -273,7 +281,8 @@ class Sessions:
                     return None  # logged where it was found; one bad record must not hide the others
 
         records = await asyncio.gather(*(fetch(sid) for sid in ids))
-        return SessionListing([r for r in records if r is not None], page.cursor)
+        next_cursor = self._cursors.seal({"token": page.continuation}, binding) if page.continuation else None
+        return SessionListing([r for r in records if r is not None], next_cursor)
 
     async def update(
         self,

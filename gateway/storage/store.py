@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
 import html
-import json
 import re
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from contextlib import AsyncExitStack
@@ -84,34 +82,21 @@ class ObjectStream:
 class ListingPage:
     objects: list[ObjectInfo]
     prefixes: list[str]
-    cursor: str | None
+    # S3's token for the next page, raw: callers seal it (gateway.auth.cursors) before a client sees it.
+    continuation: str | None
 
 
 @dataclass(frozen=True)
 class VersionsPage:
     entries: list[VersionEntry]
-    cursor: str | None
+    # The version id the next page starts after, or None on the last page.
+    next_after: str | None
 
 
 @dataclass(frozen=True)
 class BucketState:
     exists: bool
     versioning: str | None
-
-
-def encode_cursor(state: Mapping[str, str]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(dict(state), separators=(",", ":")).encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str, fields_: tuple[str, ...]) -> dict[str, str]:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        state = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
-    except (ValueError, UnicodeError, binascii.Error) as exc:
-        raise errors.InvalidCursor("the cursor is not one this API produced") from exc
-    if not isinstance(state, dict) or set(state) != set(fields_) or not all(isinstance(v, str) for v in state.values()):
-        raise errors.InvalidCursor("the cursor is not one this API produced")
-    return state
 
 
 # Some S3 front ends (moto's server, any WSGI framework that parses forms) read a request body whose type is a
@@ -502,16 +487,20 @@ class Store:
 
     # Listings
 
-    async def list_page(self, prefix: str, *, delimiter: str | None, limit: int, cursor: str | None) -> ListingPage:
+    async def list_page(
+        self, prefix: str, *, delimiter: str | None, limit: int, continuation: str | None
+    ) -> ListingPage:
+        """One page of current objects under `prefix`; `continuation` is a previous page's, as S3 gave it."""
         params: dict[str, Any] = {"Prefix": prefix, "MaxKeys": limit}
         if delimiter:
             params["Delimiter"] = delimiter
-        if cursor:
-            params["ContinuationToken"] = decode_cursor(cursor, ("token",))["token"]
+        if continuation:
+            params["ContinuationToken"] = continuation
         try:
             response = await self._call("list_objects_v2", prefix, **params)
         except errors.BadRequest as exc:
-            raise errors.InvalidCursor("the cursor is not one this API produced") from exc
+            # Only a token S3 itself gave gets here; one it no longer takes (a migrated bucket) ends the walk.
+            raise errors.InvalidCursor("the storage backend no longer accepts this cursor") from exc
         objects = [
             ObjectInfo(
                 key=item["Key"],
@@ -525,21 +514,17 @@ class Store:
         ]
         prefixes = [item["Prefix"] for item in response.get("CommonPrefixes", [])]
         token = response.get("NextContinuationToken") if response.get("IsTruncated") else None
-        return ListingPage(objects, prefixes, encode_cursor({"token": token}) if token else None)
+        return ListingPage(objects, prefixes, str(token) if token else None)
 
-    async def versions_page(self, key: str, *, limit: int, cursor: str | None) -> VersionsPage:
-        """One page of the history of exactly `key`, newest first."""
+    async def versions_page(self, key: str, *, limit: int, after: str | None) -> VersionsPage:
+        """One page of the history of exactly `key`, newest first, starting below version `after` when given."""
         params: dict[str, Any] = {"Prefix": key, "MaxKeys": limit}
-        if cursor:
-            state = decode_cursor(cursor, ("key", "version"))
-            if state["key"] != key:
-                raise errors.InvalidCursor("the cursor belongs to another path")
-            params.update(KeyMarker=state["key"], VersionIdMarker=state["version"])
+        if after:
+            params.update(KeyMarker=key, VersionIdMarker=after)
         response = await self._call("list_object_versions", key, **params)
         entries = _entries(response, key)
         more = bool(response.get("IsTruncated")) and not _passes_key(response, key) and bool(entries)
-        next_cursor = encode_cursor({"key": key, "version": entries[-1].version_id}) if more else None
-        return VersionsPage(entries, next_cursor)
+        return VersionsPage(entries, entries[-1].version_id if more else None)
 
     async def latest_entry(self, key: str) -> VersionEntry | None:
         """The newest version or delete marker of exactly `key`."""

@@ -127,6 +127,15 @@ def test_the_document_is_generated_from_the_policy_and_models() -> None:
     assert document["security"] == [{"bearer": []}]
 
 
+CODE_POINT_RULES = {
+    "bidi-control",
+    "zero-width",
+    "line-separator",
+    "format-character",
+    "noncharacter",
+    "private-use",
+    "unassigned",
+}
 SAMPLES = [
     "a", "a/b", "é/😀 x", ".a", "..a", "...", "a.", "a..", " ", "a /b", "100%", "a%2Fb", "数据/报告",
     "", ".", "..", "a/./b", "a/../b", "/a", "a/", "a//b", "a\\b", "a\x00b", "a\x1fb", "a\x7fb", "a\x85b", "a\u0301",
@@ -140,10 +149,11 @@ def test_the_path_patterns_say_what_the_path_rules_do(sample: str) -> None:
     validator = Draft202012Validator({"type": "string", "pattern": FILE_PATH_PATTERN})
 
     def accepted(check: Any) -> bool:
+        """Whether the path rules a pattern can state accept the sample (code-point rules are stated in words)."""
         try:
             check(sample)
-        except InvalidPath:
-            return False
+        except InvalidPath as refused:
+            return refused.rule in CODE_POINT_RULES
         return True
 
     assert validator.is_valid(sample) == accepted(keys.file)

@@ -165,7 +165,39 @@ def _bad_tokens(sub: str) -> dict[str, str]:
         "wrong secret": jwt.encode(good, "k" * 64),
         "unknown kid": jwt.encode(good, "k" * 64, headers={"kid": "../../etc/passwd"}),
         "malformed": "abc",
+        "numeric-string exp": jwt.encode({**good, "exp": str(now + 300)}, SECRET),
+        "numeric-string nbf": jwt.encode({**good, "nbf": str(now - 10)}, SECRET),
+        "boolean iat": jwt.encode({**good, "iat": True}, SECRET),
+        "padded segments": _padded(jwt.encode(good, SECRET)),
     }
+
+
+def _padded(token: str) -> str:
+    # An HS256 signature is 32 bytes: its base64 always needs one '='.
+    return ".".join(part + "=" * (-len(part) % 4) for part in token.split("."))
+
+
+def test_strictly_read_tokens_say_why_over_http(gateway: Gateway, user: str) -> None:
+    now = int(time.time())
+    good = {"sub": user, "aud": "session-gateway", "exp": now + 300}
+    cases = {
+        _padded(jwt.encode(good, SECRET)): "unpadded base64url",
+        jwt.encode({**good, "exp": "9999999999"}, SECRET): "'exp' claim must be a JSON number",
+        jwt.encode({**good, "nbf": str(now)}, SECRET): "'nbf' claim must be a JSON number",
+        jwt.encode({**good, "iat": str(now)}, SECRET): "'iat' claim must be a JSON number",
+    }
+    gateway.touched.clear()
+    for token, reason in cases.items():
+        with gateway.client(token=token) as client:
+            response = client.get("/v1/sessions")
+        assert response.status_code == 401, reason
+        assert response.json()["type"] == "/problems/unauthorized"
+        assert reason in response.json()["detail"]
+        assert 'error="invalid_token", error_description="the token' in response.headers["www-authenticate"]
+        assert reason in response.headers["www-authenticate"]
+    with gateway.client(token=jwt.encode(good, SECRET)) as client:
+        assert client.get("/v1/sessions").status_code == 200
+    assert [key for _op, key in gateway.touched] == [gateway.owner(user).sessions_prefix]
 
 
 def test_bad_tokens_are_401_and_touch_nothing(gateway: Gateway, user: str) -> None:

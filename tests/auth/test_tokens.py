@@ -98,6 +98,83 @@ def test_bad_tokens_are_refused(name: str) -> None:
     assert caught.value.headers["WWW-Authenticate"].startswith("Bearer ")
 
 
+def _padded(token: str) -> str:
+    """The same token with '=' padding put back on every segment that base64 would pad."""
+    return ".".join(part + "=" * (-len(part) % 4) for part in token.split("."))
+
+
+def _signed_raw(payload: bytes, secret: str = SECRET) -> str:
+    """An HS256 token around an exact payload (PyJWT would re-serialise a dict)."""
+    header = base64.urlsafe_b64encode(b'{"alg":"HS256","typ":"JWT"}').decode().rstrip("=")
+    body = base64.urlsafe_b64encode(payload).decode().rstrip("=")
+    mac = hmac.new(secret.encode(), f"{header}.{body}".encode(), hashlib.sha256).digest()
+    return f"{header}.{body}.{base64.urlsafe_b64encode(mac).decode().rstrip('=')}"
+
+
+def _raw_claims(**values: str) -> bytes:
+    """A JSON payload with claim values spliced in verbatim (so NaN, 1e999 and the like can be written)."""
+    fields = {"sub": '"alice"', "aud": f'"{AUD}"', "exp": str(int(time.time()) + 300), **values}
+    return ("{" + ",".join(f'"{name}":{value}' for name, value in fields.items()) + "}").encode()
+
+
+def test_padded_segments_are_refused() -> None:
+    token = jwt.encode(_claims(sub="é-padded"), SECRET)
+    padded = _padded(token)
+    assert padded != token, "the fixture must need padding somewhere"
+    assert _verify(hs_settings(), token).user == "é-padded"
+    with pytest.raises(Unauthorized, match="unpadded base64url") as caught:
+        _verify(hs_settings(), padded)
+    assert "error_description=" in caught.value.headers["WWW-Authenticate"]
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "a.b.c.d",
+        "a.b",
+        "a b.c.d",
+        "a+b.c.d",
+        "a/b.c.d",
+        "é.b.c",
+        "%41.b.c",
+        "a.b.c\n",
+        ".b.c",
+        "a..c",
+    ],
+)
+def test_tokens_outside_the_compact_alphabet_are_refused(token: str) -> None:
+    with pytest.raises(Unauthorized, match="unpadded base64url"):
+        _verify(hs_settings(), token)
+
+
+@pytest.mark.parametrize("claim", ["exp", "nbf", "iat"])
+@pytest.mark.parametrize(
+    "value",
+    ['"9999999999"', '"1"', '"1.5e9"', "true", "false", "null", "[1]", '{"a":1}', "NaN", "Infinity", "1e999"],
+)
+def test_numeric_dates_must_be_json_numbers(claim: str, value: str) -> None:
+    with pytest.raises(Unauthorized) as caught:
+        _verify(hs_settings(), _signed_raw(_raw_claims(**{claim: value})))
+    assert caught.value.status == 401
+
+
+@pytest.mark.parametrize("claim", ["exp", "nbf", "iat"])
+def test_numeric_string_dates_name_the_claim(claim: str) -> None:
+    now = int(time.time())
+    value = {"exp": now + 300, "nbf": now - 10, "iat": now - 10}[claim]
+    payload = _raw_claims(**{claim: f'"{value}"'})
+    with pytest.raises(Unauthorized, match=f"'{claim}' claim must be a JSON number") as caught:
+        _verify(hs_settings(), _signed_raw(payload))
+    assert f"'{claim}' claim must be a JSON number" in caught.value.headers["WWW-Authenticate"]
+
+
+def test_numeric_dates_may_be_integers_or_fractions() -> None:
+    now = time.time()
+    payload = _raw_claims(exp=repr(now + 300.5), nbf=repr(now - 1.25), iat=str(int(now)))
+    assert _verify(hs_settings(), _signed_raw(payload)).user == "alice"
+    assert _verify(hs_settings(), _signed_raw(_raw_claims(exp=str(10**30)))).user == "alice"
+
+
 def test_tampered_payload_is_refused() -> None:
     header, _payload, signature = jwt.encode(_claims(), SECRET).split(".")
     forged = base64.urlsafe_b64encode(json.dumps(_claims(sub="mallory")).encode()).decode().rstrip("=")

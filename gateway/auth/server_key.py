@@ -1,0 +1,55 @@
+"""The server secret: `GATEWAY_SERVER_SECRET` when set, otherwise a random key kept in the bucket.
+
+Replicas must agree on it without talking to each other. The bucket is the only state they share, so the first
+replica to start writes a random key to `{root}/_gateway/server-key`, and every replica uses the bytes of that
+object's OLDEST version. When several replicas start on an empty bucket at once, each may write a key; each then
+lists the versions after its own write and picks the oldest, the same one for all, because S3 lists versions in
+the order they were written. A delete marker or a newer version changes nothing; only removing every version of
+the object makes a new key, which invalidates the cursors handed out before.
+"""
+
+from __future__ import annotations
+
+import os
+
+from gateway import errors
+from gateway.auth.cursors import MIN_SECRET_BYTES
+from gateway.keys import server_key_name
+from gateway.settings import Settings, env_name
+from gateway.storage.store import Store
+
+KEY_BYTES = 32
+KEY_CONTENT_TYPE = "application/octet-stream"
+
+
+async def load_server_secret(store: Store, settings: Settings) -> bytes:
+    """The secret every replica of this deployment uses; creates the bucket's key on first start."""
+    if settings.server_secret:
+        return settings.server_secret.encode("utf-8")
+    name = server_key_name(settings.key_root)
+    secret = await _oldest_version(store, name)
+    if secret is None:
+        await store.put(name, os.urandom(KEY_BYTES), content_type=KEY_CONTENT_TYPE, metadata={})
+        secret = await _oldest_version(store, name)
+    if secret is None:
+        raise errors.StoreError(f"the bucket does not list {name!r} right after it was written")
+    return secret
+
+
+async def _oldest_version(store: Store, name: str) -> bytes | None:
+    oldest = None
+    async for entries in store.version_pages(name):
+        for entry in entries:
+            # Newest first: the last version of exactly this key is the oldest one.
+            if entry.key == name and not entry.is_delete_marker:
+                oldest = entry
+    if oldest is None:
+        return None
+    stream = await store.get(name, version_id=oldest.version_id)
+    data = b"".join([chunk async for chunk in stream.body])
+    if len(data) < MIN_SECRET_BYTES:
+        raise errors.StoreError(
+            f"{name!r} holds {len(data)} bytes, fewer than {MIN_SECRET_BYTES}: remove every version of it, or set "
+            f"{env_name('server_secret')}"
+        )
+    return data
