@@ -54,9 +54,26 @@ def owner_of(request: Request, principal: Principal) -> Owner:
     return principal.owner(services(request).settings.key_root)
 
 
+SESSIONS_PATH = b"/v1/sessions/"
+
+
+def _raw_path(request: Request) -> bytes:
+    raw = request.scope.get("raw_path")
+    return raw if isinstance(raw, bytes) else request.url.path.encode("utf-8")
+
+
 def reachable_session_id(request: Request, principal: Principal) -> str:
-    """The session id in the URL; 404 when the token is bound to another session, as if it did not exist."""
+    """The session id in the URL; 404 when the token is bound to another session, as if it did not exist.
+
+    The id must stand in the URL as it is, not percent-encoded: the URL is decoded once, from its raw bytes, so no
+    spelling of the id can move where the file path starts or how it is decoded.
+    """
     session_id = str(request.path_params["sid"])
+    raw = _raw_path(request)
+    if not raw.startswith(SESSIONS_PATH + session_id.encode("ascii", "replace") + b"/") and raw != (
+        SESSIONS_PATH + session_id.encode("ascii", "replace")
+    ):
+        raise NotFound("no such session")
     if not principal.may_reach(session_id):
         raise NotFound("no such session")
     return session_id
@@ -83,12 +100,16 @@ async def open_session(request: Request, principal: Principal) -> OpenSession:
 
 
 def file_path(request: Request) -> str:
-    """The file path from the undecoded URL, so that invalid UTF-8 is refused instead of replaced."""
-    raw = request.scope.get("raw_path")
-    marker = f"/v1/sessions/{request.path_params['sid']}/files/".encode()
-    if isinstance(raw, bytes) and raw.startswith(marker):
-        return decode_path_bytes(raw[len(marker) :])
-    return str(request.path_params["path"])
+    """The file path from the undecoded URL, so that invalid UTF-8 is refused instead of replaced.
+
+    Handlers call `reachable_session_id` (through `session_keys` or `open_session`) first, which checked that the
+    raw URL starts with the literal session id: the path is what follows it, decoded once here.
+    """
+    raw = _raw_path(request)
+    marker = SESSIONS_PATH + str(request.path_params["sid"]).encode("ascii", "replace") + b"/files/"
+    if not raw.startswith(marker):
+        raise NotFound("no such session")
+    return decode_path_bytes(raw[len(marker) :])
 
 
 async def json_body(request: Request, model: type[Body]) -> Body:
