@@ -8,11 +8,13 @@ from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.convertors import Convertor, register_url_convertor
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from gateway.api.context import Services, services
+from gateway.api.guard import Guard
 from gateway.api.openapi import openapi_document
 from gateway.api.operations import OPERATIONS, Handler
 from gateway.api.problems import HANDLERS
@@ -72,7 +74,11 @@ register_url_convertor("filepath", FilePathConvertor())
 def _dispatch(handlers: dict[str, Handler]) -> Handler:
     """One endpoint per path, so that a 405 lists every method the path has in `Allow`."""
 
+    allow = ", ".join(sorted({*handlers, "OPTIONS", *(["HEAD"] if "GET" in handlers else [])}))
+
     async def endpoint(request: Request) -> Response:
+        if request.method == "OPTIONS":
+            return Response(status_code=204, headers={"Allow": allow})
         # Starlette adds HEAD wherever there is a GET; unless HEAD is an operation of its own, it is the GET.
         return await (handlers.get(request.method) or handlers["GET"])(request)
 
@@ -84,7 +90,12 @@ def _api_routes() -> list[Route]:
     for operation in OPERATIONS:
         by_path.setdefault(operation.path, {})[operation.method] = operation.handler
     return [
-        Route(path.replace("{path}", "{path:filepath}"), _dispatch(handlers), methods=list(handlers), name=path)
+        Route(
+            path.replace("{path}", "{path:filepath}"),
+            _dispatch(handlers),
+            methods=[*handlers, "OPTIONS"],
+            name=path,
+        )
         for path, handlers in by_path.items()
     ]
 
@@ -139,4 +150,4 @@ def create_app(
             )
             yield
 
-    return Starlette(routes=ROUTES, exception_handlers=HANDLERS, lifespan=lifespan)
+    return Starlette(routes=ROUTES, exception_handlers=HANDLERS, lifespan=lifespan, middleware=[Middleware(Guard)])
