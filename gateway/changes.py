@@ -44,7 +44,7 @@ class Actor:
     user: str | None = None
 
     @classmethod
-    def user_of(cls, tenant: str, user: str) -> Actor:
+    def user_of(cls, tenant: str | None, user: str) -> Actor:
         return cls("user", tenant, user)
 
 

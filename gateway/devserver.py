@@ -51,7 +51,7 @@ async def _prepare(settings: Settings) -> str:
         await store.create_versioned_bucket()
         # The server key exists before the app starts, so its first load already finds it.
         cursors = CursorSealer(await load_server_secret(store, settings))
-        owner = Owner(root=settings.key_root, tenant="default", user=DEV_USER)
+        owner = Owner(root=settings.key_root, tenant=None, user=DEV_USER)
         core = assemble(store, settings, load_configured_policy(settings), cursors=cursors)
         record = await core.sessions.create(owner, name="dev session")
         return record.id

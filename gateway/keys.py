@@ -41,6 +41,10 @@ SERVER_KEY_NAME = "_gateway/server-key"
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _SESSION_ID = re.compile(r"[0-7][0-9A-HJKMNP-TV-Z]{25}")
 _ROOT_SEGMENT = re.compile(r"[A-Za-z0-9._-]+")
+# The tenant segment of tokens without a tenant claim. No claim value can produce it: encoded values hold only
+# letters, digits, '-', '_' and '%XX', and digests are '~' and 52 base32 letters. A tenant literally named "default"
+# (or anything else) therefore never shares a prefix with tenant-less tokens.
+NO_TENANT_SEGMENT = "~none"
 # The gateway's own objects live beside `t/`, so no tenant, user or path can ever name them.
 PROBE_DIR = "_gateway/probe/"
 _PROBE_TOKEN = re.compile(r"[A-Za-z0-9_-]*")
@@ -138,12 +142,13 @@ class Owner:
     """Whose files these are: the validated identity every key is built from."""
 
     root: str
-    tenant: str
+    tenant: str | None  # None: the token named no tenant
     user: str
 
     @property
     def sessions_prefix(self) -> str:
-        base = f"t/{encode_identity(self.tenant)}/u/{encode_identity(self.user)}/s/"
+        tenant = NO_TENANT_SEGMENT if self.tenant is None else encode_identity(self.tenant)
+        base = f"t/{tenant}/u/{encode_identity(self.user)}/s/"
         return f"{self.root}/{base}" if self.root else base
 
     def session(self, session_id: str) -> SessionKeys:

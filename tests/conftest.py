@@ -183,7 +183,7 @@ class Gateway:
             headers["Authorization"] = f"Bearer {token}"
         return httpx.Client(base_url=self.url, headers=headers, timeout=60)
 
-    def owner(self, sub: str, tenant: str = "default") -> Owner:
+    def owner(self, sub: str, tenant: str | None = None) -> Owner:
         return Owner(root=self.settings.key_root, tenant=tenant, user=sub)
 
 

@@ -24,7 +24,6 @@ from gateway.settings import Settings, env_name
 READ = "files:read"
 WRITE = "files:write"
 ALL_SCOPES = frozenset({READ, WRITE})
-DEFAULT_TENANT = "default"
 MAX_TOKEN_BYTES = 8192
 MAX_CLAIM_CHARS = 1024
 # RFC 7515 compact serialisation: three base64url segments without '=' padding (the signature is empty only for
@@ -38,7 +37,7 @@ NUMERIC_DATE_CLAIMS = ("exp", "nbf", "iat")
 class Principal:
     """Who is calling, as far as the verified token says."""
 
-    tenant: str
+    tenant: str | None
     user: str
     session_id: str | None
     scopes: frozenset[str]
@@ -130,7 +129,8 @@ class TokenVerifier:
     def _principal(self, claims: dict[str, Any]) -> Principal:
         user = _identity(claims.get("sub"), "sub")
         tenant_claim = claims.get(self._settings.jwt_tenant_claim)
-        tenant = DEFAULT_TENANT if tenant_claim is None else _identity(tenant_claim, self._settings.jwt_tenant_claim)
+        # No claim, or null: tenant-less, a prefix of its own (see `keys.NO_TENANT_SEGMENT`).
+        tenant = None if tenant_claim is None else _identity(tenant_claim, self._settings.jwt_tenant_claim)
         session_id = claims.get("sid")
         if session_id is not None and not isinstance(session_id, str):
             raise Unauthorized("the token's 'sid' claim must be a string")

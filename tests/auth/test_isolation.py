@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from gateway.api.app import create_app
+from gateway.auth.tokens import issue_token
 from gateway.settings import Settings
 from tests.auth.test_tokens import JwksServer
 from tests.conftest import SECRET, Backend, Gateway, ServerThread, raw_request
@@ -80,8 +81,10 @@ def _assert_only_own_keys(gateway: Gateway, own_prefix: str) -> None:
         {"sub": "mallory"},
         {"sub": "VICTIM", "tenant": None},  # replaced by the victim's name with other case
         {"sub": "SAME", "tenant": "other-tenant"},  # same user name, another tenant
+        {"sub": "SAME", "tenant": "default"},  # a tenant named like the old tenant-less segment
+        {"sub": "SAME", "tenant": "~none"},  # a tenant spelled like the tenant-less segment
     ],
-    ids=["other-user", "case-variant", "other-tenant"],
+    ids=["other-user", "case-variant", "other-tenant", "tenant-named-default", "tenant-named-like-none"],
 )
 def test_other_users_and_tenants_get_404_and_touch_nothing(gateway: Gateway, attacker: dict[str, Any]) -> None:
     victim, sid, version = _victim(gateway)
@@ -95,8 +98,28 @@ def test_other_users_and_tenants_get_404_and_touch_nothing(gateway: Gateway, att
         assert SECRET_BYTES not in response.content
         if response.request.method != "HEAD":
             assert response.headers["content-type"] == "application/problem+json"
-    _assert_only_own_keys(gateway, gateway.owner(sub, tenant or "default").sessions_prefix)
+    _assert_only_own_keys(gateway, gateway.owner(sub, tenant).sessions_prefix)
     _assert_untouched(gateway, victim, sid)
+
+
+def test_a_null_tenant_claim_is_tenant_less_and_no_claim_reaches_it(gateway: Gateway, user: str) -> None:
+    with gateway.client(user) as api:
+        sid = api.post("/v1/sessions", json={}).json()["id"]
+        assert (
+            api.put(f"/v1/sessions/{sid}/files/\u00e9t\u00e9 \U0001f680 100%.txt", content=b"mine").status_code == 201
+        )
+    assert gateway.owner(user).sessions_prefix.endswith(f"/t/~none/u/{user}/s/")
+    with gateway.client(user, tenant=None) as same:
+        assert same.get(f"/v1/sessions/{sid}").status_code == 200
+    token = issue_token(gateway.settings, sub=user)
+    claims = jwt.decode(token, options={"verify_signature": False})
+    claims["tid"] = None  # an explicit null is no tenant, like an absent claim
+    nulled = jwt.encode(claims, SECRET, algorithm="HS256")
+    with gateway.client(token=nulled) as api:
+        assert api.get(f"/v1/sessions/{sid}").status_code == 200
+    for tenant in ("default", "~none", "%7Enone", "none"):
+        with gateway.client(user, tenant=tenant) as other:
+            assert other.get(f"/v1/sessions/{sid}").status_code == 404, tenant
 
 
 def test_answers_for_foreign_and_missing_sessions_are_identical(gateway: Gateway) -> None:

@@ -55,7 +55,7 @@ def test_valid_hs256_token_gives_a_principal() -> None:
 
 def test_defaults_tenant_and_scopes() -> None:
     principal = _verify(hs_settings(), jwt.encode(_claims(), SECRET))
-    assert principal.tenant == "default"
+    assert principal.tenant is None
     assert principal.scopes == ALL_SCOPES
     with pytest.raises(InsufficientScope):
         _verify(hs_settings(), jwt.encode(_claims(scope="files:read"), SECRET)).require("files:write")
