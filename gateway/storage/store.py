@@ -1,7 +1,9 @@
 """The store adapter: the only module that talks to S3.
 
-It speaks in keys built by `gateway.keys`, returns plain dataclasses, and translates every botocore failure into
-the gateway's exception tree. Bulk walks use botocore paginators; retries are botocore's standard mode.
+It speaks in keys built by `gateway.keys`, returns plain dataclasses, and translates every S3 failure into the
+gateway's exception tree with one table (`translate`). The calls on every request's path (GetObject, HeadObject,
+PutObject, UploadPart) go through the lean client in `gateway.storage.s3http`; all others through aiobotocore.
+Bulk walks use botocore paginators; retries are botocore's standard mode, which the lean client follows too.
 """
 
 from __future__ import annotations
@@ -12,22 +14,28 @@ import binascii
 import html
 import json
 import re
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
+import aiohttp
 from aiobotocore.config import AioConfig
+from aiobotocore.credentials import AioCredentials
 from aiobotocore.session import get_session
 from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError
 
 from gateway import errors
 from gateway.settings import Settings
+from gateway.storage.s3http import UNSIGNED_PAYLOAD, LeanS3, S3Refusal, Signer, Target, payload_sha256
 
-DOWNLOAD_CHUNK_BYTES = 256 * 1024
+T = TypeVar("T")
+# Pieces of a download handed to the HTTP server: large enough that the per-piece cost of Python vanishes.
+DOWNLOAD_CHUNK_BYTES = 1024 * 1024
+META_PREFIX = "x-amz-meta-"
 CURRENT_READ_ATTEMPTS = 3
 DELETE_BATCH = 1000
 # Entries per page when looking for a version near the top of a key's history.
@@ -114,55 +122,70 @@ def decode_cursor(cursor: str, fields_: tuple[str, ...]) -> dict[str, str]:
 
 
 def translate(exc: Exception, key: str = "") -> Exception:
-    """Map a botocore exception to the gateway's exception tree."""
+    """Map a failure of either S3 client (botocore's or the lean one) to the gateway's exception tree."""
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
-        code = str(error.get("Code", ""))
-        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
-        if code == "NoSuchBucket":
-            return errors.StoreUnavailable("the configured bucket does not exist")
-        if code in {"304", "NotModified"} or status == 304:
-            headers = exc.response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
-            return errors.NotModified(headers.get("etag", ""), headers.get("last-modified"))
-        if code in {"NoSuchKey", "NoSuchVersion", "NotFound", "404"} or status == 404:
-            return errors.ObjectMissing("no such file or version")
-        if code in {"MethodNotAllowed", "405"} or status == 405:
-            # S3 answers 405 when asked for the bytes of a delete marker.
-            return errors.ObjectMissing("that version is a delete marker, not a file")
-        if code in {"PreconditionFailed", "412"} or status == 412:
-            return errors.PreconditionFailed("the file changed: precondition failed")
-        if code == "InvalidRange" or status == 416:
-            return errors.RangeNotSatisfiable("the requested range is outside the file")
-        if code in {"SlowDown", "ServiceUnavailable", "503", "RequestTimeout"} or status in {500, 503}:
-            return errors.StoreUnavailable(f"the storage backend is unavailable ({code or status})")
-        if code in {"InvalidArgument", "400"} or status == 400:
-            return errors.BadRequest(f"the storage backend rejected the request ({code}: {error.get('Message', '')})")
-        return errors.StoreError(f"the storage backend answered {status} {code}")
-    if isinstance(exc, ConnectionError | HTTPClientError):
+        metadata = exc.response.get("ResponseMetadata", {})
+        status = int(metadata.get("HTTPStatusCode", 0) or 0)
+        headers = metadata.get("HTTPHeaders", {})
+        return _refused(str(error.get("Code", "")), status, str(error.get("Message", "")), headers)
+    if isinstance(exc, S3Refusal):
+        return _refused(exc.code, exc.status, exc.message, exc.headers)
+    if isinstance(exc, ConnectionError | HTTPClientError | aiohttp.ClientError | TimeoutError):
         return errors.StoreUnavailable("cannot reach the storage backend")
     if isinstance(exc, BotoCoreError):
         return errors.StoreError(f"storage client error: {exc}")
     return exc
 
 
-def _info(key: str, response: Mapping[str, Any]) -> ObjectInfo:
+def _refused(code: str, status: int, message: str, headers: Mapping[str, str]) -> Exception:
+    """The one table from S3's error codes and statuses to the gateway's exceptions (`headers` lower-cased)."""
+    if code == "NoSuchBucket":
+        return errors.StoreUnavailable("the configured bucket does not exist")
+    if code in {"304", "NotModified"} or status == 304:
+        return errors.NotModified(headers.get("etag", ""), headers.get("last-modified"))
+    if code in {"NoSuchKey", "NoSuchVersion", "NotFound", "404"} or status == 404:
+        return errors.ObjectMissing("no such file or version")
+    if code in {"MethodNotAllowed", "405"} or status == 405:
+        # S3 answers 405 when asked for the bytes of a delete marker.
+        return errors.ObjectMissing("that version is a delete marker, not a file")
+    if code in {"PreconditionFailed", "412"} or status == 412:
+        return errors.PreconditionFailed("the file changed: precondition failed")
+    if code == "InvalidRange" or status == 416:
+        return errors.RangeNotSatisfiable("the requested range is outside the file")
+    if code in {"SlowDown", "ServiceUnavailable", "503", "RequestTimeout"} or status in {500, 503}:
+        return errors.StoreUnavailable(f"the storage backend is unavailable ({code or status})")
+    if code in {"InvalidArgument", "400"} or status == 400:
+        return errors.BadRequest(f"the storage backend rejected the request ({code}: {message})")
+    return errors.StoreError(f"the storage backend answered {status} {code}")
+
+
+def _header_info(key: str, headers: Mapping[str, str]) -> ObjectInfo:
+    """What a HEAD or GET answer's headers say of the version."""
     return ObjectInfo(
         key=key,
-        version_id=_version(response.get("VersionId")),
-        etag=str(response.get("ETag", "")),
-        size=int(response.get("ContentLength", response.get("Size", 0))),
-        last_modified=response["LastModified"],
-        content_type=str(response.get("ContentType") or "application/octet-stream"),
-        metadata=dict(response.get("Metadata") or {}),
+        version_id=_version(headers.get("x-amz-version-id")),
+        etag=headers.get("etag", ""),
+        size=int(headers.get("content-length", 0)),
+        last_modified=parsedate_to_datetime(headers["last-modified"]),
+        content_type=headers.get("content-type") or "application/octet-stream",
+        metadata={
+            name[len(META_PREFIX) :].lower(): value
+            for name, value in headers.items()
+            if name.lower().startswith(META_PREFIX)
+        },
     )
 
 
-def _response_date(response: Mapping[str, Any]) -> datetime:
-    raw = response.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date")
+def _http_date(raw: str | None) -> datetime:
     try:
         return parsedate_to_datetime(raw) if raw else datetime.now(UTC).replace(microsecond=0)
     except (TypeError, ValueError):
         return datetime.now(UTC).replace(microsecond=0)
+
+
+def _version_query(version_id: str | None) -> dict[str, str | None]:
+    return {"versionId": version_id} if version_id else {}
 
 
 def _tagging(tags: Mapping[str, str] | None) -> dict[str, str]:
@@ -240,6 +263,7 @@ class Store:
         self._stack = AsyncExitStack()
         self._client: Any = None
         self._presigner: Any = None
+        self._lean: LeanS3 | None = None
 
     async def __aenter__(self) -> Store:
         session = get_session()
@@ -253,6 +277,17 @@ class Store:
             self._presigner = await self._stack.enter_async_context(
                 session.create_client("s3", **self._client_args(public))
             )
+        credentials = AioCredentials(*self._credentials) if self._credentials else await session.get_credentials()
+        endpoint = self._settings.s3_endpoint_url
+        target = Target.of(endpoint or self._client.meta.endpoint_url, self.bucket, path_style=endpoint is not None)
+        self._lean = await self._stack.enter_async_context(
+            LeanS3(
+                target,
+                Signer(credentials, self._settings.s3_region),
+                max_connections=self._settings.s3_max_connections,
+                max_attempts=self._settings.s3_max_attempts,
+            )
+        )
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -321,12 +356,39 @@ class Store:
 
     # Single objects
 
-    async def head(self, key: str, version_id: str | None = None) -> ObjectInfo:
-        params = {"VersionId": version_id} if version_id else {}
-        response = await self._current("head_object", key, version_id, Key=key, **params)
-        return _info(key, response)
+    async def _object_call(
+        self,
+        operation: str,
+        method: str,
+        key: str,
+        *,
+        params: Mapping[str, str | None] | None = None,
+        headers: Mapping[str, str] | None = None,
+        body: bytes = b"",
+        payload_hash: str | None = None,
+    ) -> aiohttp.ClientResponse:
+        """One call on the lean client; a 2xx response whose body the caller reads or releases."""
+        if self._observer is not None:
+            self._observer(operation, key)
+        assert self._lean is not None, "use Store inside `async with`"
+        try:
+            if payload_hash is None:
+                payload_hash = await payload_sha256(body)
+            return await self._lean.request(
+                method, key, params=params, headers=headers, body=body, payload_hash=payload_hash
+            )
+        except (S3Refusal, aiohttp.ClientError, TimeoutError, BotoCoreError) as exc:
+            raise translate(exc, key) from exc
 
-    async def _current(self, operation: str, key: str, version_id: str | None, **params: Any) -> Any:
+    async def head(self, key: str, version_id: str | None = None) -> ObjectInfo:
+        async def fetch() -> ObjectInfo:
+            response = await self._object_call("head_object", "HEAD", key, params=_version_query(version_id))
+            response.release()
+            return _header_info(key, response.headers)
+
+        return await self._current(fetch, key, version_id)
+
+    async def _current(self, fetch: Callable[[], Awaitable[T]], key: str, version_id: str | None) -> T:
         """A read of the current version that does not mistake a moment of re-linking for a deleted object.
 
         While a key's newest version is removed, Ceph RGW 16 briefly answers 404 for the key although an older
@@ -334,7 +396,7 @@ class Store:
         """
         for attempt in range(CURRENT_READ_ATTEMPTS):
             try:
-                return await self._call(operation, key, **params)
+                return await fetch()
             except errors.ObjectMissing:
                 if version_id is not None or attempt == CURRENT_READ_ATTEMPTS - 1:
                     raise
@@ -352,33 +414,38 @@ class Store:
         byte_range: str | None = None,
         if_none_match: str | None = None,
     ) -> ObjectStream:
-        params: dict[str, Any] = {"Key": key}
-        if version_id:
-            params["VersionId"] = version_id
+        headers = {}
         if byte_range:
-            params["Range"] = byte_range
+            headers["range"] = byte_range
         if if_none_match:
-            params["IfNoneMatch"] = if_none_match
-        response = await self._current("get_object", key, version_id, **params)
-        info = _info(key, response)
-        body = response["Body"]
+            headers["if-none-match"] = if_none_match
+
+        async def fetch() -> aiohttp.ClientResponse:
+            return await self._object_call("get_object", "GET", key, params=_version_query(version_id), headers=headers)
+
+        response = await self._current(fetch, key, version_id)
+        try:
+            info = _header_info(key, response.headers)
+        except (KeyError, ValueError) as exc:
+            response.close()
+            raise errors.StoreError("the storage backend answered a read without the object's headers") from exc
         return ObjectStream(
             info=info,
-            body=self._chunks(body),
-            content_length=int(response.get("ContentLength", 0)),
-            content_range=response.get("ContentRange"),
-            close=body.close,
+            body=self._chunks(response),
+            content_length=info.size,
+            content_range=response.headers.get("content-range"),
+            close=response.close,
         )
 
     @staticmethod
-    async def _chunks(body: Any) -> AsyncGenerator[bytes, None]:
+    async def _chunks(response: aiohttp.ClientResponse) -> AsyncGenerator[bytes, None]:
         try:
-            async for chunk in body.iter_chunks(DOWNLOAD_CHUNK_BYTES):
+            async for chunk in response.content.iter_chunked(DOWNLOAD_CHUNK_BYTES):
                 yield chunk
-        except (ClientError, BotoCoreError) as exc:
+        except (aiohttp.ClientError, TimeoutError) as exc:
             raise translate(exc) from exc
         finally:
-            body.close()
+            response.release()
 
     async def read_bytes(self, key: str) -> tuple[bytes, ObjectInfo]:
         """Read a small object whole (session records only)."""
@@ -401,26 +468,34 @@ class Store:
         `last_modified` is the response's Date (S3 gives no LastModified here); it is within the second of the
         object's own, which is what HTTP dates carry anyway. With `content_md5`, S3 refuses bytes damaged on the way.
         """
-        params = {"ContentMD5": base64.b64encode(content_md5).decode("ascii")} if content_md5 is not None else {}
-        response = await self._call(
-            "put_object",
-            key,
-            Key=key,
-            Body=data,
-            ContentType=content_type,
-            Metadata=dict(metadata),
-            **_tagging(tags),
-            **params,
+        headers = {"content-type": content_type, **{META_PREFIX + name: value for name, value in metadata.items()}}
+        if tags:
+            headers["x-amz-tagging"] = urlencode(dict(tags))
+        payload_hash = self._vouch(content_md5, headers)
+        response = await self._object_call(
+            "put_object", "PUT", key, headers=headers, body=data, payload_hash=payload_hash
         )
+        response.release()
         return ObjectInfo(
             key=key,
-            version_id=_version(response.get("VersionId")),
-            etag=str(response.get("ETag", "")),
+            version_id=_version(response.headers.get("x-amz-version-id")),
+            etag=response.headers.get("etag", ""),
             size=len(data),
-            last_modified=_response_date(response),
+            last_modified=_http_date(response.headers.get("date")),
             content_type=content_type,
             metadata=dict(metadata),
         )
+
+    def _vouch(self, content_md5: bytes | None, headers: dict[str, str]) -> str | None:
+        """Add the body's `Content-MD5` to `headers`; return the payload hash to sign, or None to sign its SHA-256.
+
+        As botocore does it: over HTTPS a `Content-MD5` is enough; over plain HTTP the signature covers the bytes.
+        """
+        if content_md5 is None:
+            return None
+        headers["content-md5"] = base64.b64encode(content_md5).decode("ascii")
+        assert self._lean is not None
+        return UNSIGNED_PAYLOAD if self._lean.secure else None
 
     async def get_tags(self, key: str, version_id: str | None = None) -> dict[str, str]:
         return (await self.get_tags_and_version(key, version_id))[0]
@@ -499,13 +574,29 @@ class Store:
         return str(response["UploadId"])
 
     async def upload_part(
-        self, key: str, upload_id: str, number: int, data: bytes, *, content_md5: bytes | None = None
+        self,
+        key: str,
+        upload_id: str,
+        number: int,
+        data: bytes,
+        *,
+        content_md5: bytes | None = None,
+        sha256_hex: str | None = None,
     ) -> dict[str, Any]:
-        params = {"ContentMD5": base64.b64encode(content_md5).decode("ascii")} if content_md5 is not None else {}
-        response = await self._call(
-            "upload_part", key, Key=key, UploadId=upload_id, PartNumber=number, Body=data, **params
+        """Send one part; `sha256_hex`, when the caller hashed the part already, spares hashing it again."""
+        headers: dict[str, str] = {}
+        payload_hash = self._vouch(content_md5, headers) or sha256_hex
+        response = await self._object_call(
+            "upload_part",
+            "PUT",
+            key,
+            params={"partNumber": str(number), "uploadId": upload_id},
+            headers=headers,
+            body=data,
+            payload_hash=payload_hash,
         )
-        return {"PartNumber": number, "ETag": response["ETag"]}
+        response.release()
+        return {"PartNumber": number, "ETag": response.headers.get("etag", "")}
 
     async def complete_multipart(self, key: str, upload_id: str, parts: list[dict[str, Any]]) -> str | None:
         response = await self._call(
