@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC
 from email.utils import format_datetime
+from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -75,7 +76,8 @@ async def put_file(request: Request) -> Response:
     if written.file.sha256:
         response_headers["Repr-Digest"] = repr_digest(written.file.sha256)
     if written.created:
-        response_headers["Location"] = request.url.path
+        # Percent-encoded: header values are Latin-1 on the wire, file names are not.
+        response_headers["Location"] = quote(request.url.path, safe="/")
     return JSONResponse(written.file.to_json(), status_code=201 if written.created else 200, headers=response_headers)
 
 

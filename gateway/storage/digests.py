@@ -1,9 +1,9 @@
 """Digests of file bytes: what a client may promise (RFC 9530 `Content-Digest`/`Repr-Digest`, `Content-MD5`), what the
 gateway computes while streaming, and what it tells readers (`Repr-Digest`).
 
-The gateway computes SHA-256 and MD5 of every upload as the bytes pass. SHA-256 is the file's identity in the API
-(listings, history, `Repr-Digest`, dedup); MD5 is what S3 turns into the ETag, so comparing the two proves the
-store holds exactly the bytes that were received.
+The gateway computes the SHA-256 of every upload and the MD5 of each part as the bytes pass. SHA-256 is the file's
+identity in the API (listings, history, `Repr-Digest`, dedup); MD5 is what S3 turns into the ETag, so comparing the
+two proves the store holds exactly the bytes that were received.
 """
 
 from __future__ import annotations
@@ -86,22 +86,36 @@ def is_sha256_hex(value: str | None) -> bool:
     return value is not None and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
 
 
+@dataclass(frozen=True)
+class PartDigest:
+    md5: bytes
+    # The part's own SHA-256 in hex, when a request signature must cover it (S3 over plain HTTP).
+    sha256_hex: str | None
+
+
 @dataclass
 class Hashing:
-    """Digests of a stream as it passes: whole-body SHA-256 and MD5, and the MD5 of each multipart part."""
+    """Digests of a body, a part at a time and in order: the whole body's SHA-256, each part's MD5 (what S3
+    checks against `Content-MD5` and builds the ETag from), and the whole body's MD5 only when a client promised
+    one: MD5 is the slowest of these, and S3 needs it per part only.
+    """
 
+    check_md5: bool = False
     sha256: Any = field(default_factory=hashlib.sha256)
     md5: Any = field(default_factory=lambda: hashlib.md5(usedforsecurity=False))
     part_md5s: list[bytes] = field(default_factory=list)
-    size: int = 0
 
-    def update(self, chunk: bytes) -> None:
-        self.sha256.update(chunk)
-        self.md5.update(chunk)
-        self.size += len(chunk)
+    def add_part(self, data: bytes, *, part_sha256: bool) -> PartDigest:
+        """Hash the next part. Safe to run in a worker thread (hashlib releases the GIL), one part at a time."""
+        self.sha256.update(data)
+        if self.check_md5:
+            self.md5.update(data)
+        part_md5 = hashlib.md5(data, usedforsecurity=False).digest()
+        self.part_md5s.append(part_md5)
+        return PartDigest(part_md5, hashlib.sha256(data).hexdigest() if part_sha256 else None)
 
     def check(self, expected: Expected) -> None:
-        """Raise `DigestMismatch` when the bytes seen so far are not those the client promised."""
+        """Raise `DigestMismatch` when the bytes hashed so far are not those the client promised."""
         if expected.sha256 is not None and self.sha256.digest() != expected.sha256:
             raise DigestMismatch(
                 "the body does not match its SHA-256 digest; nothing was stored", extra={"algorithm": SHA256}

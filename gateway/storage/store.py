@@ -462,16 +462,18 @@ class Store:
         metadata: Mapping[str, str],
         tags: Mapping[str, str] | None = None,
         content_md5: bytes | None = None,
+        sha256_hex: str | None = None,
     ) -> ObjectInfo:
         """Write a whole object; returns what S3 reported of the new version.
 
         `last_modified` is the response's Date (S3 gives no LastModified here); it is within the second of the
         object's own, which is what HTTP dates carry anyway. With `content_md5`, S3 refuses bytes damaged on the way.
+        `sha256_hex`, when the caller hashed `data` already, spares hashing it again for the signature.
         """
         headers = {"content-type": content_type, **{META_PREFIX + name: value for name, value in metadata.items()}}
         if tags:
             headers["x-amz-tagging"] = urlencode(dict(tags))
-        payload_hash = self._vouch(content_md5, headers)
+        payload_hash = self._vouch(content_md5, headers) or sha256_hex
         response = await self._object_call(
             "put_object", "PUT", key, headers=headers, body=data, payload_hash=payload_hash
         )
@@ -485,6 +487,12 @@ class Store:
             content_type=content_type,
             metadata=dict(metadata),
         )
+
+    @property
+    def signs_payloads(self) -> bool:
+        """Whether request signatures cover the bytes sent (S3 over plain HTTP), so writers may pass their SHA-256."""
+        assert self._lean is not None
+        return not self._lean.secure
 
     def _vouch(self, content_md5: bytes | None, headers: dict[str, str]) -> str | None:
         """Add the body's `Content-MD5` to `headers`; return the payload hash to sign, or None to sign its SHA-256.

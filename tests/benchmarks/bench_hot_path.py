@@ -6,12 +6,14 @@ with its ratio and goal.
 
 Uses the local RGW when one answers, otherwise starts it (and stops it afterwards). The gateway runs as its own
 process(es), `session-gateway serve --workers N`. Clients, chosen to be what a caller would use:
-- latencies: one request at a time, 200 times after a warm-up, with `httpx` (gateway) and a boto3 client (direct);
-- concurrency: 32 threads for `--seconds`, each with its own keep-alive connection (`http.client`) to the gateway,
-  or sharing one boto3 client with 32 pooled connections (direct);
-- streams: `httpx` sending 1 MiB pieces (with a `Content-Length`, and without one, chunked), and reading
-  1 MiB pieces; boto3's `upload_fileobj` (8 MiB parts, two threads, the gateway's own part size and parts in
-  flight) and a streamed `get_object`;
+- the gateway's client is a keep-alive `http.client` connection per thread: the HTTP layer boto3 itself uses
+  (through urllib3), so both paths pay the same for HTTP (`httpx` alone adds about 5 ms to a 1 MiB GET here);
+- latencies: one request at a time, 200 times after a warm-up; direct: one boto3 client;
+- concurrency: 32 threads for `--seconds`, each with its own connection to the gateway, or sharing one boto3
+  client with 32 pooled connections (direct);
+- streams: 1 MiB pieces sent (with a `Content-Length`, and without one, chunked) and read; direct: boto3's
+  `upload_fileobj` (8 MiB parts, two threads: the gateway's own part size and parts in flight) and a streamed
+  `get_object` read in 1 MiB pieces;
 - memory: the resident set of the gateway's serving processes (`VmRSS` before, the `VmHWM` peak after, from
   /proc) while a file of `--rss-mib` is uploaded and downloaded.
 
@@ -24,6 +26,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import io
+import json
 import os
 import shutil
 import signal
@@ -37,8 +40,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-import httpx
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 
@@ -121,6 +124,33 @@ class PiecesReader(io.RawIOBase):
         buffer[:n] = self._pending[:n]
         self._pending = self._pending[n:]
         return n
+
+
+class GatewayClient:
+    """One keep-alive HTTP/1.1 connection to the gateway, carrying a bearer token."""
+
+    def __init__(self, url: str, auth: dict[str, str]) -> None:
+        parts = urlsplit(url)
+        self._connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=600)
+        self._auth = auth
+
+    def send(
+        self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+    ) -> http.client.HTTPResponse:
+        """Send a request and return the response, its body unread (read it before the next request)."""
+        self._connection.request(method, path, body=body, headers={**self._auth, **(headers or {})})
+        return self._connection.getresponse()
+
+    def call(
+        self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, bytes]:
+        response = self.send(method, path, body, headers)
+        return response.status, response.read()
+
+    def json(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None) -> Any:
+        status, data = self.call(method, path, body, headers)
+        assert status < 300, data
+        return json.loads(data)
 
 
 def _p50(count: int, operation: Callable[[int], None]) -> float:
@@ -281,8 +311,8 @@ class Bench:
                 self.pid = process.pid
                 token = issue_token(self.settings, sub="bench")
                 self.auth = {"Authorization": f"Bearer {token}"}
-                self.client = httpx.Client(base_url=url, headers=self.auth, timeout=600)
-                sid = self.client.post("/v1/sessions", json={}).json()["id"]
+                self.client = GatewayClient(url, self.auth)
+                sid = self.client.json("POST", "/v1/sessions", b"{}", {"Content-Type": "application/json"})["id"]
                 self.files = f"/v1/sessions/{sid}/files"
                 for name in self.chosen:
                     getattr(self, "measure_" + name.replace("-", "_"))()
@@ -301,8 +331,8 @@ class Bench:
         body = os.urandom(4 * KiB)
 
         def put(i: int) -> None:
-            response = self.client.put(f"{self.files}/put/{i}.bin", content=body)
-            assert response.status_code == 201, response.text
+            status, answer = self.client.call("PUT", f"{self.files}/put/{i}.bin", body)
+            assert status == 201, answer
 
         with self.profiler.recording("put-4k"):
             gateway = _p50(self.args.count, put)
@@ -312,13 +342,13 @@ class Bench:
     def measure_put_if_match(self) -> None:
         body = os.urandom(4 * KiB)
         path = f"{self.files}/conditional.bin"
-        etag = [self.client.put(path, content=body).json()["etag"]]
+        etag = [self.client.json("PUT", path, body)["etag"]]
 
         def put(i: int) -> None:
             # A distinct body each time, so that each ETag differs from the one before.
-            response = self.client.put(path, content=body + str(i).encode(), headers={"If-Match": etag[0]})
-            assert response.status_code == 200, response.text
-            etag[0] = response.json()["etag"]
+            status, answer = self.client.call("PUT", path, body + str(i).encode(), {"If-Match": etag[0]})
+            assert status == 200, answer
+            etag[0] = json.loads(answer)["etag"]
 
         with self.profiler.recording("put-if-match"):
             gateway = _p50(self.args.count, put)
@@ -327,12 +357,12 @@ class Bench:
 
     def _get_latency(self, name: str, label: str, size: int) -> None:
         body = os.urandom(size)
-        assert self.client.put(f"{self.files}/{name}.bin", content=body).status_code == 201
+        assert self.client.call("PUT", f"{self.files}/{name}.bin", body)[0] == 201
         self.s3.put_object(Bucket=self.bucket, Key=f"d/{name}", Body=body)
 
         def get(i: int) -> None:
-            response = self.client.get(f"{self.files}/{name}.bin")
-            assert response.status_code == 200 and len(response.content) == size
+            status, data = self.client.call("GET", f"{self.files}/{name}.bin")
+            assert status == 200 and len(data) == size
 
         def direct_get(i: int) -> None:
             assert len(self.s3.get_object(Bucket=self.bucket, Key=f"d/{name}")["Body"].read()) == size
@@ -353,18 +383,15 @@ class Bench:
     def measure_get_4k_concurrent(self) -> None:
         body = os.urandom(4 * KiB)
         path = f"{self.files}/shared-4k.bin"
-        assert self.client.put(path, content=body).status_code == 201
+        assert self.client.call("PUT", path, body)[0] == 201
         self.s3.put_object(Bucket=self.bucket, Key="d/shared-4k", Body=body)
-        host, port = httpx.URL(self.url).host, httpx.URL(self.url).port
-        raw_path = httpx.URL(self.url + path).raw_path.decode()
 
         def gateway_worker() -> Callable[[], None]:
-            connection = http.client.HTTPConnection(host, port, timeout=60)
+            client = GatewayClient(self.url, self.auth)
 
             def get() -> None:
-                connection.request("GET", raw_path, headers=self.auth)
-                response = connection.getresponse()
-                assert response.status == 200 and len(response.read()) == len(body)
+                status, data = client.call("GET", path)
+                assert status == 200 and len(data) == len(body)
 
             return get
 
@@ -385,18 +412,18 @@ class Bench:
     def _gateway_put(self, path: str, size: int, *, declared: bool) -> float:
         headers = {"Content-Length": str(size)} if declared else {}
         t0 = time.perf_counter()
-        response = self.client.put(path, content=_pieces(size), headers=headers)
+        status, answer = self.client.call("PUT", path, _pieces(size), headers)
         elapsed = time.perf_counter() - t0
-        assert response.status_code in (200, 201), response.text
+        assert status in (200, 201), answer
         return size / 1e6 / elapsed
 
     def _gateway_get(self, path: str, size: int) -> float:
         received = 0
         t0 = time.perf_counter()
-        with self.client.stream("GET", path) as response:
-            assert response.status_code == 200
-            for chunk in response.iter_raw(PIECE):
-                received += len(chunk)
+        response = self.client.send("GET", path)
+        assert response.status == 200
+        while chunk := response.read(PIECE):
+            received += len(chunk)
         elapsed = time.perf_counter() - t0
         assert received == size
         return size / 1e6 / elapsed
