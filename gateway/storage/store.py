@@ -380,13 +380,16 @@ class Store:
         except (S3Refusal, aiohttp.ClientError, TimeoutError, BotoCoreError) as exc:
             raise translate(exc, key) from exc
 
-    async def head(self, key: str, version_id: str | None = None) -> ObjectInfo:
+    async def head(self, key: str, version_id: str | None = None, *, believe_missing: bool = False) -> ObjectInfo:
+        """A version's metadata (the current one by default). `believe_missing` takes a 404 for the current
+        version at its word, for callers that read the key's history beside it."""
+
         async def fetch() -> ObjectInfo:
             response = await self._object_call("head_object", "HEAD", key, params=_version_query(version_id))
             response.release()
             return _header_info(key, response.headers)
 
-        return await self._current(fetch, key, version_id)
+        return await (fetch() if believe_missing else self._current(fetch, key, version_id))
 
     async def _current(self, fetch: Callable[[], Awaitable[T]], key: str, version_id: str | None) -> T:
         """A read of the current version that does not mistake a moment of re-linking for a deleted object.
@@ -685,6 +688,18 @@ class Store:
             if _passes_key(page, key):
                 return False
         return False
+
+    async def top_entries(self, key: str, count: int) -> tuple[list[VersionEntry], bool]:
+        """The newest `count` entries of exactly `key`, newest first, read in one listing (one consistent look at
+        the key's history), and whether they are all of it.
+
+        Backends that list delete markers apart from versions (moto) still list the true newest `count` entries;
+        only their order among delete markers is lost. With two entries, `is_latest` restores it; callers that
+        read more treat a page with delete markers as inexact.
+        """
+        response = await self._call("list_object_versions", key, Prefix=key, MaxKeys=count)
+        entries = _entries(response, key)
+        return entries, _passes_key(response, key) or not response.get("IsTruncated")
 
     async def _one_entry(self, key: str, markers: dict[str, str]) -> VersionEntry | None:
         response = await self._call("list_object_versions", key, Prefix=key, MaxKeys=1, **markers)
