@@ -25,7 +25,8 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
+from xml.etree import ElementTree
 
 import aiohttp
 from botocore.exceptions import NoCredentialsError
@@ -75,7 +76,10 @@ class Target:
             return cls(parts.scheme, f"{bucket}.{host}", parts.path.rstrip("/"))
         return cls(parts.scheme, host, f"{parts.path.rstrip('/')}/{quote(bucket, safe='')}")
 
-    def path(self, key: str) -> str:
+    def path(self, key: str | None) -> str:
+        """The encoded path of an object, or of the bucket itself (`None`)."""
+        if key is None:
+            return self.root or "/"
         return f"{self.root}/{quote(key, safe='/~')}"
 
 
@@ -133,7 +137,7 @@ class Signer:
         names = sorted(headers)
         canonical_headers = "".join(f"{name}:{' '.join(headers[name].split())}\n" for name in names)
         signed_headers = ";".join(names)
-        canonical_query = "&".join(sorted(query.split("&"))) if query else ""
+        canonical_query = canonical_query_string(query)
         canonical = f"{method}\n{path}\n{canonical_query}\n{canonical_headers}\n{signed_headers}\n{payload_hash}"
         scope = f"{day}/{self._region}/s3/aws4_request"
         to_sign = f"AWS4-HMAC-SHA256\n{stamp}\n{scope}\n{hashlib.sha256(canonical.encode()).hexdigest()}"
@@ -142,6 +146,12 @@ class Signer:
             f"AWS4-HMAC-SHA256 Credential={credentials.access_key}/{scope}, "
             f"SignedHeaders={signed_headers}, Signature={signature}"
         )
+
+
+def canonical_query_string(query: str) -> str:
+    """SigV4's form of an encoded query: pairs sorted by name then value, a bare name as `name=`."""
+    pairs = sorted(tuple(part.partition("=")[::2]) for part in query.split("&") if part)
+    return "&".join(f"{name}={value}" for name, value in pairs)
 
 
 def query_string(params: Mapping[str, str | None]) -> str:
@@ -156,6 +166,51 @@ async def payload_sha256(data: bytes) -> str:
     if len(data) < HASH_IN_THREAD_BYTES:
         return hashlib.sha256(data).hexdigest()
     return await asyncio.to_thread(lambda: hashlib.sha256(data).hexdigest())
+
+
+@dataclass(frozen=True)
+class ListedEntry:
+    """One `<Version>` or `<DeleteMarker>` of a ListObjectVersions answer."""
+
+    key: str
+    version_id: str
+    is_latest: bool
+    is_delete_marker: bool
+    etag: str | None
+    size: int | None
+    last_modified: datetime
+
+
+def parse_versions(body: bytes) -> tuple[list[ListedEntry], bool]:
+    """The entries of a ListObjectVersions answer, in the order S3 gave them, and whether it was truncated.
+
+    Keys are URL-decoded when the answer says it encoded them (asked with `encoding-type=url`; some backends do
+    not). The backend is trusted with XML as botocore trusts it.
+    """
+    root = ElementTree.fromstring(body)  # noqa: S314
+    found: list[tuple[str, dict[str, str]]] = []
+    truncated = url_encoded = False
+    for element in root:
+        tag = element.tag.rpartition("}")[2]
+        if tag == "IsTruncated":
+            truncated = (element.text or "").strip() == "true"
+        elif tag == "EncodingType":
+            url_encoded = (element.text or "").strip() == "url"
+        elif tag in ("Version", "DeleteMarker"):
+            found.append((tag, {child.tag.rpartition("}")[2]: child.text or "" for child in element}))
+    entries = [
+        ListedEntry(
+            key=unquote(fields["Key"]) if url_encoded else fields["Key"],
+            version_id=fields.get("VersionId") or "null",
+            is_latest=fields.get("IsLatest") == "true",
+            is_delete_marker=tag == "DeleteMarker",
+            etag=None if tag == "DeleteMarker" else fields.get("ETag", ""),
+            size=None if tag == "DeleteMarker" else int(fields.get("Size") or 0),
+            last_modified=datetime.fromisoformat(fields["LastModified"]),
+        )
+        for tag, fields in found
+    ]
+    return entries, truncated
 
 
 def _sendable(body: bytes) -> bytes | AsyncIterator[memoryview] | None:
@@ -219,14 +274,15 @@ class LeanS3:
     async def request(
         self,
         method: str,
-        key: str,
+        key: str | None,
         *,
         params: Mapping[str, str | None] | None = None,
         headers: Mapping[str, str] | None = None,
         body: bytes = b"",
         payload_hash: str = EMPTY_SHA256,
     ) -> aiohttp.ClientResponse:
-        """Send one request, retrying as botocore's standard mode does; returns a 2xx response, body unread.
+        """Send one request about `key` (or the bucket, `None`), retrying as botocore's standard mode does; returns
+        a 2xx response, body unread.
 
         Raises `S3Refusal` for any other status (after retries), and aiohttp's errors for a backend out of reach.
         """

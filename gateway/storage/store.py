@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 from urllib.parse import urlencode
+from xml.etree import ElementTree
 
 import aiohttp
 from aiobotocore.config import AioConfig
@@ -30,7 +31,15 @@ from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTT
 
 from gateway import errors
 from gateway.settings import Settings
-from gateway.storage.s3http import UNSIGNED_PAYLOAD, LeanS3, S3Refusal, Signer, Target, payload_sha256
+from gateway.storage.s3http import (
+    UNSIGNED_PAYLOAD,
+    LeanS3,
+    S3Refusal,
+    Signer,
+    Target,
+    parse_versions,
+    payload_sha256,
+)
 
 T = TypeVar("T")
 # Pieces of a download handed to the HTTP server: large enough that the per-piece cost of Python vanishes.
@@ -360,16 +369,18 @@ class Store:
         self,
         operation: str,
         method: str,
-        key: str,
+        key: str | None,
         *,
+        observed: str = "",
         params: Mapping[str, str | None] | None = None,
         headers: Mapping[str, str] | None = None,
         body: bytes = b"",
         payload_hash: str | None = None,
     ) -> aiohttp.ClientResponse:
-        """One call on the lean client; a 2xx response whose body the caller reads or releases."""
+        """One call on the lean client about `key` (or the bucket, None, listing `observed`); a 2xx response
+        whose body the caller reads or releases."""
         if self._observer is not None:
-            self._observer(operation, key)
+            self._observer(operation, key or observed)
         assert self._lean is not None, "use Store inside `async with`"
         try:
             if payload_hash is None:
@@ -378,7 +389,7 @@ class Store:
                 method, key, params=params, headers=headers, body=body, payload_hash=payload_hash
             )
         except (S3Refusal, aiohttp.ClientError, TimeoutError, BotoCoreError) as exc:
-            raise translate(exc, key) from exc
+            raise translate(exc, key or observed) from exc
 
     async def head(self, key: str, version_id: str | None = None, *, believe_missing: bool = False) -> ObjectInfo:
         """A version's metadata (the current one by default). `believe_missing` takes a 404 for the current
@@ -670,7 +681,7 @@ class Store:
         listings group delete markers apart from versions. The answer is only meaningful if `version_id` still
         existed during the call: callers check that afterwards.
         """
-        return await self._one_entry(key, {"KeyMarker": key, "VersionIdMarker": version_id})
+        return await self._one_entry(key, {"key-marker": key, "version-id-marker": version_id})
 
     async def is_listed(self, key: str, version_id: str, *, under: str | None) -> bool:
         """Whether `version_id` of `key` is in the version listing now.
@@ -697,14 +708,38 @@ class Store:
         only their order among delete markers is lost. With two entries, `is_latest` restores it; callers that
         read more treat a page with delete markers as inexact.
         """
-        response = await self._call("list_object_versions", key, Prefix=key, MaxKeys=count)
-        entries = _entries(response, key)
-        return entries, _passes_key(response, key) or not response.get("IsTruncated")
+        return await self._top(key, count, {})
 
     async def _one_entry(self, key: str, markers: dict[str, str]) -> VersionEntry | None:
-        response = await self._call("list_object_versions", key, Prefix=key, MaxKeys=1, **markers)
-        entries = _entries(response, key)
+        entries, _ = await self._top(key, 1, markers)
         return entries[0] if entries else None
+
+    async def _top(self, key: str, count: int, markers: dict[str, str]) -> tuple[list[VersionEntry], bool]:
+        """A short ListObjectVersions on the lean client: these run on every write, two or three times."""
+        params: dict[str, str | None] = {
+            "versions": None,
+            "encoding-type": "url",
+            "max-keys": str(count),
+            "prefix": key,
+            **markers,
+        }
+        response = await self._object_call("list_object_versions", "GET", None, params=params, observed=key)
+        try:
+            listed, truncated = parse_versions(await response.read())
+        except (ElementTree.ParseError, KeyError, ValueError) as exc:
+            raise errors.StoreError("the storage backend answered a listing this gateway cannot read") from exc
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise translate(exc, key) from exc
+        finally:
+            response.release()
+        mine = [
+            VersionEntry(e.key, e.version_id, e.is_latest, e.is_delete_marker, e.etag, e.size, e.last_modified)
+            for e in listed
+            if e.key == key
+        ]
+        # Newest first within the key, as `_entries` orders botocore's pages: the latest entry is always marked.
+        mine.sort(key=lambda entry: not entry.is_latest)
+        return mine, len(mine) < len(listed) or not truncated
 
     async def current_keys(self, prefix: str) -> AsyncIterator[list[str]]:
         """Batches of the keys of current (not deleted) objects under `prefix`."""

@@ -54,6 +54,7 @@ PIECE = MiB
 BLOCK = os.urandom(8 * MiB)
 PIECES = [BLOCK[start : start + PIECE] for start in range(0, len(BLOCK), PIECE)]
 PART = 8 * MiB
+IDLE_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -133,13 +134,18 @@ class GatewayClient:
         parts = urlsplit(url)
         self._connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=600)
         self._auth = auth
+        self._used = time.monotonic()
 
     def send(
         self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
     ) -> http.client.HTTPResponse:
         """Send a request and return the response, its body unread (read it before the next request)."""
+        if time.monotonic() - self._used > IDLE_SECONDS:
+            self._connection.close()  # uvicorn drops idle connections after 5 s: reconnect rather than write into one
         self._connection.request(method, path, body=body, headers={**self._auth, **(headers or {})})
-        return self._connection.getresponse()
+        response = self._connection.getresponse()
+        self._used = time.monotonic()
+        return response
 
     def call(
         self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
@@ -476,10 +482,11 @@ class Bench:
         size = self.args.rss_mib * MiB
         path = f"{self.files}/rss.bin"
         pids = _serving_pids(self.pid)
-        # Warm every worker's code paths and pools first: the baseline should be a process that has served.
+        # Warm every worker's code paths and connections with small files first (requests land on any worker):
+        # the baseline is a process that has served, but has not yet held any part of a large file.
         for _ in range(4 * len(pids)):
-            self._gateway_put(f"{self.files}/warm.bin", 2 * PART, declared=False)
-            self._gateway_get(f"{self.files}/warm.bin", 2 * PART)
+            self._gateway_put(f"{self.files}/warm.bin", MiB, declared=False)
+            self._gateway_get(f"{self.files}/warm.bin", MiB)
         baseline = {pid: _rss_kib(pid)[0] for pid in pids}
         for pid in pids:
             _reset_peak(pid)
@@ -505,10 +512,15 @@ class Bench:
         for upload in self.s3.list_multipart_uploads(Bucket=self.bucket).get("Uploads", []):
             self.s3.abort_multipart_upload(Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"])
         _collect_garbage()
-        try:
-            self.s3.delete_bucket(Bucket=self.bucket)
-        except self.s3.exceptions.ClientError as exc:
-            print(f"bucket {self.bucket} left behind (empty): {exc}")
+        for attempt in range(5):
+            try:
+                self.s3.delete_bucket(Bucket=self.bucket)
+                return
+            except self.s3.exceptions.ClientError as exc:
+                # Ceph RGW's bucket stats catch up with deletes a moment later.
+                if attempt == 4:
+                    print(f"bucket {self.bucket} left behind (empty): {exc}")
+                time.sleep(1)
 
 
 def _collect_garbage() -> None:

@@ -13,7 +13,7 @@ import pytest
 
 from gateway import errors
 from gateway.settings import MiB
-from gateway.storage.s3http import S3Refusal, Target, query_string
+from gateway.storage.s3http import S3Refusal, Target, canonical_query_string, query_string
 from gateway.storage.store import Store, translate
 from tests.conftest import Backend, gateway_settings
 
@@ -171,3 +171,28 @@ def test_addressing_and_query_encoding() -> None:
     dotted = Target.of("https://s3.amazonaws.com", "my.bucket", path_style=False)
     assert (dotted.host, dotted.path("k")) == ("s3.amazonaws.com", "/my.bucket/k")
     assert query_string({"versionId": "a+b/c=", "uploads": None}) == "versionId=a%2Bb%2Fc%3D&uploads"
+    # Sorted by name, not by the text of the pair ("key-marker=" sorts before "key=" as text).
+    assert canonical_query_string("versions&key=b&key-marker=a") == "key=b&key-marker=a&versions="
+
+
+def test_short_version_listings_read_keys_of_any_characters(backend: Backend) -> None:
+    async def scenario(store: Store) -> None:
+        for key in KEYS:
+            ids = []
+            for body in (b"one", b"two"):
+                ids.append((await store.put(key, body, content_type="text/plain", metadata={})).version_id)
+            await store.put(key + ".longer", b"other key, same prefix", content_type="text/plain", metadata={})
+            marker = await store.delete_marking(key)
+            top, complete = await store.top_entries(key, 2)
+            assert [(e.version_id, e.is_delete_marker, e.is_latest) for e in top] == [
+                (marker, True, True),
+                (ids[1], False, False),
+            ]
+            assert not complete and top[1].size == 3 and top[1].key == key
+            everything, complete = await store.top_entries(key, 10)
+            assert [e.version_id for e in everything if not e.is_delete_marker] == ids[::-1] and complete
+            below = await store.entry_below(key, ids[1])
+            assert below is not None and below.version_id == ids[0]
+            assert await store.entry_below(key, ids[0]) is None
+
+    _run(backend, scenario)
