@@ -5,12 +5,13 @@ while the next part is read, so memory stays at a few parts whatever the file si
 the limit, a client that hangs up, a digest that does not match, a store error) aborts the multipart upload: S3
 only makes an object visible on completion, so nothing partial ever appears.
 
-The body's SHA-256 and each part's MD5 are computed as the bytes pass, a whole part at a time in a worker thread
-(hashlib releases the GIL), so the event loop reads the next part while the previous one is hashed and the one
-before is sent. The SHA-256 goes into the object's metadata when it is known before the object is created (a
+The body's SHA-256 and each part's own digest are computed as the bytes pass, a whole part at a time in a worker
+thread (hashlib releases the GIL), so the event loop reads the next part while the previous one is hashed and the
+one before is sent. The SHA-256 goes into the object's metadata when it is known before the object is created (a
 single PUT, or a digest the client announced), and always into its tags, which can be set after a multipart
-upload completes. Every PUT and part carries `Content-MD5`, so S3 refuses bytes damaged on the way. Parts are
-cut from the received chunks with one copy each.
+upload completes. S3 refuses bytes damaged on the way: every single PUT carries `Content-MD5`, and every part
+either its MD5 or, where the request signature covers the bytes (plain HTTP), its SHA-256. Parts are cut from
+the received chunks with one copy each.
 """
 
 from __future__ import annotations
@@ -50,8 +51,9 @@ class Uploaded:
     sha256: str
     # What S3 reported: the whole `ObjectInfo` for a single PUT; None after a multipart upload (the caller HEADs).
     reported: ObjectInfo | None
-    # The ETag S3 makes from these bytes when it stores them as they are (not under SSE-KMS).
-    expected_etag: str
+    # The ETag S3 makes from these bytes when it stores them as they are (not under SSE-KMS); None when the parts
+    # carried no MD5 because S3 checked each one against its signed SHA-256 instead.
+    expected_etag: str | None
     skipped: bool = False
 
 
@@ -93,12 +95,12 @@ async def stream_upload(
     hashed: asyncio.Task[PartDigest] | None = None
     announced = {SHA256_METADATA: expected.sha256.hex()} if expected.sha256 is not None else {}
 
-    async def digest(data: bytes, after: asyncio.Task[PartDigest] | None, *, part_sha256: bool) -> PartDigest:
+    async def digest(data: bytes, after: asyncio.Task[PartDigest] | None, *, signed: bool) -> PartDigest:
         if after is not None:
             await after
         if len(data) < HASH_INLINE_BYTES:
-            return hashing.add_part(data, part_sha256=part_sha256)
-        return await asyncio.to_thread(hashing.add_part, data, part_sha256=part_sha256)
+            return hashing.add_part(data, signed=signed)
+        return await asyncio.to_thread(hashing.add_part, data, signed=signed)
 
     async def upload(number: int, data: bytes, hashing_done: asyncio.Task[PartDigest]) -> dict[str, Any]:
         assert upload_id is not None
@@ -114,7 +116,7 @@ async def stream_upload(
         if len(pending) >= PARTS_IN_FLIGHT:
             parts.append(await pending.popleft())
         number = len(parts) + len(pending) + 1
-        hashed = asyncio.create_task(digest(data, hashed, part_sha256=store.signs_payloads))
+        hashed = asyncio.create_task(digest(data, hashed, signed=store.signs_payloads))
         pending.append(asyncio.create_task(upload(number, data, hashed)))
 
     try:
@@ -132,7 +134,8 @@ async def stream_upload(
         tail = _take(received, buffered)
         whole: PartDigest | None = None
         if upload_id is None:
-            whole = await digest(tail, None, part_sha256=False)
+            # A single PUT always carries its MD5: it is the ETag S3 will report, checked by the write step.
+            whole = await digest(tail, None, signed=False)
         else:
             if tail:
                 await send_part(tail)
@@ -144,6 +147,7 @@ async def stream_upload(
             return Uploaded(None, size, sha256, None, "", skipped=True)
         all_tags = {**tags, SHA256_TAG: sha256}
         if whole is not None:
+            assert whole.md5 is not None
             reported = await store.put(
                 key,
                 tail,
@@ -161,7 +165,8 @@ async def stream_upload(
         upload_id = None
         # The SHA-256 is known only now, and Ceph RGW 16 drops tags given when a multipart upload starts.
         await store.put_tags(key, all_tags, version)
-        return Uploaded(version, size, sha256, None, multipart_etag(hashing.part_md5s))
+        expected_etag = multipart_etag(hashing.part_md5s) if hashing.part_md5s is not None else None
+        return Uploaded(version, size, sha256, None, expected_etag)
     finally:
         for task in pending:
             task.cancel()

@@ -173,7 +173,9 @@ class VersionWriter:
         else:
             known_size = uploaded.size
         if known_size != uploaded.size or (
-            self._traits.etag_is_md5 and bare_etag(known.etag) != uploaded.expected_etag
+            self._traits.etag_is_md5
+            and uploaded.expected_etag is not None
+            and bare_etag(known.etag) != uploaded.expected_etag
         ):
             await self._withdraw(key, known.version_id)
             raise StoreError("the storage backend did not keep the bytes it was sent; nothing was stored")

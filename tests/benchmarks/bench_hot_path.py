@@ -55,6 +55,7 @@ BLOCK = os.urandom(8 * MiB)
 PIECES = [BLOCK[start : start + PIECE] for start in range(0, len(BLOCK), PIECE)]
 PART = 8 * MiB
 IDLE_SECONDS = 2.0
+WARM_UP = 5
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,8 @@ class Row:
     gateway: float
     direct: float | None
     goal: Goal
+    # The gateway's own CPU time for the gateway side of the measure, per request or per GB.
+    cpu: str = ""
 
     @property
     def ratio(self) -> float:
@@ -88,7 +91,8 @@ class Row:
         ratio = f"{self.ratio:.2f}x" if self.direct is not None else f"{self.gateway:.1f} {self.unit}"
         goal = str(self.goal) if self.direct is not None else f"<= {self.goal.limit:g} {self.unit}"
         met = "yes" if self.goal.met(self.ratio) else "NO"
-        return f"| {self.measure} ({self.unit}) | {self.gateway:.1f} | {direct} | {ratio} | {goal} | {met} |"
+        cells = [f"{self.measure} ({self.unit})", f"{self.gateway:.1f}", direct, ratio, goal, met, self.cpu]
+        return f"| {' | '.join(cells)} |"
 
 
 LATENCY = Goal(1.3, higher_is_better=False)
@@ -160,8 +164,8 @@ class GatewayClient:
 
 
 def _p50(count: int, operation: Callable[[int], None]) -> float:
-    """Median milliseconds of `operation(i)` over `count` calls, after five untimed warm-up calls."""
-    for i in range(5):
+    """Median milliseconds of `operation(i)` over `count` calls, after untimed warm-up calls."""
+    for i in range(WARM_UP):
         operation(-1 - i)
     timings = []
     for i in range(count):
@@ -214,6 +218,47 @@ def _rss_kib(pid: int) -> tuple[int, int]:
     return int(fields["VmRSS"].split()[0]), int(fields["VmHWM"].split()[0])
 
 
+def _cpu_seconds(pids: list[int]) -> float:
+    """User and system CPU time the processes have used, in seconds."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        total += int(fields[11]) + int(fields[12])  # utime and stime, in clock ticks
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _machine_ticks() -> tuple[int, int]:
+    """(busy, total) clock ticks of all CPUs since boot, from /proc/stat."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = values[3] + values[4]  # idle and iowait
+    return sum(values) - idle, sum(values)
+
+
+@contextmanager
+def machine_busy() -> Iterator[list[float]]:
+    """The share of all CPUs' time spent busy during the block (by any process), as a one-item list."""
+    result = [0.0]
+    busy, total = _machine_ticks()
+    try:
+        yield result
+    finally:
+        busy_after, total_after = _machine_ticks()
+        result[0] = (busy_after - busy) / max(total_after - total, 1)
+
+
+@dataclass
+class Span:
+    """What the gateway spent during one side of a measure."""
+
+    cpu_seconds: float = 0.0
+
+    def per_request(self, count: float) -> str:
+        return f"{1000 * self.cpu_seconds / max(count, 1):.2f} ms/req"
+
+    def per_gb(self, size: int) -> str:
+        return f"{self.cpu_seconds / (size / 1e9):.2f} s/GB"
+
+
 def _reset_peak(pid: int) -> None:
     Path(f"/proc/{pid}/clear_refs").write_text("5")  # "5" resets VmHWM to the current RSS
 
@@ -230,7 +275,18 @@ class Profiler:
                 raise SystemExit("--profile needs py-spy on PATH (pip install py-spy)")
 
     @contextmanager
-    def recording(self, name: str) -> Iterator[None]:
+    def recording(self, name: str) -> Iterator[Span]:
+        span = Span()
+        pids = _serving_pids(self._pid)
+        before = _cpu_seconds(pids)
+        try:
+            with self._sampling(name):
+                yield span
+        finally:
+            span.cpu_seconds = _cpu_seconds(pids) - before
+
+    @contextmanager
+    def _sampling(self, name: str) -> Iterator[None]:
         if self._directory is None:
             yield
             return
@@ -290,8 +346,8 @@ def main() -> int:
         rows = Bench(backend, args, chosen).run()
     print()
     print(f"gateway: serve --workers {args.workers}; Ceph RGW at {backend.endpoint}; {os.cpu_count()} CPUs shared")
-    print("| measure | gateway | direct | ratio | goal | met? |")
-    print("|---|---|---|---|---|---|")
+    print("| measure | gateway | direct | ratio | goal | met? | gateway CPU |")
+    print("|---|---|---|---|---|---|---|")
     for row in rows:
         print(row.line())
     return 0 if all(row.goal.met(row.ratio) for row in rows) else 1
@@ -326,8 +382,8 @@ class Bench:
             self._empty()
         return self.rows
 
-    def _add(self, measure: str, unit: str, gateway: float, direct: float | None, goal: Goal) -> None:
-        row = Row(measure, unit, gateway, direct, goal)
+    def _add(self, measure: str, unit: str, gateway: float, direct: float | None, goal: Goal, cpu: str = "") -> None:
+        row = Row(measure, unit, gateway, direct, goal, cpu)
         print(row.line(), flush=True)
         self.rows.append(row)
 
@@ -340,10 +396,11 @@ class Bench:
             status, answer = self.client.call("PUT", f"{self.files}/put/{i}.bin", body)
             assert status == 201, answer
 
-        with self.profiler.recording("put-4k"):
+        with self.profiler.recording("put-4k") as span:
             gateway = _p50(self.args.count, put)
         direct = _p50(self.args.count, lambda i: self.s3.put_object(Bucket=self.bucket, Key=f"d/put/{i}", Body=body))
-        self._add("4 KiB PUT p50", "ms", gateway, direct, Goal(1.6, higher_is_better=False))
+        cpu = span.per_request(self.args.count + WARM_UP)
+        self._add("4 KiB PUT p50", "ms", gateway, direct, Goal(1.6, higher_is_better=False), cpu)
 
     def measure_put_if_match(self) -> None:
         body = os.urandom(4 * KiB)
@@ -356,10 +413,11 @@ class Bench:
             assert status == 200, answer
             etag[0] = json.loads(answer)["etag"]
 
-        with self.profiler.recording("put-if-match"):
+        with self.profiler.recording("put-if-match") as span:
             gateway = _p50(self.args.count, put)
         direct = _p50(self.args.count, lambda i: self.s3.put_object(Bucket=self.bucket, Key="d/cond", Body=body))
-        self._add("4 KiB PUT If-Match p50", "ms", gateway, direct, Goal(2.5, higher_is_better=False))
+        cpu = span.per_request(self.args.count + WARM_UP)
+        self._add("4 KiB PUT If-Match p50", "ms", gateway, direct, Goal(2.5, higher_is_better=False), cpu)
 
     def _get_latency(self, name: str, label: str, size: int) -> None:
         body = os.urandom(size)
@@ -373,10 +431,10 @@ class Bench:
         def direct_get(i: int) -> None:
             assert len(self.s3.get_object(Bucket=self.bucket, Key=f"d/{name}")["Body"].read()) == size
 
-        with self.profiler.recording(name):
+        with self.profiler.recording(name) as span:
             gateway = _p50(self.args.count, get)
         direct = _p50(self.args.count, direct_get)
-        self._add(label, "ms", gateway, direct, LATENCY)
+        self._add(label, "ms", gateway, direct, LATENCY, span.per_request(self.args.count + WARM_UP))
 
     def measure_get_4k(self) -> None:
         self._get_latency("get-4k", "4 KiB GET p50", 4 * KiB)
@@ -408,10 +466,11 @@ class Bench:
             return get
 
         clients, seconds = self.args.clients, self.args.seconds
-        with self.profiler.recording("get-4k-concurrent"):
+        with self.profiler.recording("get-4k-concurrent") as span:
             gateway = _throughput(clients, seconds, gateway_worker)
         direct = _throughput(clients, seconds, direct_worker)
-        self._add(f"4 KiB GET, {clients} clients", "req/s", gateway, direct, Goal(0.6, higher_is_better=True))
+        cpu = span.per_request(gateway * seconds)
+        self._add(f"4 KiB GET, {clients} clients", "req/s", gateway, direct, Goal(0.6, higher_is_better=True), cpu)
 
     # Large streams
 
@@ -452,29 +511,40 @@ class Bench:
     def measure_stream_put(self) -> None:
         size = self.args.stream_mib * MiB
         path = f"{self.files}/stream.bin"
-        with self.profiler.recording("stream-put-declared"):
+        with self.profiler.recording("stream-put-declared") as declared_span, machine_busy() as declared_busy:
             declared = self._gateway_put(path, size, declared=True)
         self._purge("gw/")
-        with self.profiler.recording("stream-put-chunked"):
+        with self.profiler.recording("stream-put-chunked") as chunked_span, machine_busy() as chunked_busy:
             chunked = self._gateway_put(path, size, declared=False)
         self._purge("gw/")
-        direct = self._direct_put("d/stream", size)
+        with machine_busy() as direct_busy:
+            direct = self._direct_put("d/stream", size)
         self._purge("d/stream")
         label = f"{self.args.stream_mib} MiB PUT"
-        self._add(f"{label}, Content-Length", "MB/s", declared, direct, Goal(0.9, higher_is_better=True))
-        self._add(f"{label}, chunked", "MB/s", chunked, direct, Goal(0.9, higher_is_better=True))
+        goal = Goal(0.9, higher_is_better=True)
+        for name, rate, span, busy in (
+            ("Content-Length", declared, declared_span, declared_busy),
+            ("chunked", chunked, chunked_span, chunked_busy),
+        ):
+            note = f"{span.per_gb(size)}; CPUs busy {100 * busy[0]:.0f}% (gateway)"
+            note += f" / {100 * direct_busy[0]:.0f}% (direct)"
+            self._add(f"{label}, {name}", "MB/s", rate, direct, goal, note)
 
     def measure_stream_get(self) -> None:
         size = self.args.stream_mib * MiB
         path = f"{self.files}/stream-get.bin"
         self._gateway_put(path, size, declared=True)
         self.s3.upload_fileobj(PiecesReader(size), self.bucket, "d/stream-get")
-        with self.profiler.recording("stream-get"):
+        with self.profiler.recording("stream-get") as span, machine_busy() as gateway_busy:
             gateway = self._gateway_get(path, size)
-        direct = self._direct_get("d/stream-get", size)
+        with machine_busy() as direct_busy:
+            direct = self._direct_get("d/stream-get", size)
         self._purge("gw/")
         self._purge("d/stream-get")
-        self._add(f"{self.args.stream_mib} MiB GET", "MB/s", gateway, direct, Goal(0.85, higher_is_better=True))
+        goal = Goal(0.85, higher_is_better=True)
+        # Whether the two CPUs were the limit: client, gateway and RGW share them.
+        busy = f"; CPUs busy {100 * gateway_busy[0]:.0f}% (gateway) / {100 * direct_busy[0]:.0f}% (direct)"
+        self._add(f"{self.args.stream_mib} MiB GET", "MB/s", gateway, direct, goal, span.per_gb(size) + busy)
 
     # Memory
 

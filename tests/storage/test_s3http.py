@@ -98,6 +98,13 @@ def test_bytes_damaged_on_the_way_are_refused(rgw: Backend) -> None:
                 await store.put(key, body, content_type="text/plain", metadata={}, content_md5=damaged)
         latest = await store.latest_entry(key)
         assert latest is not None and latest.version_id == written.version_id
+        # A part vouched for by its signed SHA-256 alone (plain HTTP) is checked against it just the same.
+        assert store.signs_payloads
+        upload_id = await store.start_multipart(key, content_type="text/plain", metadata={})
+        part = os.urandom(MiB)
+        with pytest.raises(errors.BadRequest):
+            await store.upload_part(key, upload_id, 1, part, sha256_hex=hashlib.sha256(b"other").hexdigest())
+        await store.abort_multipart(key, upload_id)
 
     _run(rgw, scenario)
 
