@@ -75,6 +75,8 @@ class Settled:
 
     version: ObjectInfo
     replaced: bool
+    # The entry the version was written on top of (None: the key had no history).
+    below: VersionEntry | None = None
 
 
 def normalise_etag(tag: str) -> str:
@@ -146,12 +148,12 @@ async def settle(
         below = await _judge(store, key, version_id, base, marker=marker)
     replaced = below is not None and not below.is_delete_marker
     if known is not None and known.version_id == version_id:
-        return Settled(version=known, replaced=replaced)
+        return Settled(version=known, replaced=replaced, below=below)
     try:
         mine = await store.head(key, version_id)
     except ObjectMissing:
         _withdrawn(base)
-    return Settled(version=mine, replaced=replaced)
+    return Settled(version=mine, replaced=replaced, below=below)
 
 
 async def _judge(store: Store, key: str, version_id: str, base: str, *, marker: bool) -> VersionEntry | None:
