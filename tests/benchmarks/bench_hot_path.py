@@ -2,22 +2,25 @@
 with its ratio and goal.
 
     .venv/bin/python -m tests.benchmarks.bench_hot_path [--workers 2] [--count 200] [--clients 32]
-        [--seconds 8] [--stream-mib 256] [--rss-mib 1024] [--only get-4k,get-1m,...] [--profile DIR]
+        [--seconds 8] [--rounds 3] [--stream-mib 256] [--rss-mib 1024] [--only get-4k,get-1m,...] [--profile DIR]
 
 Uses the local RGW when one answers, otherwise starts it (and stops it afterwards). The gateway runs as its own
 process(es), `session-gateway serve --workers N`. Clients, chosen to be what a caller would use:
 - the gateway's client is a keep-alive `http.client` connection per thread: the HTTP layer boto3 itself uses
   (through urllib3), so both paths pay the same for HTTP (`httpx` alone adds about 5 ms to a 1 MiB GET here);
-- latencies: one request at a time, 200 times after a warm-up; direct: one boto3 client;
-- concurrency: 32 threads for `--seconds`, each with its own connection to the gateway, or sharing one boto3
-  client with 32 pooled connections (direct);
+- latencies: one request at a time, 200 times after a warm-up, gateway and direct in turns so that both meet the
+  same load from anything else on the machine; direct: one boto3 client;
+- concurrency: 32 threads, each with its own connection to the gateway, or sharing one boto3 client with 32
+  pooled connections (direct); `--seconds` per side in all, split over `--rounds` turns (median reported);
 - streams: 1 MiB pieces sent (with a `Content-Length`, and without one, chunked) and read; direct: boto3's
   `upload_fileobj` (8 MiB parts, two threads: the gateway's own part size and parts in flight) and a streamed
-  `get_object` read in 1 MiB pieces;
+  `get_object` read in 1 MiB pieces; `--rounds` turns each, median reported;
 - memory: the resident set of the gateway's serving processes (`VmRSS` before, the `VmHWM` peak after, from
   /proc) while a file of `--rss-mib` is uploaded and downloaded.
 
-`--profile DIR` records each measure's gateway CPU with py-spy (`DIR/<measure>.txt`, folded stacks; needs py-spy
+The last column is the gateway's own CPU time (its processes' user and system time from /proc) per request or
+per GB, and for streams how busy the machine's CPUs were during each side. `--profile DIR` records each measure's
+gateway CPU with py-spy (`DIR/<measure>.txt`, folded stacks; needs py-spy
 and the right to trace the gateway), and prints the functions with the most samples. Not collected by pytest.
 """
 
@@ -163,16 +166,30 @@ class GatewayClient:
         return json.loads(data)
 
 
-def _p50(count: int, operation: Callable[[int], None]) -> float:
-    """Median milliseconds of `operation(i)` over `count` calls, after untimed warm-up calls."""
+def _p50_interleaved(count: int, gateway: Callable[[int], None], direct: Callable[[int], None]) -> tuple[float, float]:
+    """Median milliseconds of each operation, called in turns (alternating which goes first) so that both meet
+    the same load from whatever else runs on the machine; after untimed warm-up calls."""
     for i in range(WARM_UP):
-        operation(-1 - i)
-    timings = []
+        gateway(-1 - i)
+        direct(-1 - i)
+    timings: tuple[list[float], list[float]] = ([], [])
     for i in range(count):
-        t0 = time.perf_counter()
-        operation(i)
-        timings.append((time.perf_counter() - t0) * 1000)
-    return statistics.median(timings)
+        order = ((gateway, timings[0]), (direct, timings[1]))
+        for operation, times in order if i % 2 == 0 else order[::-1]:
+            t0 = time.perf_counter()
+            operation(i)
+            times.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(timings[0]), statistics.median(timings[1])
+
+
+def _rounds(rounds: int, gateway: Callable[[], float], direct: Callable[[], float]) -> tuple[float, float]:
+    """The median of each measure over `rounds` turns, alternating which goes first."""
+    results: tuple[list[float], list[float]] = ([], [])
+    for round_ in range(rounds):
+        order = ((gateway, results[0]), (direct, results[1]))
+        for measure, values in order if round_ % 2 == 0 else order[::-1]:
+            values.append(measure())
+    return statistics.median(results[0]), statistics.median(results[1])
 
 
 def _throughput(clients: int, seconds: float, make_worker: Callable[[], Callable[[], None]]) -> float:
@@ -234,16 +251,26 @@ def _machine_ticks() -> tuple[int, int]:
     return sum(values) - idle, sum(values)
 
 
-@contextmanager
-def machine_busy() -> Iterator[list[float]]:
-    """The share of all CPUs' time spent busy during the block (by any process), as a one-item list."""
-    result = [0.0]
-    busy, total = _machine_ticks()
-    try:
-        yield result
-    finally:
-        busy_after, total_after = _machine_ticks()
-        result[0] = (busy_after - busy) / max(total_after - total, 1)
+class Busy:
+    """How busy all CPUs were while each side of a measure ran: whether the two CPUs were the limit."""
+
+    def __init__(self) -> None:
+        self._ticks: dict[str, list[int]] = {}
+
+    @contextmanager
+    def side(self, name: str) -> Iterator[None]:
+        busy, total = _machine_ticks()
+        try:
+            yield
+        finally:
+            busy_after, total_after = _machine_ticks()
+            ticks = self._ticks.setdefault(name, [0, 0])
+            ticks[0] += busy_after - busy
+            ticks[1] += total_after - total
+
+    def __str__(self) -> str:
+        shares = [f"{100 * busy / max(total, 1):.0f}% ({name})" for name, (busy, total) in self._ticks.items()]
+        return "CPUs busy " + " / ".join(shares)
 
 
 @dataclass
@@ -332,7 +359,8 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2, help="gateway worker processes (serve --workers)")
     parser.add_argument("--count", type=int, default=200, help="requests per latency measure")
     parser.add_argument("--clients", type=int, default=32, help="concurrent clients")
-    parser.add_argument("--seconds", type=float, default=8.0, help="duration of each concurrency measure")
+    parser.add_argument("--seconds", type=float, default=8.0, help="duration of each side's concurrency measure")
+    parser.add_argument("--rounds", type=int, default=3, help="turns of each side in throughput measures")
     parser.add_argument("--stream-mib", type=int, default=256, help="size of the streamed file")
     parser.add_argument("--rss-mib", type=int, default=1024, help="size of the file moved while memory is watched")
     parser.add_argument("--only", default=",".join(MEASURES), help=f"comma-separated subset of {', '.join(MEASURES)}")
@@ -396,9 +424,11 @@ class Bench:
             status, answer = self.client.call("PUT", f"{self.files}/put/{i}.bin", body)
             assert status == 201, answer
 
+        def direct_put(i: int) -> None:
+            self.s3.put_object(Bucket=self.bucket, Key=f"d/put/{i}", Body=body)
+
         with self.profiler.recording("put-4k") as span:
-            gateway = _p50(self.args.count, put)
-        direct = _p50(self.args.count, lambda i: self.s3.put_object(Bucket=self.bucket, Key=f"d/put/{i}", Body=body))
+            gateway, direct = _p50_interleaved(self.args.count, put, direct_put)
         cpu = span.per_request(self.args.count + WARM_UP)
         self._add("4 KiB PUT p50", "ms", gateway, direct, Goal(1.6, higher_is_better=False), cpu)
 
@@ -413,9 +443,11 @@ class Bench:
             assert status == 200, answer
             etag[0] = json.loads(answer)["etag"]
 
+        def direct_put(i: int) -> None:
+            self.s3.put_object(Bucket=self.bucket, Key="d/cond", Body=body)
+
         with self.profiler.recording("put-if-match") as span:
-            gateway = _p50(self.args.count, put)
-        direct = _p50(self.args.count, lambda i: self.s3.put_object(Bucket=self.bucket, Key="d/cond", Body=body))
+            gateway, direct = _p50_interleaved(self.args.count, put, direct_put)
         cpu = span.per_request(self.args.count + WARM_UP)
         self._add("4 KiB PUT If-Match p50", "ms", gateway, direct, Goal(2.5, higher_is_better=False), cpu)
 
@@ -432,8 +464,7 @@ class Bench:
             assert len(self.s3.get_object(Bucket=self.bucket, Key=f"d/{name}")["Body"].read()) == size
 
         with self.profiler.recording(name) as span:
-            gateway = _p50(self.args.count, get)
-        direct = _p50(self.args.count, direct_get)
+            gateway, direct = _p50_interleaved(self.args.count, get, direct_get)
         self._add(label, "ms", gateway, direct, LATENCY, span.per_request(self.args.count + WARM_UP))
 
     def measure_get_4k(self) -> None:
@@ -465,11 +496,19 @@ class Bench:
 
             return get
 
-        clients, seconds = self.args.clients, self.args.seconds
+        clients, seconds = self.args.clients, self.args.seconds / self.args.rounds
+        served = [0.0]
+
+        def through_gateway() -> float:
+            rate = _throughput(clients, seconds, gateway_worker)
+            served[0] += rate * seconds
+            return rate
+
         with self.profiler.recording("get-4k-concurrent") as span:
-            gateway = _throughput(clients, seconds, gateway_worker)
-        direct = _throughput(clients, seconds, direct_worker)
-        cpu = span.per_request(gateway * seconds)
+            gateway, direct = _rounds(
+                self.args.rounds, through_gateway, lambda: _throughput(clients, seconds, direct_worker)
+            )
+        cpu = span.per_request(served[0])
         self._add(f"4 KiB GET, {clients} clients", "req/s", gateway, direct, Goal(0.6, higher_is_better=True), cpu)
 
     # Large streams
@@ -510,41 +549,49 @@ class Bench:
 
     def measure_stream_put(self) -> None:
         size = self.args.stream_mib * MiB
-        path = f"{self.files}/stream.bin"
-        with self.profiler.recording("stream-put-declared") as declared_span, machine_busy() as declared_busy:
-            declared = self._gateway_put(path, size, declared=True)
-        self._purge("gw/")
-        with self.profiler.recording("stream-put-chunked") as chunked_span, machine_busy() as chunked_busy:
-            chunked = self._gateway_put(path, size, declared=False)
-        self._purge("gw/")
-        with machine_busy() as direct_busy:
-            direct = self._direct_put("d/stream", size)
-        self._purge("d/stream")
         label = f"{self.args.stream_mib} MiB PUT"
-        goal = Goal(0.9, higher_is_better=True)
-        for name, rate, span, busy in (
-            ("Content-Length", declared, declared_span, declared_busy),
-            ("chunked", chunked, chunked_span, chunked_busy),
-        ):
-            note = f"{span.per_gb(size)}; CPUs busy {100 * busy[0]:.0f}% (gateway)"
-            note += f" / {100 * direct_busy[0]:.0f}% (direct)"
-            self._add(f"{label}, {name}", "MB/s", rate, direct, goal, note)
+        for name, declared in (("Content-Length", True), ("chunked", False)):
+            busy = Busy()
+            with self.profiler.recording(f"stream-put-{name.lower()}") as span:
+
+                def through_gateway(declared: bool = declared, busy: Busy = busy) -> float:
+                    with busy.side("gateway"):
+                        rate = self._gateway_put(f"{self.files}/stream.bin", size, declared=declared)
+                    self._purge("gw/")
+                    return rate
+
+                def direct(busy: Busy = busy) -> float:
+                    with busy.side("direct"):
+                        rate = self._direct_put("d/stream", size)
+                    self._purge("d/stream")
+                    return rate
+
+                gateway_rate, direct_rate = _rounds(self.args.rounds, through_gateway, direct)
+            cpu = f"{span.per_gb(size * self.args.rounds)}; {busy}"
+            self._add(f"{label}, {name}", "MB/s", gateway_rate, direct_rate, Goal(0.9, higher_is_better=True), cpu)
 
     def measure_stream_get(self) -> None:
         size = self.args.stream_mib * MiB
         path = f"{self.files}/stream-get.bin"
         self._gateway_put(path, size, declared=True)
         self.s3.upload_fileobj(PiecesReader(size), self.bucket, "d/stream-get")
-        with self.profiler.recording("stream-get") as span, machine_busy() as gateway_busy:
-            gateway = self._gateway_get(path, size)
-        with machine_busy() as direct_busy:
-            direct = self._direct_get("d/stream-get", size)
+        busy = Busy()
+
+        def through_gateway() -> float:
+            with busy.side("gateway"):
+                return self._gateway_get(path, size)
+
+        def direct() -> float:
+            with busy.side("direct"):
+                return self._direct_get("d/stream-get", size)
+
+        with self.profiler.recording("stream-get") as span:
+            gateway, direct_rate = _rounds(self.args.rounds, through_gateway, direct)
         self._purge("gw/")
         self._purge("d/stream-get")
-        goal = Goal(0.85, higher_is_better=True)
-        # Whether the two CPUs were the limit: client, gateway and RGW share them.
-        busy = f"; CPUs busy {100 * gateway_busy[0]:.0f}% (gateway) / {100 * direct_busy[0]:.0f}% (direct)"
-        self._add(f"{self.args.stream_mib} MiB GET", "MB/s", gateway, direct, goal, span.per_gb(size) + busy)
+        cpu = f"{span.per_gb(size * self.args.rounds)}; {busy}"
+        label = f"{self.args.stream_mib} MiB GET"
+        self._add(label, "MB/s", gateway, direct_rate, Goal(0.85, higher_is_better=True), cpu)
 
     # Memory
 
