@@ -4,11 +4,16 @@ Some backends ignore conditional headers on versioned buckets (Ceph RGW 16), and
 cover other replicas. Instead the gateway relies on what every versioned bucket gives: a total order of the
 versions of a key.
 
-1. Before writing, check the precondition against the current version and remember its id: the *base*.
+1. Before writing, check the precondition against the current version and remember its id: the *base*. The same
+   look (the newest two entries and a HEAD of the current version, sent together) judges the head itself.
 2. Write the new version, recording the base in its metadata.
-3. Ask for the entry just below the new version. When that entry is not the base, another write got in first:
-   the new version is withdrawn (that exact version is deleted) and the client gets 412. When it is, the write wins
-   if the new version is still listed, which shows the answer describes the history it is part of.
+3. Find the entry just below the new version. When that entry is not the base, another write got in first: the
+   new version is withdrawn (that exact version is deleted) and the client gets 412. When it is, the write wins
+   if the new version is still listed, which shows the answer describes the history it is part of. One short
+   listing of the top of the history usually answers both at once (the new version beside its neighbour, in one
+   consistent look); where it cannot be exact (delete markers among the entries, which some backends list out of
+   order, or a version deeper than the page), a one-entry listing below a version marker and a walk from the top
+   answer them one after the other.
 
 Of several writers with the same base, only the one written first has the base directly below it, so exactly one
 wins, and withdrawing losers never moves a winner. A loser is visible for the moment between its write and its

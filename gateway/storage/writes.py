@@ -3,8 +3,9 @@ expiries, deletes) goes through `VersionWriter`.
 
 A write is, in order:
 1. **prepare**: check the precondition against the head and take its version as the base
-   (`gateway.storage.preconditions`), or, for an unconditional write, just note the head (to answer 201 or 200);
-   callers may run this concurrently with their own reads;
+   (`gateway.storage.preconditions`), or, for an unconditional write, just note the top of the key's history (to
+   answer 201 or 200); callers may run this concurrently with their own reads, and an unconditional upload need
+   not wait for it at all (`Prepared.replaced_by` sorts out whether the look saw the new version already);
 2. **store**: stream a body (hashing it, see `gateway.storage.uploads`), put bytes, copy an exact version
    server-side, or put a delete marker; the base goes into the new version's metadata;
 3. **repair tags** where the backend drops them (multipart uploads and copies on Ceph RGW 16);
