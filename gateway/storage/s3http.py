@@ -21,6 +21,7 @@ import hashlib
 import hmac
 import random
 import re
+import ssl
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -244,9 +245,18 @@ class LeanS3:
     """Signed object requests to one bucket over a pooled aiohttp session. Use `async with`."""
 
     def __init__(
-        self, target: Target, signer: Signer, *, max_connections: int, max_attempts: int, timeout_seconds: float = 60
+        self,
+        target: Target,
+        signer: Signer,
+        *,
+        max_connections: int,
+        max_attempts: int,
+        ca_bundle: str | None = None,
+        timeout_seconds: float = 60,
     ) -> None:
         self._target = target
+        # The certificate authorities botocore trusts (AWS_CA_BUNDLE, the profile's ca_bundle, or its default).
+        self._ca_bundle = ca_bundle
         self._signer = signer
         self._max_connections = max_connections
         self._max_attempts = max_attempts
@@ -254,8 +264,9 @@ class LeanS3:
         self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> LeanS3:
+        tls = ssl.create_default_context(cafile=self._ca_bundle) if self.secure else None
         self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=self._max_connections),
+            connector=aiohttp.TCPConnector(limit=self._max_connections, ssl=tls if tls is not None else True),
             timeout=self._timeout,
             auto_decompress=False,
             read_bufsize=READ_BUFFER_BYTES,

@@ -28,6 +28,7 @@ from aiobotocore.config import AioConfig
 from aiobotocore.credentials import AioCredentials
 from aiobotocore.session import get_session
 from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError
+from botocore.httpsession import get_cert_path
 
 from gateway import errors
 from gateway.settings import Settings
@@ -293,6 +294,7 @@ class Store:
                 Signer(credentials, self._settings.s3_region),
                 max_connections=self._settings.s3_max_connections,
                 max_attempts=self._settings.s3_max_attempts,
+                ca_bundle=get_cert_path(session.get_config_variable("ca_bundle") or True),
             )
         )
         return self

@@ -203,3 +203,16 @@ def test_short_version_listings_read_keys_of_any_characters(backend: Backend) ->
             assert await store.entry_below(key, ids[0]) is None
 
     _run(backend, scenario)
+
+
+def test_https_trusts_the_authorities_botocore_is_told_to_trust() -> None:
+    from gateway.storage.s3http import LeanS3, Signer
+
+    async def enter(ca_bundle: str) -> None:
+        target = Target.of("https://s3.eu-west-1.amazonaws.com", "bücket-not-dns", path_style=False)
+        assert target.host == "s3.eu-west-1.amazonaws.com" and target.root == "/b%C3%BCcket-not-dns"
+        async with LeanS3(target, Signer(None, "eu-west-1"), max_connections=1, max_attempts=1, ca_bundle=ca_bundle):
+            pass
+
+    with pytest.raises(FileNotFoundError):
+        asyncio.run(enter("/no/such/ca-bundle 🔒 100%.pem"))
