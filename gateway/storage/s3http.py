@@ -7,8 +7,9 @@ signing key cached), and sends them over its own aiohttp connection pool. Every 
 
 It mirrors what botocore sends: the same addressing (path-style with a configured endpoint; virtual-hosted on
 AWS where the bucket name allows), the payload signed over plain HTTP and `UNSIGNED-PAYLOAD` over HTTPS when a
-`Content-MD5` protects the body, and botocore's standard retry policy (connection failures, 500/502/503/504,
-throttling; jittered exponential backoff, `GATEWAY_S3_MAX_ATTEMPTS` attempts in all).
+`Content-MD5` protects the body, botocore's standard retry policy (connection failures, 500/502/503/504,
+throttling; jittered exponential backoff, `GATEWAY_S3_MAX_ATTEMPTS` attempts in all), the certificate authorities
+and the proxies botocore would use.
 
 Nothing here interprets a failure: a refusal is raised as `S3Refusal` (S3's code, status, message, headers), and
 the store adapter maps it with the same table as botocore's errors (`gateway.storage.store.translate`).
@@ -27,6 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
+from urllib.request import getproxies, proxy_bypass
 from xml.etree import ElementTree
 
 import aiohttp
@@ -262,8 +264,12 @@ class LeanS3:
         self._max_attempts = max_attempts
         self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeout_seconds, sock_read=timeout_seconds)
         self._session: aiohttp.ClientSession | None = None
+        self._proxy: str | None = None
 
     async def __aenter__(self) -> LeanS3:
+        # Proxies from HTTP_PROXY / HTTPS_PROXY / NO_PROXY, as botocore takes them.
+        host = self._target.host.rsplit(":", 1)[0]
+        self._proxy = None if proxy_bypass(host) else getproxies().get(self._target.scheme)
         tls = ssl.create_default_context(cafile=self._ca_bundle) if self.secure else None
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=self._max_connections, ssl=tls if tls is not None else True),
@@ -308,7 +314,9 @@ class LeanS3:
             if len(body) > SEND_PIECE_BYTES:
                 sent["content-length"] = str(len(body))
             try:
-                response = await self._session.request(method, url, headers=sent, data=_sendable(body))
+                response = await self._session.request(
+                    method, url, headers=sent, data=_sendable(body), proxy=self._proxy
+                )
             except (aiohttp.ClientConnectionError, TimeoutError):
                 if attempt == self._max_attempts:
                     raise
