@@ -37,6 +37,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--create-bucket", action="store_true", help="create the bucket with versioning if missing")
     serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    serve.add_argument(
+        "--workers",
+        type=_worker_count,
+        default=1,
+        help="processes serving requests, each with its own S3 connections (default 1; see docs/performance.md)",
+    )
 
     token = commands.add_parser("token", help="print a development token signed with GATEWAY_JWT_SECRET")
     token.add_argument("--sub", required=True, help="user id")
@@ -46,6 +52,16 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds (default 3600)")
     policy_commands.add_commands(commands)
     return parser
+
+
+def _worker_count(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of processes, at least 1 (got {raw!r})")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -88,6 +104,10 @@ def _serve(args: argparse.Namespace) -> int:
     from gateway.api.app import create_app
 
     credentials = None
+    if args.dev and args.workers > 1:
+        # The embedded S3 lives in this one process's memory; other processes would each need their own.
+        print("session-gateway: serve --dev runs a single process; drop --workers", file=sys.stderr)
+        return 2
     if args.dev:
         from gateway import devserver
         from gateway.devstore import DEV_CREDENTIALS
@@ -108,6 +128,18 @@ def _serve(args: argparse.Namespace) -> int:
         if problem:
             print(f"session-gateway: refusing to start: {problem}", file=sys.stderr)
             return 2
+    if args.workers > 1:
+        # Each worker process builds its own app (and S3 client) from the same environment.
+        uvicorn.run(
+            "gateway.api.app:create_app_from_env",
+            factory=True,
+            workers=args.workers,
+            host=settings.host,
+            port=settings.port,
+            log_level=args.log_level,
+            lifespan="on",
+        )
+        return 0
     app = create_app(settings, credentials=credentials)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level, lifespan="on")
     return 0

@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -251,8 +251,10 @@ def wait_until_up(url: str, process: subprocess.Popen[Any] | None = None, *, pat
 
 
 @contextmanager
-def gateway_process(backend: Backend, bucket: str, **extra_env: str) -> Iterator[tuple[str, subprocess.Popen[Any]]]:
-    """`session-gateway serve` as a process of its own (a replica), configured from the environment."""
+def gateway_process(
+    backend: Backend, bucket: str, *, args: Sequence[str] = (), **extra_env: str
+) -> Iterator[tuple[str, subprocess.Popen[Any]]]:
+    """`session-gateway serve [args]` as a process of its own (a replica), configured from the environment."""
     env = {
         **os.environ,
         "GATEWAY_S3_ENDPOINT_URL": backend.endpoint,
@@ -264,7 +266,7 @@ def gateway_process(backend: Backend, bucket: str, **extra_env: str) -> Iterator
         **extra_env,
     }
     port = free_port()
-    command = [sys.executable, "-m", "gateway", "serve", "--port", str(port), "--log-level", "warning"]
+    command = [sys.executable, "-m", "gateway", "serve", "--port", str(port), "--log-level", "warning", *args]
     process = subprocess.Popen(command, env=env)
     url = f"http://127.0.0.1:{port}"
     try:

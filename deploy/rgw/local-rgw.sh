@@ -6,6 +6,8 @@
 #   local-rgw.sh stop    stop its daemons and remove its state directory
 #   local-rgw.sh status  exit 0 when S3 answers, 1 otherwise
 #   local-rgw.sh env     print `export` lines for the endpoint and credentials
+#   local-rgw.sh gc      free the space of deleted objects now (radosgw frees it
+#                        two hours after a delete; the store is in memory)
 #
 # Settings (environment): RGW_DIR, RGW_PORT, RGW_ACCESS_KEY, RGW_SECRET_KEY,
 # RGW_LC_DEBUG_INTERVAL, RGW_MEMSTORE_BYTES. Needs root and the Debian
@@ -293,5 +295,10 @@ case ${1:-} in
     [[ -s $RGW_DIR/env ]] || die "not started (no $RGW_DIR/env); run: $0 start"
     cat "$RGW_DIR/env"
     ;;
-  *) echo "usage: $0 start|stop|status|env" >&2; exit 2 ;;
+  gc)
+    s3_answers || die "not running"
+    rgw_admin gc process --include-all
+    log "deleted objects' space freed"
+    ;;
+  *) echo "usage: $0 start|stop|status|env|gc" >&2; exit 2 ;;
 esac

@@ -151,3 +151,8 @@ def create_app(
             yield
 
     return Starlette(routes=ROUTES, exception_handlers=HANDLERS, lifespan=lifespan, middleware=[Middleware(Guard)])
+
+
+def create_app_from_env() -> Starlette:
+    """The app configured from `GATEWAY_*` variables alone: what each `serve --workers N` process imports."""
+    return create_app(Settings.from_env())

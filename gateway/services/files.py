@@ -212,15 +212,17 @@ class Files:
         key = keys.file(path)
         if tier is not None:
             named_tier(self._policy, tier, "tier")  # an unknown tier is refused before anything is read or written
-        # The session record (is it active? which default tiers?) and the key's head are independent reads.
-        record, prepared = await asyncio.gather(
-            self._sessions.read(keys), self._writer.prepare(key, precondition), return_exceptions=True
-        )
-        if isinstance(record, BaseException):
-            raise record
-        if isinstance(prepared, BaseException):
-            raise prepared
-        require_active(record)
+        # The session record (is it active? which default tiers?) and the key's head are independent reads. Only
+        # a conditional write must know the head before it writes; an unconditional one lets the look run on.
+        looking = asyncio.ensure_future(self._writer.prepare(key, precondition))
+        try:
+            record = await self._sessions.read(keys)
+            require_active(record)
+            prepared = await looking if precondition.conditional else looking
+        except BaseException:
+            looking.cancel()
+            await asyncio.gather(looking, return_exceptions=True)
+            raise
         chosen = tier_for_new_file(
             self._policy,
             keys.path_of(key),

@@ -1,9 +1,9 @@
 """Digests of file bytes: what a client may promise (RFC 9530 `Content-Digest`/`Repr-Digest`, `Content-MD5`), what the
 gateway computes while streaming, and what it tells readers (`Repr-Digest`).
 
-The gateway computes SHA-256 and MD5 of every upload as the bytes pass. SHA-256 is the file's identity in the API
-(listings, history, `Repr-Digest`, dedup); MD5 is what S3 turns into the ETag, so comparing the two proves the
-store holds exactly the bytes that were received.
+The gateway computes the SHA-256 of every upload and the MD5 of each part as the bytes pass. SHA-256 is the file's
+identity in the API (listings, history, `Repr-Digest`, dedup); MD5 is what S3 turns into the ETag, so comparing the
+two proves the store holds exactly the bytes that were received.
 """
 
 from __future__ import annotations
@@ -79,22 +79,46 @@ def is_sha256_hex(value: str | None) -> bool:
     return value is not None and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
 
 
+@dataclass(frozen=True)
+class PartDigest:
+    """What S3 checks a part against: its MD5 (`Content-MD5`) or, when the request signature covers the bytes
+    (S3 over plain HTTP), its SHA-256. One is enough; S3 refuses a part that does not match."""
+
+    md5: bytes | None
+    sha256_hex: str | None
+
+
 @dataclass
 class Hashing:
-    """Digests of a stream as it passes: whole-body SHA-256 and MD5, and the MD5 of each multipart part."""
+    """Digests of a body, a part at a time and in order: the whole body's SHA-256, each part's own digest for S3
+    (see `PartDigest`), and the whole body's MD5 only when a client promised one. MD5 is the slowest of these
+    (about 600 MB/s against SHA-256's 1.3 GB/s on CPUs with SHA extensions), so it is computed only where needed.
+    """
 
+    check_md5: bool = False
     sha256: Any = field(default_factory=hashlib.sha256)
     md5: Any = field(default_factory=lambda: hashlib.md5(usedforsecurity=False))
-    part_md5s: list[bytes] = field(default_factory=list)
-    size: int = 0
+    # Each part's MD5, while every part has one (the multipart ETag is made of them).
+    part_md5s: list[bytes] | None = field(default_factory=list)
 
-    def update(self, chunk: bytes) -> None:
-        self.sha256.update(chunk)
-        self.md5.update(chunk)
-        self.size += len(chunk)
+    def add_part(self, data: bytes, *, signed: bool) -> PartDigest:
+        """Hash the next part; `signed`: its SHA-256 goes into the request signature instead of an MD5.
+
+        Safe to run in a worker thread (hashlib releases the GIL), one part at a time.
+        """
+        self.sha256.update(data)
+        if self.check_md5:
+            self.md5.update(data)
+        if signed:
+            self.part_md5s = None
+            return PartDigest(None, hashlib.sha256(data).hexdigest())
+        part_md5 = hashlib.md5(data, usedforsecurity=False).digest()
+        if self.part_md5s is not None:
+            self.part_md5s.append(part_md5)
+        return PartDigest(part_md5, None)
 
     def check(self, expected: Expected) -> None:
-        """Raise `DigestMismatch` when the bytes seen so far are not those the client promised."""
+        """Raise `DigestMismatch` when the bytes hashed so far are not those the client promised."""
         if expected.sha256 is not None and self.sha256.digest() != expected.sha256:
             raise DigestMismatch(
                 "the body does not match its SHA-256 digest; nothing was stored", extra={"algorithm": SHA256}

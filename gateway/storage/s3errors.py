@@ -1,4 +1,5 @@
-"""S3 errors, translated once: botocore's exceptions to the gateway's exception tree, by one code table.
+"""S3 errors, translated once: botocore's exceptions and the lean client's refusals to the gateway's exception tree,
+by one code table.
 
 S3 names an error by its code (`NoSuchKey`) and, for HEAD requests, which have no body, only by its status. The
 table maps codes first, then bare statuses; anything else is a `StoreError` (502) that names what S3 said. Nothing
@@ -10,9 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import aiohttp
 from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError
 
 from gateway import errors
+from gateway.storage.s3http import S3Refusal
 
 Make = Callable[[str, str, Mapping[str, Any]], Exception]
 
@@ -84,19 +87,25 @@ STATUSES: Mapping[int, Make] = {
 }
 
 
+def refusal(code: str, status: int, message: str, headers: Mapping[str, Any]) -> Exception:
+    """The gateway's exception for an S3 error answer, by the table (`headers` lower-cased)."""
+    make = CODES.get(code) or (STATUSES.get(int(code)) if code.isdigit() else None) or STATUSES.get(status)
+    if make is not None:
+        return make(code or str(status), message, headers)
+    return errors.StoreError(f"the storage backend answered {status} {code}")
+
+
 def translate(exc: Exception) -> Exception:
-    """Map a botocore exception to the gateway's exception tree (other exceptions pass through)."""
+    """Map a failure of either S3 client (botocore's or the lean one) to the gateway's exception tree; other
+    exceptions pass through."""
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
-        code = str(error.get("Code", ""))
         meta = exc.response.get("ResponseMetadata", {})
         status = int(meta.get("HTTPStatusCode", 0) or 0)
-        headers = meta.get("HTTPHeaders", {})
-        make = CODES.get(code) or (STATUSES.get(int(code)) if code.isdigit() else None) or STATUSES.get(status)
-        if make is not None:
-            return make(code or str(status), str(error.get("Message", "")), headers)
-        return errors.StoreError(f"the storage backend answered {status} {code}")
-    if isinstance(exc, ConnectionError | HTTPClientError):
+        return refusal(str(error.get("Code", "")), status, str(error.get("Message", "")), meta.get("HTTPHeaders", {}))
+    if isinstance(exc, S3Refusal):
+        return refusal(exc.code, exc.status, exc.message, exc.headers)
+    if isinstance(exc, ConnectionError | HTTPClientError | aiohttp.ClientError | TimeoutError):
         return errors.StoreUnavailable("cannot reach the storage backend")
     if isinstance(exc, BotoCoreError):
         return errors.StoreError(f"storage client error: {exc}")

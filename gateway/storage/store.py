@@ -1,7 +1,9 @@
 """The store adapter: the only module that talks to S3.
 
-It speaks in keys built by `gateway.keys`, returns plain dataclasses, and translates every botocore failure into
-the gateway's exception tree. Bulk walks use botocore paginators; retries are botocore's standard mode.
+It speaks in keys built by `gateway.keys`, returns plain dataclasses, and translates every S3 failure into the
+gateway's exception tree with one table (`translate`). The calls on every request's path (GetObject, HeadObject,
+PutObject, UploadPart) go through the lean client in `gateway.storage.s3http`; all others through aiobotocore.
+Bulk walks use botocore paginators; retries are botocore's standard mode, which the lean client follows too.
 """
 
 from __future__ import annotations
@@ -10,23 +12,37 @@ import asyncio
 import base64
 import html
 import re
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlencode
+from xml.etree import ElementTree
 
+import aiohttp
 from aiobotocore.config import AioConfig
+from aiobotocore.credentials import AioCredentials
 from aiobotocore.session import get_session
 from botocore.exceptions import BotoCoreError, ClientError
+from botocore.httpsession import get_cert_path
 
 from gateway import errors
 from gateway.settings import Settings
 from gateway.storage.s3errors import translate
+from gateway.storage.s3http import (
+    UNSIGNED_PAYLOAD,
+    LeanS3,
+    S3Refusal,
+    Signer,
+    Target,
+    parse_versions,
+    payload_sha256,
+)
 
-DOWNLOAD_CHUNK_BYTES = 256 * 1024
+T = TypeVar("T")
+META_PREFIX = "x-amz-meta-"
 CURRENT_READ_ATTEMPTS = 3
 DELETE_BATCH = 1000
 # Entries per page when looking for a version near the top of a key's history.
@@ -112,26 +128,34 @@ def _stored_type(content_type: str, metadata: Mapping[str, str]) -> tuple[str, d
     return content_type, dict(metadata)
 
 
-def _info(key: str, response: Mapping[str, Any]) -> ObjectInfo:
-    metadata = dict(response.get("Metadata") or {})
-    content_type = metadata.pop(STORED_TYPE_METADATA, None) or response.get("ContentType")
+def _header_info(key: str, headers: Mapping[str, str]) -> ObjectInfo:
+    """What a HEAD or GET answer's headers say of the version."""
+    metadata = {
+        name[len(META_PREFIX) :].lower(): value
+        for name, value in headers.items()
+        if name.lower().startswith(META_PREFIX)
+    }
+    content_type = metadata.pop(STORED_TYPE_METADATA, None) or headers.get("content-type")
     return ObjectInfo(
         key=key,
-        version_id=_version(response.get("VersionId")),
-        etag=str(response.get("ETag", "")),
-        size=int(response.get("ContentLength", response.get("Size", 0))),
-        last_modified=response["LastModified"],
-        content_type=str(content_type or "application/octet-stream"),
+        version_id=_version(headers.get("x-amz-version-id")),
+        etag=headers.get("etag", ""),
+        size=int(headers.get("content-length", 0)),
+        last_modified=parsedate_to_datetime(headers["last-modified"]),
+        content_type=content_type or "application/octet-stream",
         metadata=metadata,
     )
 
 
-def _response_date(response: Mapping[str, Any]) -> datetime:
-    raw = response.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date")
+def _http_date(raw: str | None) -> datetime:
     try:
         return parsedate_to_datetime(raw) if raw else datetime.now(UTC).replace(microsecond=0)
     except (TypeError, ValueError):
         return datetime.now(UTC).replace(microsecond=0)
+
+
+def _version_query(version_id: str | None) -> dict[str, str | None]:
+    return {"versionId": version_id} if version_id else {}
 
 
 def _tagging(tags: Mapping[str, str] | None) -> dict[str, str]:
@@ -209,6 +233,7 @@ class Store:
         self._stack = AsyncExitStack()
         self._client: Any = None
         self._presigner: Any = None
+        self._lean: LeanS3 | None = None
 
     async def __aenter__(self) -> Store:
         session = get_session()
@@ -222,6 +247,18 @@ class Store:
             self._presigner = await self._stack.enter_async_context(
                 session.create_client("s3", **self._client_args(public))
             )
+        credentials = AioCredentials(*self._credentials) if self._credentials else await session.get_credentials()
+        endpoint = self._settings.s3_endpoint_url
+        target = Target.of(endpoint or self._client.meta.endpoint_url, self.bucket, path_style=endpoint is not None)
+        self._lean = await self._stack.enter_async_context(
+            LeanS3(
+                target,
+                Signer(credentials, self._settings.s3_region),
+                max_connections=self._settings.s3_max_connections,
+                max_attempts=self._settings.s3_max_attempts,
+                ca_bundle=get_cert_path(session.get_config_variable("ca_bundle") or True),
+            )
+        )
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -290,12 +327,44 @@ class Store:
 
     # Single objects
 
-    async def head(self, key: str, version_id: str | None = None) -> ObjectInfo:
-        params = {"VersionId": version_id} if version_id else {}
-        response = await self._current("head_object", key, version_id, Key=key, **params)
-        return _info(key, response)
+    async def _object_call(
+        self,
+        operation: str,
+        method: str,
+        key: str | None,
+        *,
+        observed: str = "",
+        params: Mapping[str, str | None] | None = None,
+        headers: Mapping[str, str] | None = None,
+        body: bytes = b"",
+        payload_hash: str | None = None,
+    ) -> aiohttp.ClientResponse:
+        """One call on the lean client about `key` (or the bucket, None, listing `observed`); a 2xx response
+        whose body the caller reads or releases."""
+        if self._observer is not None:
+            self._observer(operation, key or observed)
+        assert self._lean is not None, "use Store inside `async with`"
+        try:
+            if payload_hash is None:
+                payload_hash = await payload_sha256(body)
+            return await self._lean.request(
+                method, key, params=params, headers=headers, body=body, payload_hash=payload_hash
+            )
+        except (S3Refusal, aiohttp.ClientError, TimeoutError, BotoCoreError) as exc:
+            raise translate(exc) from exc
 
-    async def _current(self, operation: str, key: str, version_id: str | None, **params: Any) -> Any:
+    async def head(self, key: str, version_id: str | None = None, *, believe_missing: bool = False) -> ObjectInfo:
+        """A version's metadata (the current one by default). `believe_missing` takes a 404 for the current
+        version at its word, for callers that read the key's history beside it."""
+
+        async def fetch() -> ObjectInfo:
+            response = await self._object_call("head_object", "HEAD", key, params=_version_query(version_id))
+            response.release()
+            return _header_info(key, response.headers)
+
+        return await (fetch() if believe_missing else self._current(fetch, key, version_id))
+
+    async def _current(self, fetch: Callable[[], Awaitable[T]], key: str, version_id: str | None) -> T:
         """A read of the current version that does not mistake a moment of re-linking for a deleted object.
 
         While a key's newest version is removed, Ceph RGW 16 briefly answers 404 for the key although an older
@@ -303,7 +372,7 @@ class Store:
         """
         for attempt in range(CURRENT_READ_ATTEMPTS):
             try:
-                return await self._call(operation, key, **params)
+                return await fetch()
             except errors.ObjectMissing:
                 if version_id is not None or attempt == CURRENT_READ_ATTEMPTS - 1:
                     raise
@@ -320,31 +389,37 @@ class Store:
         version_id: str | None = None,
         byte_range: str | None = None,
     ) -> ObjectStream:
-        params: dict[str, Any] = {"Key": key}
-        if version_id:
-            params["VersionId"] = version_id
+        headers = {}
         if byte_range:
-            params["Range"] = byte_range
-        response = await self._current("get_object", key, version_id, **params)
-        info = _info(key, response)
-        body = response["Body"]
+            headers["range"] = byte_range
+
+        async def fetch() -> aiohttp.ClientResponse:
+            return await self._object_call("get_object", "GET", key, params=_version_query(version_id), headers=headers)
+
+        response = await self._current(fetch, key, version_id)
+        try:
+            info = _header_info(key, response.headers)
+        except (KeyError, ValueError) as exc:
+            response.close()
+            raise errors.StoreError("the storage backend answered a read without the object's headers") from exc
         return ObjectStream(
             info=info,
-            body=self._chunks(body),
-            content_length=int(response.get("ContentLength", 0)),
-            content_range=response.get("ContentRange"),
-            close=body.close,
+            body=self._chunks(response),
+            content_length=info.size,
+            content_range=response.headers.get("content-range"),
+            close=response.close,
         )
 
     @staticmethod
-    async def _chunks(body: Any) -> AsyncGenerator[bytes, None]:
+    async def _chunks(response: aiohttp.ClientResponse) -> AsyncGenerator[bytes, None]:
         try:
-            async for chunk in body.iter_chunks(DOWNLOAD_CHUNK_BYTES):
+            # Each piece as it arrived from S3: gathering pieces into larger ones would copy every byte once more.
+            async for chunk, _ in response.content.iter_chunks():
                 yield chunk
-        except (ClientError, BotoCoreError) as exc:
+        except (aiohttp.ClientError, TimeoutError) as exc:
             raise translate(exc) from exc
         finally:
-            body.close()
+            response.release()
 
     async def read_bytes(self, key: str) -> tuple[bytes, ObjectInfo]:
         """Read a small object whole (session records only)."""
@@ -361,33 +436,52 @@ class Store:
         metadata: Mapping[str, str],
         tags: Mapping[str, str] | None = None,
         content_md5: bytes | None = None,
+        sha256_hex: str | None = None,
     ) -> ObjectInfo:
         """Write a whole object; returns what S3 reported of the new version.
 
         `last_modified` is the response's Date (S3 gives no LastModified here); it is within the second of the
         object's own, which is what HTTP dates carry anyway. With `content_md5`, S3 refuses bytes damaged on the way.
+        `sha256_hex`, when the caller hashed `data` already, spares hashing it again for the signature.
         """
-        params = {"ContentMD5": base64.b64encode(content_md5).decode("ascii")} if content_md5 is not None else {}
         stored_type, stored_metadata = _stored_type(content_type, metadata)
-        response = await self._call(
-            "put_object",
-            key,
-            Key=key,
-            Body=data,
-            ContentType=stored_type,
-            Metadata=stored_metadata,
-            **_tagging(tags),
-            **params,
+        headers = {
+            "content-type": stored_type,
+            **{META_PREFIX + name: value for name, value in stored_metadata.items()},
+        }
+        if tags:
+            headers["x-amz-tagging"] = urlencode(dict(tags))
+        payload_hash = self._vouch(content_md5, headers) or sha256_hex
+        response = await self._object_call(
+            "put_object", "PUT", key, headers=headers, body=data, payload_hash=payload_hash
         )
+        response.release()
         return ObjectInfo(
             key=key,
-            version_id=_version(response.get("VersionId")),
-            etag=str(response.get("ETag", "")),
+            version_id=_version(response.headers.get("x-amz-version-id")),
+            etag=response.headers.get("etag", ""),
             size=len(data),
-            last_modified=_response_date(response),
+            last_modified=_http_date(response.headers.get("date")),
             content_type=content_type,
             metadata=dict(metadata),
         )
+
+    @property
+    def signs_payloads(self) -> bool:
+        """Whether request signatures cover the bytes sent (S3 over plain HTTP), so writers may pass their SHA-256."""
+        assert self._lean is not None
+        return not self._lean.secure
+
+    def _vouch(self, content_md5: bytes | None, headers: dict[str, str]) -> str | None:
+        """Add the body's `Content-MD5` to `headers`; return the payload hash to sign, or None to sign its SHA-256.
+
+        As botocore does it: over HTTPS a `Content-MD5` is enough; over plain HTTP the signature covers the bytes.
+        """
+        if content_md5 is None:
+            return None
+        headers["content-md5"] = base64.b64encode(content_md5).decode("ascii")
+        assert self._lean is not None
+        return UNSIGNED_PAYLOAD if self._lean.secure else None
 
     async def get_tags(self, key: str, version_id: str | None = None) -> dict[str, str]:
         return (await self.get_tags_and_version(key, version_id))[0]
@@ -468,13 +562,29 @@ class Store:
         return str(response["UploadId"])
 
     async def upload_part(
-        self, key: str, upload_id: str, number: int, data: bytes, *, content_md5: bytes | None = None
+        self,
+        key: str,
+        upload_id: str,
+        number: int,
+        data: bytes,
+        *,
+        content_md5: bytes | None = None,
+        sha256_hex: str | None = None,
     ) -> dict[str, Any]:
-        params = {"ContentMD5": base64.b64encode(content_md5).decode("ascii")} if content_md5 is not None else {}
-        response = await self._call(
-            "upload_part", key, Key=key, UploadId=upload_id, PartNumber=number, Body=data, **params
+        """Send one part; `sha256_hex`, when the caller hashed the part already, spares hashing it again."""
+        headers: dict[str, str] = {}
+        payload_hash = self._vouch(content_md5, headers) or sha256_hex
+        response = await self._object_call(
+            "upload_part",
+            "PUT",
+            key,
+            params={"partNumber": str(number), "uploadId": upload_id},
+            headers=headers,
+            body=data,
+            payload_hash=payload_hash,
         )
-        return {"PartNumber": number, "ETag": response["ETag"]}
+        response.release()
+        return {"PartNumber": number, "ETag": response.headers.get("etag", "")}
 
     async def complete_multipart(self, key: str, upload_id: str, parts: list[dict[str, Any]]) -> str | None:
         response = await self._call(
@@ -537,7 +647,7 @@ class Store:
         listings group delete markers apart from versions. The answer is only meaningful if `version_id` still
         existed during the call: callers check that afterwards.
         """
-        return await self._one_entry(key, {"KeyMarker": key, "VersionIdMarker": version_id})
+        return await self._one_entry(key, {"key-marker": key, "version-id-marker": version_id})
 
     async def is_listed(self, key: str, version_id: str, *, under: str | None) -> bool:
         """Whether `version_id` of `key` is in the version listing now.
@@ -556,10 +666,46 @@ class Store:
                 return False
         return False
 
+    async def top_entries(self, key: str, count: int) -> tuple[list[VersionEntry], bool]:
+        """The newest `count` entries of exactly `key`, newest first, read in one listing (one consistent look at
+        the key's history), and whether they are all of it.
+
+        Backends that list delete markers apart from versions (moto) still list the true newest `count` entries;
+        only their order among delete markers is lost. With two entries, `is_latest` restores it; callers that
+        read more treat a page with delete markers as inexact.
+        """
+        return await self._top(key, count, {})
+
     async def _one_entry(self, key: str, markers: dict[str, str]) -> VersionEntry | None:
-        response = await self._call("list_object_versions", key, Prefix=key, MaxKeys=1, **markers)
-        entries = _entries(response, key)
+        entries, _ = await self._top(key, 1, markers)
         return entries[0] if entries else None
+
+    async def _top(self, key: str, count: int, markers: dict[str, str]) -> tuple[list[VersionEntry], bool]:
+        """A short ListObjectVersions on the lean client: these run on every write, two or three times."""
+        params: dict[str, str | None] = {
+            "versions": None,
+            "encoding-type": "url",
+            "max-keys": str(count),
+            "prefix": key,
+            **markers,
+        }
+        response = await self._object_call("list_object_versions", "GET", None, params=params, observed=key)
+        try:
+            listed, truncated = parse_versions(await response.read())
+        except (ElementTree.ParseError, KeyError, ValueError) as exc:
+            raise errors.StoreError("the storage backend answered a listing this gateway cannot read") from exc
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise translate(exc) from exc
+        finally:
+            response.release()
+        mine = [
+            VersionEntry(e.key, e.version_id, e.is_latest, e.is_delete_marker, e.etag, e.size, e.last_modified)
+            for e in listed
+            if e.key == key
+        ]
+        # Newest first within the key, as `_entries` orders botocore's pages: the latest entry is always marked.
+        mine.sort(key=lambda entry: not entry.is_latest)
+        return mine, len(mine) < len(listed) or not truncated
 
     async def current_keys(self, prefix: str) -> AsyncIterator[list[str]]:
         """Batches of the keys of current (not deleted) objects under `prefix`."""

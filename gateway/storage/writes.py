@@ -3,8 +3,9 @@ expiries, deletes) goes through `VersionWriter`.
 
 A write is, in order:
 1. **prepare**: check the precondition against the head and take its version as the base
-   (`gateway.storage.preconditions`), or, for an unconditional write, just note the head (to answer 201 or 200);
-   callers may run this concurrently with their own reads;
+   (`gateway.storage.preconditions`), or, for an unconditional write, just note the top of the key's history (to
+   answer 201 or 200); callers may run this concurrently with their own reads, and an unconditional upload need
+   not wait for it at all (`Prepared.replaced_by` sorts out whether the look saw the new version already);
 2. **store**: stream a body (hashing it, see `gateway.storage.uploads`), put bytes, copy an exact version
    server-side, or put a delete marker; the base goes into the new version's metadata;
 3. **repair tags** where the backend drops them (multipart uploads and copies on Ceph RGW 16);
@@ -19,9 +20,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from types import EllipsisType
 from typing import Protocol
 
 from gateway.errors import ObjectMissing, StoreError
@@ -85,10 +87,25 @@ class Prepared:
 
     head: VersionEntry | None
     base: str | None
+    # The entry under `head`, when the look saw it: an unconditional write's look may run alongside the write
+    # itself and see the new version on top (see `replaced_by`).
+    under_head: VersionEntry | None = None
+    under_seen: bool = False
 
     @property
     def exists(self) -> bool:
         return self.head is not None and not self.head.is_delete_marker
+
+    def replaced_by(self, version_id: str | None) -> VersionEntry | EllipsisType | None:
+        """The entry that `version_id`, written around the time of this look, was written on top of; `...` when
+        the look cannot tell (a rival's version already lay on top of it)."""
+        if self.head is None or version_id is None:
+            return self.head
+        if self.head.version_id == version_id:  # the look came after the write
+            return self.under_head if self.under_seen else ...
+        if self.under_head is not None and self.under_head.version_id == version_id:
+            return ...
+        return self.head
 
 
 @dataclass(frozen=True)
@@ -121,7 +138,8 @@ class VersionWriter:
         if precondition.conditional:
             checked = await preconditions.check(self._store, key, precondition)
             return Prepared(checked.head, checked.base)
-        return Prepared(await self._store.latest_entry(key), None)
+        top, complete = await self._store.top_entries(key, 2)
+        return Prepared(top[0] if top else None, None, top[1] if len(top) > 1 else None, len(top) > 1 or complete)
 
     async def write(
         self,
@@ -129,15 +147,25 @@ class VersionWriter:
         content: Content,
         *,
         precondition: Precondition = UNCONDITIONAL,
-        prepared: Prepared | None = None,
+        prepared: Prepared | asyncio.Future[Prepared] | None = None,
         content_type: str = "application/octet-stream",
         metadata: Mapping[str, str] | None = None,
         tags: Mapping[str, str] | None = None,
         if_content_differs: bool = False,
     ) -> Written:
-        """Write one new version of `key`. `prepared` is the result of `prepare` when the caller ran it already."""
+        """Write one new version of `key`. `prepared` is the result of `prepare` when the caller ran it already,
+        or, for an unconditional upload, the `prepare` still running: the upload need not wait for it."""
         if prepared is None:
             prepared = await self.prepare(key, precondition)
+        if not isinstance(prepared, Prepared):
+            assert not precondition.conditional and isinstance(content, Streamed | bytes)
+            try:
+                return await self._upload(key, content, prepared, content_type, metadata, tags, if_content_differs)
+            finally:
+                if not prepared.done():
+                    prepared.cancel()
+                elif not prepared.cancelled():
+                    prepared.exception()  # seen: a look that failed after the upload did is not worth a warning
         metadata = {k: v for k, v in (metadata or {}).items() if k != BASE_METADATA}
         if prepared.base is not None:
             metadata[BASE_METADATA] = prepared.base
@@ -146,16 +174,32 @@ class VersionWriter:
             return await self._mark(key, prepared)
         if isinstance(content, CopyOf):
             return await self._copy(key, content.source, prepared, metadata, tags)
+        return await self._upload(key, content, prepared, content_type, metadata, tags, if_content_differs)
+
+    async def _upload(
+        self,
+        key: str,
+        content: Streamed | bytes,
+        looked: Prepared | asyncio.Future[Prepared],
+        content_type: str,
+        metadata: Mapping[str, str] | None,
+        tags: Mapping[str, str] | None,
+        if_content_differs: bool,
+    ) -> Written:
         if isinstance(content, bytes):
             content = Streamed(_once(content), len(content))
+
+        async def prepared() -> Prepared:
+            return looked if isinstance(looked, Prepared) else await looked
+
         skip_when = self._same_as_head(key, prepared) if if_content_differs else None
         uploaded = await stream_upload(
             self._store,
             key,
             content.chunks,
             content_type=content_type,
-            metadata=metadata,
-            tags=tags,
+            metadata=dict(metadata or {}),
+            tags=dict(tags or {}),
             declared_length=content.declared_length,
             max_bytes=self._max_bytes,
             threshold=self._threshold,
@@ -163,9 +207,10 @@ class VersionWriter:
             skip_when=skip_when,
         )
         if uploaded.skipped:
-            assert prepared.head is not None
-            head = await self._store.head(key, prepared.head.version_id)
-            return Written(head, prepared.head, True, uploaded.sha256, unchanged=True)
+            head_entry = (await prepared()).head
+            assert head_entry is not None
+            head = await self._store.head(key, head_entry.version_id)
+            return Written(head, head_entry, True, uploaded.sha256, unchanged=True)
         known = uploaded.reported
         if known is None or not self._traits.etag_is_md5:
             known = await self._head_of_new(key, uploaded.version_id)
@@ -173,23 +218,25 @@ class VersionWriter:
         else:
             known_size = uploaded.size
         if known_size != uploaded.size or (
-            self._traits.etag_is_md5 and bare_etag(known.etag) != uploaded.expected_etag
+            self._traits.etag_is_md5
+            and uploaded.expected_etag is not None
+            and bare_etag(known.etag) != uploaded.expected_etag
         ):
             await self._withdraw(key, known.version_id)
             raise StoreError("the storage backend did not keep the bytes it was sent; nothing was stored")
-        settled = await preconditions.settle(
-            self._store, key, known.version_id, prepared.base, known=known, prior=prepared.head
-        )
-        return Written(settled.version, prepared.head, settled.replaced, uploaded.sha256)
+        found = await prepared()
+        prior = found.replaced_by(known.version_id) if found.base is None else found.head
+        settled = await preconditions.settle(self._store, key, known.version_id, found.base, known=known, prior=prior)
+        return Written(settled.version, settled.below, settled.replaced, uploaded.sha256)
 
-    def _same_as_head(self, key: str, prepared: Prepared) -> SkipWhen:
+    def _same_as_head(self, key: str, prepared: Callable[[], Awaitable[Prepared]]) -> SkipWhen:
         async def same(sha256: str) -> bool:
-            if not prepared.exists:
+            head_entry = (await prepared()).head  # nothing is written yet: the look saw what lies under this write
+            if head_entry is None or head_entry.is_delete_marker:
                 return False
-            assert prepared.head is not None
             head, tags = await asyncio.gather(
-                self._store.head(key, prepared.head.version_id),
-                self._store.get_tags(key, prepared.head.version_id),
+                self._store.head(key, head_entry.version_id),
+                self._store.get_tags(key, head_entry.version_id),
             )
             return sha256_of(head, tags) == sha256
 
@@ -222,7 +269,7 @@ class VersionWriter:
         settled = await preconditions.settle(
             self._store, key, info.version_id, prepared.base, known=info, prior=prepared.head
         )
-        return Written(settled.version, prepared.head, settled.replaced, sha256_of(source, tags))
+        return Written(settled.version, settled.below, settled.replaced, sha256_of(source, tags))
 
     async def _mark(self, key: str, prepared: Prepared) -> Written:
         marker = await self._store.delete_marking(key)
@@ -235,7 +282,7 @@ class VersionWriter:
         settled = await preconditions.settle(
             self._store, key, marker, prepared.base, known=info, prior=prepared.head, marker=True
         )
-        return Written(settled.version, prepared.head, settled.replaced, None)
+        return Written(settled.version, settled.below, settled.replaced, None)
 
 
 async def _once(data: bytes) -> AsyncIterator[bytes]:
