@@ -9,11 +9,99 @@ Every other check (server errors, response schemas, status codes, content types,
 
 from __future__ import annotations
 
+import itertools
 import json
+import math
+import os
 from typing import Any
 
 import schemathesis
 from schemathesis.openapi.checks import RejectedPositiveData
+from schemathesis.transport.serialization import serialize_json
+
+# Every few JSON bodies, one field's value is replaced by a shape the adversarial run found breaking the gateway:
+# NaN, Infinity, a lone surrogate (in a value and in a key), nesting far past the limit. Each such request must be
+# refused with 400 `invalid-body` and store nothing; the answers are written to GATEWAY_HOSTILE_LOG for the test.
+HOSTILE_EVERY = 2
+DEEP = 100
+_HOSTILE_SHAPES: list[Any] = [
+    [[[]]],  # replaced by nesting DEEP levels below
+    math.nan,
+    math.inf,
+    -math.inf,
+    "lone \ud800 surrogate",
+    {"\udfff": "key"},
+]
+_bodies = itertools.count()
+
+
+def _deep() -> Any:
+    value: Any = []
+    for _ in range(DEEP):
+        value = [value]
+    return value
+
+
+def hostile_kind(value: Any, depth: int = 0) -> str | None:
+    """Which hostile shape `value` carries, if any."""
+    if depth > 32:
+        return "deep nesting"
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, str):
+        return "lone surrogate" if any(0xD800 <= ord(char) <= 0xDFFF for char in value) else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if hostile_kind(key, depth):
+                return "lone surrogate in a key"
+            found = hostile_kind(item, depth + 1)
+            if found:
+                return found
+    if isinstance(value, list):
+        for item in value:
+            found = hostile_kind(item, depth + 1)
+            if found:
+                return found
+    return None
+
+
+def is_hostile(value: Any) -> bool:
+    return hostile_kind(value) is not None
+
+
+@schemathesis.hook
+def map_body(context: Any, body: Any) -> Any:
+    if not isinstance(body, dict) or not body:
+        return body
+    count = next(_bodies)
+    if count % HOSTILE_EVERY:
+        return body
+    shape = _HOSTILE_SHAPES[(count // HOSTILE_EVERY) % len(_HOSTILE_SHAPES)]
+    field = sorted(body)[count % len(body)]
+    return {**body, field: _deep() if shape == [[[]]] else shape}
+
+
+@schemathesis.serializer("application/json")
+def _json_as_is(context: Any, value: Any) -> bytes:
+    # The stock sending refuses NaN and Infinity; the point here is to send them (JSON text as Python writes it).
+    # Everything else (raw bytes, null, binary) goes out as schemathesis' own serializer has it.
+    stock = serialize_json(value)
+    if "json" in stock:
+        return json.dumps(stock["json"], allow_nan=True).encode()
+    data: bytes = stock["data"]
+    return data
+
+
+@schemathesis.hook
+def after_call(context: Any, case: Any, response: Any) -> None:
+    log = os.environ.get("GATEWAY_HOSTILE_LOG")
+    if log and is_hostile(case.body):
+        with open(log, "a", encoding="utf-8") as out:
+            entry = {"operation": f"{case.method} {case.operation.path}", "status": response.status_code}
+            entry["shape"] = hostile_kind(case.body)
+            entry["type"] = _problem(response).get("type")
+            out.write(json.dumps(entry) + "\n")
+
 
 FILE_OPERATION = "/v1/sessions/{sid}/files/{path}"
 # Path rules about what a code point is (its Unicode category, assignment, place in an emoji sequence) and the key's
@@ -80,5 +168,9 @@ def breaks_a_rule_in_words(case: Any, problem: dict[str, Any]) -> bool:
 @schemathesis.hook
 def filter_failure(context: Any, failure: Any, case: Any, response: Any) -> bool:
     if isinstance(failure, RejectedPositiveData) and response.status_code == 400:
-        return not breaks_a_rule_in_words(case, _problem(response))
+        problem = _problem(response)
+        if is_hostile(case.body):
+            # Made hostile here on purpose: refusing it is right, and the test checks every such answer.
+            return problem.get("type") != "/problems/invalid-body"
+        return not breaks_a_rule_in_words(case, problem)
     return True

@@ -31,6 +31,8 @@ SEEDED = [
     "rapports/",
 ]
 EXAMPLES_PER_OPERATION = 10
+# NaN, Infinity, -Infinity, a lone surrogate in a value and in a key, deep nesting: each sent at least once.
+HOSTILE_SHAPES_SENT = 6
 
 
 def _toml(value: object) -> str:
@@ -94,7 +96,13 @@ def test_the_live_api_keeps_its_openapi_promises(gateway: Gateway, user: str, tm
         config.write_text(_configuration(gateway, api, token))
         command = [sys.executable, "-m", "schemathesis.cli", "--no-color", "--config-file", str(config)]
         command += ["run", f"{gateway.url}/openapi.json", "--checks", "all", "--seed", "20260101"]
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "SCHEMATHESIS_TELEMETRY": "false"}
+        hostile_log = tmp_path / "hostile.jsonl"
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "SCHEMATHESIS_TELEMETRY": "false",
+            "GATEWAY_HOSTILE_LOG": str(hostile_log),
+        }
         result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
         report = result.stdout + result.stderr
         assert result.returncode == 0, report[-30000:]
@@ -103,3 +111,14 @@ def test_the_live_api_keeps_its_openapi_promises(gateway: Gateway, user: str, tm
         assert int(counts[1]) == int(counts[2]) >= 10 * EXAMPLES_PER_OPERATION, report[-30000:]
         assert f"Tested: {len(OPERATIONS)}" in report, report[-30000:]
         assert api.get("/v1/sessions", params={"limit": "1000"}).status_code == 200
+        # The run also sent the hostile shapes of the adversarial run (NaN, Infinity, lone surrogates in values and
+        # keys, deep nesting) inside otherwise valid bodies: each was refused before anything was stored.
+        hostile = [json.loads(line) for line in hostile_log.read_text().splitlines()] if hostile_log.exists() else []
+        assert len(hostile) >= 10, hostile
+        assert {entry["operation"].split()[0] for entry in hostile} >= {"POST", "PATCH"}, hostile
+        refused = {(400, "/problems/invalid-body"), (401, "/problems/unauthorized")}  # 401: the auth checks' requests
+        assert [e for e in hostile if (e["status"], e["type"]) not in refused] == [], hostile
+        # Every shape went out; where authentication let it through, the body reader refused it (each shape is
+        # also refused explicitly, on every JSON route, in test_bodies.py).
+        assert len({e["shape"] for e in hostile}) == HOSTILE_SHAPES_SENT, hostile
+        assert len({e["shape"] for e in hostile if e["status"] == 400}) >= HOSTILE_SHAPES_SENT - 2, hostile
