@@ -70,8 +70,10 @@ CODES: Mapping[str, Make] = {
     "ServiceUnavailable": _unavailable,
     "RequestTimeout": _unavailable,
     "InternalError": _unavailable,
+    # The gateway computed these digests itself: a mismatch means bytes were damaged between it and S3.
     "BadDigest": _bad_digest,
     "InvalidDigest": _bad_digest,
+    "XAmzContentSHA256Mismatch": _bad_digest,
     "InvalidArgument": _rejected,
 }
 # For answers without a code (HEAD has no body): the status alone.
