@@ -14,10 +14,6 @@ def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def iso_or_none(moment: datetime | None) -> str | None:
-    return None if moment is None else iso(moment)
-
-
 def page_limit(raw: str | None, default: int = DEFAULT_PAGE) -> int:
     if raw is None or raw == "":
         return default
