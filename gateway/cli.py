@@ -51,6 +51,15 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--scope", help='space-separated scopes, e.g. "files:read" (default: read and write)')
     token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds (default 3600)")
     policy_commands.add_commands(commands)
+
+    migrate = commands.add_parser(
+        "migrate-layout",
+        help="move sessions from the earlier readable key layout (t/{tenant}/u/{user}/) to the opaque one",
+        description="Without --apply, only counts what would move; exit 2 when something would.",
+    )
+    migrate.add_argument("--apply", action="store_true", help="replay every old version onto its new key")
+    migrate.add_argument("--remove-old", action="store_true", help="with --apply: delete the old keys once replayed")
+    migrate.add_argument("--verbose", action="store_true", help="print each owner prefix moved")
     return parser
 
 
@@ -75,10 +84,55 @@ def main(argv: Sequence[str] | None = None) -> int:
             return policy_commands.run_policies(args)
         if args.command == "janitor":
             return policy_commands.run_janitor(args)
+        if args.command == "migrate-layout":
+            return _migrate_layout(args)
     except (SettingsError, PolicyError) as exc:
         print(f"session-gateway: configuration error: {exc}", file=sys.stderr)
         return 2
     return 2
+
+
+def _migrate_layout(args: argparse.Namespace) -> int:
+    from gateway.auth.server_key import load_owner_key
+    from gateway.policy.config import load_configured_policy
+    from gateway.services.assembly import assemble
+    from gateway.storage.migration import migrate_layout
+    from gateway.storage.store import Store
+
+    settings = Settings.from_env()
+    if not settings.bucket:
+        print("session-gateway: GATEWAY_BUCKET: required", file=sys.stderr)
+        return 1
+    if args.remove_old and not args.apply:
+        print("session-gateway: --remove-old needs --apply", file=sys.stderr)
+        return 2
+
+    async def run() -> int:
+        async with Store(settings) as store:
+            owner_key = await load_owner_key(store, settings)
+            writer = assemble(store, settings, load_configured_policy(settings)).writer
+            report = await migrate_layout(
+                store,
+                writer,
+                root=settings.key_root,
+                owner_key=owner_key,
+                apply=args.apply,
+                remove=args.remove_old,
+                progress=lambda line: print(line, file=sys.stderr),
+                moved=lambda old, new: print(f"{old} -> {new}") if args.verbose else None,
+            )
+        verb = "replayed" if args.apply else "to replay"
+        print(
+            f"{report.keys} key(s) in the old layout, {report.owners} owner(s); {report.replayed} entries {verb}, "
+            f"{report.skipped} already in place, {report.removed} old entries removed"
+        )
+        return 2 if not args.apply and report.replayed else 0
+
+    try:
+        return asyncio.run(run())
+    except StoreError as exc:
+        print(f"session-gateway: {exc.detail}", file=sys.stderr)
+        return 1
 
 
 def _token(args: argparse.Namespace) -> int:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.auth.cursors import CursorSealer
-from gateway.auth.server_key import load_server_secret
+from gateway.auth.server_key import load_owner_key, load_server_secret
 from gateway.auth.tokens import issue_token
 from gateway.devstore import DEV_CREDENTIALS, start_embedded_s3
 from gateway.keys import Owner
@@ -51,7 +51,9 @@ async def _prepare(settings: Settings) -> str:
         await store.create_versioned_bucket()
         # The server key exists before the app starts, so its first load already finds it.
         cursors = CursorSealer(await load_server_secret(store, settings))
-        owner = Owner(root=settings.key_root, tenant=None, user=DEV_USER)
+        owner = Owner(
+            root=settings.key_root, tenant=None, user=DEV_USER, owner_key=await load_owner_key(store, settings)
+        )
         core = assemble(store, settings, load_configured_policy(settings), cursors=cursors)
         record = await core.sessions.create(owner, name="dev session")
         return record.id

@@ -2,14 +2,23 @@
 
 Layout::
 
-    {root}/t/{tenant}/u/{user}/s/{session}/session.json   the session record
-    {root}/t/{tenant}/u/{user}/s/{session}/f/{path}        the session's files
-    {root}/_gateway/probe/{token}                          short-lived objects the gateway writes to learn the backend
+    {root}/o/{tenant}/{user}/s/{session}/session.json   the session record
+    {root}/o/{tenant}/{user}/s/{session}/f/{path}        the session's files
+    {root}/_gateway/owner-key                           the key that makes owner segments opaque
+    {root}/_gateway/probe/{token}                        short-lived objects the gateway writes to learn the backend
 
-Tenant and user come from token claims, which the gateway does not control, so they are encoded injectively into
-a single safe segment: two different values can never produce the same prefix, and no value can produce a `/`,
-`.` or `..` segment. File paths are validated (not encoded) so keys stay readable in the bucket; which code points
-they may hold is `gateway.codepoints`.
+Tenant and user come from token claims, which the gateway does not control. Each is first encoded injectively
+into one safe segment (`encode_identity`), then made opaque: the owner segments are a keyed hash (HMAC-SHA-256
+under the deployment's owner key) of those encodings. Presigned links carry the key, and a link must not tell
+whoever holds it whose file it is; a plain hash would let them confirm a guess (`alice@example.com`?), a keyed one
+does not. Two owners never share a prefix (130 bits of the hash are kept) and no segment can be `/`, `.` or `..`.
+
+Earlier versions kept the readable encodings themselves, `{root}/t/{tenant}/u/{user}/s/...`; the hash input is
+exactly those segments, so `legacy_owner_prefix` maps old keys to new ones without knowing the original claims
+(`gateway/policy/migration.py` moves them).
+
+File paths are validated (not encoded) so keys stay readable in the bucket; which code points they may hold is
+`gateway.codepoints`.
 
 Everything here is pure: no I/O, no clock, no randomness.
 """
@@ -18,10 +27,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import re
 import string
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import unquote_to_bytes
 
 from gateway import codepoints
@@ -41,10 +51,17 @@ SERVER_KEY_NAME = "_gateway/server-key"
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _SESSION_ID = re.compile(r"[0-7][0-9A-HJKMNP-TV-Z]{25}")
 _ROOT_SEGMENT = re.compile(r"[A-Za-z0-9._-]+")
-# The tenant segment of tokens without a tenant claim. No claim value can produce it: encoded values hold only
+# The tenant encoding of tokens without a tenant claim. No claim value can produce it: encoded values hold only
 # letters, digits, '-', '_' and '%XX', and digests are '~' and 52 base32 letters. A tenant literally named "default"
 # (or anything else) therefore never shares a prefix with tenant-less tokens.
 NO_TENANT_SEGMENT = "~none"
+OWNERS_DIR = "o/"
+LEGACY_OWNERS_DIR = "t/"
+OWNER_KEY_NAME = "_gateway/owner-key"
+# Base32 characters of the keyed hash kept per owner segment: 130 bits, so no two owners ever share one.
+OWNER_SEGMENT_CHARS = 26
+_OWNER_SEGMENT = rf"[a-z2-7]{{{OWNER_SEGMENT_CHARS}}}"
+_LEGACY_SEGMENT = r"(?:[A-Za-z0-9_%-]+|~[a-z2-7]+|~none)"
 # The gateway's own objects live beside `t/`, so no tenant, user or path can ever name them.
 PROBE_DIR = "_gateway/probe/"
 _PROBE_TOKEN = re.compile(r"[A-Za-z0-9_-]*")
@@ -125,16 +142,48 @@ def decode_path_bytes(raw: bytes) -> str:
         raise InvalidPath("utf-8", "the path is not valid UTF-8") from exc
 
 
+def _rooted(root: str, rest: str) -> str:
+    return f"{root}/{rest}" if root else rest
+
+
 def session_prefix_of(root: str, key: str) -> str | None:
     """The session prefix of a file key anywhere in the bucket, or None when `key` is not a session file."""
-    layout = rf"{re.escape(root + '/') if root else ''}t/[^/]+/u/[^/]+/s/{_SESSION_ID.pattern}/"
+    layout = re.escape(_rooted(root, OWNERS_DIR)) + rf"{_OWNER_SEGMENT}/{_OWNER_SEGMENT}/s/{_SESSION_ID.pattern}/"
     match = re.match(layout + re.escape(FILES_DIR), key)
     return match.group(0)[: -len(FILES_DIR)] if match else None
 
 
 def server_key_name(root: str) -> str:
-    """Where the gateway keeps its random server key: under the root, beside `t/`, so never a session's key."""
-    return f"{root}/{SERVER_KEY_NAME}" if root else SERVER_KEY_NAME
+    """Where the gateway keeps its random server key: under the root, beside `o/`, so never a session's key."""
+    return _rooted(root, SERVER_KEY_NAME)
+
+
+def owner_key_name(root: str) -> str:
+    """Where the deployment's owner key lives: beside `o/`, never a session's key."""
+    return _rooted(root, OWNER_KEY_NAME)
+
+
+def _opaque(owner_key: bytes, label: bytes) -> str:
+    digest = hmac.new(owner_key, label, hashlib.sha256).digest()
+    return base64.b32encode(digest).decode("ascii")[:OWNER_SEGMENT_CHARS].lower()
+
+
+def owner_segments(owner_key: bytes, tenant_segment: str, user_segment: str) -> tuple[str, str]:
+    """The opaque tenant and user segments for the readable (legacy) ones.
+
+    The user's hash covers the tenant too, so one user in two tenants cannot be linked by their segments. Readable
+    segments never hold '/', so the labels are unambiguous.
+    """
+    tenant = _opaque(owner_key, b"tenant/" + tenant_segment.encode("ascii"))
+    user = _opaque(owner_key, b"user/" + f"{tenant_segment}/{user_segment}".encode("ascii"))
+    return tenant, user
+
+
+def legacy_owner_prefix(root: str, key: str) -> tuple[str, str, str] | None:
+    """For a key of the earlier readable layout: its owner prefix and readable tenant and user segments."""
+    pattern = re.escape(_rooted(root, LEGACY_OWNERS_DIR)) + rf"({_LEGACY_SEGMENT})/u/({_LEGACY_SEGMENT})/s/"
+    match = re.match(pattern, key)
+    return (match.group(0), match.group(1), match.group(2)) if match else None
 
 
 @dataclass(frozen=True)
@@ -144,12 +193,17 @@ class Owner:
     root: str
     tenant: str | None  # None: the token named no tenant
     user: str
+    # The deployment's owner key (`owner_key_name`); it makes the owner segments opaque.
+    owner_key: bytes = field(repr=False)
 
     @property
     def sessions_prefix(self) -> str:
-        tenant = NO_TENANT_SEGMENT if self.tenant is None else encode_identity(self.tenant)
-        base = f"t/{tenant}/u/{encode_identity(self.user)}/s/"
-        return f"{self.root}/{base}" if self.root else base
+        tenant, user = owner_segments(self.owner_key, self.legacy_tenant_segment, encode_identity(self.user))
+        return _rooted(self.root, f"{OWNERS_DIR}{tenant}/{user}/s/")
+
+    @property
+    def legacy_tenant_segment(self) -> str:
+        return NO_TENANT_SEGMENT if self.tenant is None else encode_identity(self.tenant)
 
     def session(self, session_id: str) -> SessionKeys:
         if not is_session_id(session_id):

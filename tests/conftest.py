@@ -31,7 +31,7 @@ from botocore.config import Config
 from gateway.api.app import create_app
 from gateway.auth.tokens import issue_token
 from gateway.devstore import start_embedded_s3
-from gateway.keys import Owner
+from gateway.keys import Owner, owner_key_name
 from gateway.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -171,6 +171,7 @@ class Gateway:
     settings: Settings
     url: str
     touched: list[tuple[str, str]] = field(default_factory=list)
+    _owner_key: bytes | None = field(default=None, repr=False)
 
     def token(self, sub: str, **claims: Any) -> str:
         return issue_token(self.settings, sub=sub, **claims)
@@ -184,7 +185,23 @@ class Gateway:
         return httpx.Client(base_url=self.url, headers=headers, timeout=60)
 
     def owner(self, sub: str, tenant: str | None = None) -> Owner:
-        return Owner(root=self.settings.key_root, tenant=tenant, user=sub)
+        return Owner(root=self.settings.key_root, tenant=tenant, user=sub, owner_key=self.owner_key)
+
+    @property
+    def owner_key(self) -> bytes:
+        """The owner key this gateway made in its bucket, read the way every replica reads it: the oldest version."""
+        if self._owner_key is None:
+            self._owner_key = bucket_owner_key(self.backend, self.settings)
+        return self._owner_key
+
+
+def bucket_owner_key(backend: Backend, settings: Settings) -> bytes:
+    client = backend.client()
+    name = owner_key_name(settings.key_root)
+    versions = client.list_object_versions(Bucket=settings.bucket, Prefix=name)["Versions"]
+    oldest = [v for v in versions if v["Key"] == name][-1]
+    body: bytes = client.get_object(Bucket=settings.bucket, Key=name, VersionId=oldest["VersionId"])["Body"].read()
+    return body
 
 
 class ServerThread:

@@ -13,10 +13,12 @@ import pytest
 
 from gateway.api.app import create_app
 from gateway.changes import Change, ChangeHook
+from gateway.keys import Owner
 from gateway.policy.config import load_configured_policy
 from gateway.services.assembly import assemble
+from gateway.settings import Settings
 from gateway.storage.store import Store
-from tests.conftest import Backend, ServerThread, gateway_settings
+from tests.conftest import Backend, ServerThread, bucket_owner_key, gateway_settings
 
 NAMES = ["notes/plan.md", "rapports/e\u0301te\u0301 re\u0301sume\u0301.txt", "emoji/\U0001f680 launch.txt", "100%.txt"]
 
@@ -37,7 +39,7 @@ class Hooked:
     url: str
     recorder: Recorder
     backend: Backend
-    settings: object
+    settings: Settings
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +58,7 @@ def hooked(backend: Backend) -> Iterator[Hooked]:
 def _client(hooked: Hooked, user: str) -> httpx.Client:
     from gateway.auth.tokens import issue_token
 
-    token = issue_token(hooked.settings, sub=user, tenant="acme")  # type: ignore[arg-type]
+    token = issue_token(hooked.settings, sub=user, tenant="acme")
     return httpx.Client(base_url=hooked.url, headers={"Authorization": f"Bearer {token}"}, timeout=60)
 
 
@@ -128,19 +130,20 @@ def test_janitor_actions_are_announced(hooked: Hooked, user: str) -> None:
 
     async def run() -> list[str]:
         settings = hooked.settings
-        async with Store(settings, credentials=hooked.backend.credentials) as store:  # type: ignore[arg-type]
+        owner = Owner(settings.key_root, "acme", user, bucket_owner_key(hooked.backend, settings))
+        async with Store(settings, credentials=hooked.backend.credentials) as store:
 
             def later() -> datetime:
                 return datetime.now(UTC) + timedelta(days=40)
 
             core = assemble(
                 store,
-                settings,  # type: ignore[arg-type]
-                load_configured_policy(settings),  # type: ignore[arg-type]
+                settings,
+                load_configured_policy(settings),
                 hook=ChangeHook([recorder]),
                 clock=later,
             )
-            report = await core.janitor.run(dry_run=False, prefix=f"gw/t/acme/u/{user}/")
+            report = await core.janitor.run(dry_run=False, prefix=owner.sessions_prefix)
             return [a.kind for a in report.actions]
 
     kinds = asyncio.run(run())

@@ -17,12 +17,16 @@ from gateway.keys import (
     encode_identity,
     encode_session_id,
     is_session_id,
+    legacy_owner_prefix,
+    owner_key_name,
+    owner_segments,
     server_key_name,
     session_prefix_of,
     validate_root,
 )
 
 SID = encode_session_id(1_700_000_000_000, bytes(10))
+OWNER_KEY = bytes(range(32))
 TRICKY_IDENTITIES = [
     "alice",
     "Alice",
@@ -94,11 +98,12 @@ def test_empty_identity_is_refused() -> None:
 
 
 def test_layout() -> None:
-    keys = Owner(root="prod/gw", tenant="acme", user="alice").session(SID)
-    assert keys.prefix == f"prod/gw/t/acme/u/alice/s/{SID}/"
-    assert keys.record == f"prod/gw/t/acme/u/alice/s/{SID}/session.json"
-    assert keys.file("notes/a.txt") == f"prod/gw/t/acme/u/alice/s/{SID}/f/notes/a.txt"
-    assert keys.folder("notes/") == f"prod/gw/t/acme/u/alice/s/{SID}/f/notes/"
+    keys = Owner(root="prod/gw", tenant="acme", user="alice", owner_key=OWNER_KEY).session(SID)
+    tenant, user = owner_segments(OWNER_KEY, "acme", "alice")
+    assert keys.prefix == f"prod/gw/o/{tenant}/{user}/s/{SID}/"
+    assert keys.record == f"prod/gw/o/{tenant}/{user}/s/{SID}/session.json"
+    assert keys.file("notes/a.txt") == f"prod/gw/o/{tenant}/{user}/s/{SID}/f/notes/a.txt"
+    assert keys.folder("notes/") == f"prod/gw/o/{tenant}/{user}/s/{SID}/f/notes/"
     assert keys.folder("notes") == keys.folder("notes/")
     assert keys.listing("") == keys.files_prefix
     assert keys.listing("no") == keys.files_prefix + "no"
@@ -106,17 +111,72 @@ def test_layout() -> None:
 
 
 def test_empty_root_has_no_leading_slash() -> None:
-    assert Owner(root="", tenant="t", user="u").sessions_prefix == "t/t/u/u/s/"
+    prefix = Owner(root="", tenant="t", user="u", owner_key=OWNER_KEY).sessions_prefix
+    assert prefix.startswith("o/") and prefix.endswith("/s/")
+
+
+@pytest.mark.parametrize(("tenant", "user"), [("acme", "alice"), ("Ünïcode", "bob@example.com"), (None, "1042")])
+def test_owner_segments_reveal_neither_tenant_nor_user(tenant: str | None, user: str) -> None:
+    owner = Owner(root="gw", tenant=tenant, user=user, owner_key=OWNER_KEY)
+    _, _, tenant_segment, user_segment, _, _ = owner.sessions_prefix.split("/")
+    for segment in (tenant_segment, user_segment):
+        assert len(segment) == 26 and segment.isalnum() and segment.islower()
+        for name in filter(None, (tenant, user, encode_identity(user), tenant and encode_identity(tenant))):
+            assert name.lower() not in segment
+    # Without the deployment's key nobody can recompute them, so a link's holder cannot confirm a guess.
+    other = Owner(root="gw", tenant=tenant, user=user, owner_key=bytes(32))
+    assert other.sessions_prefix != owner.sessions_prefix
+    assert Owner(root="gw", tenant=tenant, user=user, owner_key=OWNER_KEY) == owner
+
+
+def test_one_user_in_two_tenants_cannot_be_linked_by_segments() -> None:
+    in_a = Owner(root="", tenant="a", user="alice", owner_key=OWNER_KEY).sessions_prefix.split("/")
+    in_b = Owner(root="", tenant="b", user="alice", owner_key=OWNER_KEY).sessions_prefix.split("/")
+    assert in_a[1] != in_b[1] and in_a[2] != in_b[2]
+
+
+def test_tenantless_tokens_never_share_a_tenant_with_any_tenant_name() -> None:
+    tenantless = Owner(root="", tenant=None, user="u", owner_key=OWNER_KEY).sessions_prefix
+    for name in ["default", "none", "~none", "%7Enone", "", " "]:
+        if name:
+            assert Owner(root="", tenant=name, user="u", owner_key=OWNER_KEY).sessions_prefix != tenantless
+
+
+def test_legacy_keys_map_to_the_new_layout_without_the_claims() -> None:
+    for tenant, user in [("acme", "alice"), (None, "bob"), ("x" * 200, "é 😀 100%")]:
+        owner = Owner(root="gw", tenant=tenant, user=user, owner_key=OWNER_KEY)
+        legacy_prefix = f"gw/t/{owner.legacy_tenant_segment}/u/{encode_identity(user)}/s/"
+        found = legacy_owner_prefix("gw", legacy_prefix + SID + "/f/a.txt")
+        assert found is not None
+        prefix, tenant_segment, user_segment = found
+        assert prefix == legacy_prefix
+        tenant_hash, user_hash = owner_segments(OWNER_KEY, tenant_segment, user_segment)
+        assert owner.sessions_prefix == f"gw/o/{tenant_hash}/{user_hash}/s/"
+    assert legacy_owner_prefix("gw", "gw/o/abc/def/s/x") is None
+    assert legacy_owner_prefix("gw", "other/t/a/u/b/s/x") is None
+    assert legacy_owner_prefix("gw", "gw/_gateway/owner-key") is None
+
+
+def test_session_prefix_of_finds_only_session_files() -> None:
+    keys = Owner(root="gw", tenant="t", user="u", owner_key=OWNER_KEY).session(SID)
+    assert session_prefix_of("gw", keys.file("a/b.txt")) == keys.prefix
+    assert session_prefix_of("gw", keys.record) is None
+    assert session_prefix_of("", keys.file("a")) is None
+    assert session_prefix_of("gw", f"gw/t/t/u/u/s/{SID}/f/a") is None
+    assert session_prefix_of("gw", owner_key_name("gw")) is None
 
 
 def test_record_and_files_never_collide() -> None:
-    keys = Owner(root="", tenant="t", user="u").session(SID)
+    keys = Owner(root="", tenant="t", user="u", owner_key=OWNER_KEY).session(SID)
     for path in ["session.json", "f/session.json", "../session.json".replace("../", "")]:
         assert keys.file(path) != keys.record
 
 
 def test_prefixes_of_different_users_are_disjoint() -> None:
-    owners = [Owner(root="r", tenant=t, user=u) for t, u in itertools.product(TRICKY_IDENTITIES[:12], repeat=2)]
+    owners = [
+        Owner(root="r", tenant=t, user=u, owner_key=OWNER_KEY)
+        for t, u in itertools.product(TRICKY_IDENTITIES[:12], repeat=2)
+    ]
     prefixes = [o.sessions_prefix for o in owners]
     for a, b in itertools.permutations(prefixes, 2):
         assert not a.startswith(b)
@@ -145,7 +205,7 @@ def test_prefixes_of_different_users_are_disjoint() -> None:
     ],
 )
 def test_bad_paths_name_the_rule(path: str, rule: str) -> None:
-    keys = Owner(root="", tenant="t", user="u").session(SID)
+    keys = Owner(root="", tenant="t", user="u", owner_key=OWNER_KEY).session(SID)
     with pytest.raises(InvalidPath) as caught:
         keys.file(path)
     assert caught.value.rule == rule
@@ -154,18 +214,18 @@ def test_bad_paths_name_the_rule(path: str, rule: str) -> None:
 
 @pytest.mark.parametrize("path", ["a", "a.b", "...", ".hidden", "a..b", "é/ü", "\U0001f600.txt", "a b/c d", "%2e%2e"])
 def test_good_paths(path: str) -> None:
-    keys = Owner(root="", tenant="t", user="u").session(SID)
+    keys = Owner(root="", tenant="t", user="u", owner_key=OWNER_KEY).session(SID)
     assert keys.path_of(keys.file(path)) == path
 
 
 def test_paths_are_nfc_normalised() -> None:
-    keys = Owner(root="", tenant="t", user="u").session(SID)
+    keys = Owner(root="", tenant="t", user="u", owner_key=OWNER_KEY).session(SID)
     assert keys.file("e\u0301.txt") == keys.file("\u00e9.txt")
     assert keys.path_of(keys.file("e\u0301.txt")) == "\u00e9.txt"
 
 
 def test_key_limit_counts_the_whole_key_in_bytes() -> None:
-    keys = Owner(root="", tenant="t", user="u").session(SID)
+    keys = Owner(root="", tenant="t", user="u", owner_key=OWNER_KEY).session(SID)
     room = MAX_KEY_BYTES - len(keys.files_prefix)
     assert len(keys.file("a" * room).encode()) == MAX_KEY_BYTES
     with pytest.raises(InvalidPath):
@@ -176,13 +236,13 @@ def test_key_limit_counts_the_whole_key_in_bytes() -> None:
 
 @pytest.mark.parametrize("prefix", ["a/../", "../", "a//", "a\\", "a/..", "/"])
 def test_bad_listing_prefixes(prefix: str) -> None:
-    keys = Owner(root="", tenant="t", user="u").session(SID)
+    keys = Owner(root="", tenant="t", user="u", owner_key=OWNER_KEY).session(SID)
     with pytest.raises(InvalidPath):
         keys.listing(prefix)
 
 
 def test_listing_prefix_may_end_mid_name() -> None:
-    keys = Owner(root="", tenant="t", user="u").session(SID)
+    keys = Owner(root="", tenant="t", user="u", owner_key=OWNER_KEY).session(SID)
     assert keys.listing("docs/rep") == keys.files_prefix + "docs/rep"
     assert keys.listing("docs/") == keys.files_prefix + "docs/"
 
@@ -204,14 +264,15 @@ def test_session_ids_sort_by_time_and_validate() -> None:
     for bad in ["", "x", early.lower(), early[:-1], early + "A", "8" + early[1:], early[:5] + "I" + early[6:]]:
         assert not is_session_id(bad)
     with pytest.raises(NotFound):
-        Owner(root="", tenant="t", user="u").session("../other")
+        Owner(root="", tenant="t", user="u", owner_key=OWNER_KEY).session("../other")
 
 
 def test_session_id_from_listing_prefix() -> None:
-    owner = Owner(root="r", tenant="t", user="u")
+    owner = Owner(root="r", tenant="t", user="u", owner_key=OWNER_KEY)
     assert owner.session_id_from_prefix(owner.sessions_prefix + SID + "/") == SID
     assert owner.session_id_from_prefix(owner.sessions_prefix + "junk/") is None
-    assert owner.session_id_from_prefix("r/t/t/u/other/s/" + SID + "/") is None
+    other = Owner(root="r", tenant="t", user="other", owner_key=OWNER_KEY)
+    assert owner.session_id_from_prefix(other.sessions_prefix + SID + "/") is None
 
 
 @pytest.mark.parametrize(
@@ -270,7 +331,7 @@ REFUSED_CODE_POINTS = [
 
 @pytest.mark.parametrize(("path", "rule"), REFUSED_CODE_POINTS, ids=[ascii(p) for p, _ in REFUSED_CODE_POINTS])
 def test_code_points_that_display_dishonestly_are_refused(path: str, rule: str) -> None:
-    keys = Owner(root="", tenant="t", user="u").session(SID)
+    keys = Owner(root="", tenant="t", user="u", owner_key=OWNER_KEY).session(SID)
     with pytest.raises(InvalidPath) as caught:
         keys.file(path)
     assert caught.value.rule == rule
@@ -283,7 +344,7 @@ def test_code_points_that_display_dishonestly_are_refused(path: str, rule: str) 
 
 
 def test_refusals_name_the_code_point() -> None:
-    keys = Owner(root="", tenant="t", user="u").session(SID)
+    keys = Owner(root="", tenant="t", user="u", owner_key=OWNER_KEY).session(SID)
     with pytest.raises(InvalidPath, match=r"U\+202E \(RIGHT-TO-LEFT OVERRIDE\)"):
         keys.file("a\u202eb")
     with pytest.raises(InvalidPath, match=r"U\+200B \(ZERO WIDTH SPACE\)"):
@@ -318,13 +379,13 @@ DISPLAYABLE_PATHS = [
 
 @pytest.mark.parametrize("path", DISPLAYABLE_PATHS, ids=[ascii(p) for p in DISPLAYABLE_PATHS])
 def test_displayable_paths_are_kept_as_sent(path: str) -> None:
-    keys = Owner(root="", tenant="t", user="u").session(SID)
+    keys = Owner(root="", tenant="t", user="u", owner_key=OWNER_KEY).session(SID)
     assert keys.path_of(keys.file(path)) == path
     assert keys.listing(path) == keys.files_prefix + path
 
 
 def test_nfd_input_is_checked_after_normalising() -> None:
-    keys = Owner(root="", tenant="t", user="u").session(SID)
+    keys = Owner(root="", tenant="t", user="u", owner_key=OWNER_KEY).session(SID)
     assert keys.path_of(keys.file("cafe\u0301/\U0001f600")) == "caf\u00e9/\U0001f600"
     with pytest.raises(InvalidPath) as caught:
         keys.file("cafe\u0301\u202e")
@@ -338,12 +399,14 @@ def test_every_noncharacter_and_no_other_code_point_is_one() -> None:
     assert all(code & 0xFFFF in {0xFFFE, 0xFFFF} for code in found[32:])
 
 
-def test_server_key_lives_beside_the_sessions_never_among_them() -> None:
+def test_server_keys_live_beside_the_sessions_never_among_them() -> None:
     assert server_key_name("prod/gw") == "prod/gw/_gateway/server-key"
     assert server_key_name("") == "_gateway/server-key"
-    for root in ("", "prod/gw"):
-        name = server_key_name(root)
+    assert owner_key_name("prod/gw") == "prod/gw/_gateway/owner-key"
+    for root, naming in itertools.product(("", "prod/gw"), (server_key_name, owner_key_name)):
+        name = naming(root)
         assert session_prefix_of(root, name) is None
         for identity in TRICKY_IDENTITIES:
-            assert not name.startswith(Owner(root=root, tenant=identity, user=identity).sessions_prefix)
-            assert not Owner(root=root, tenant=identity, user=identity).sessions_prefix.startswith(name)
+            prefix = Owner(root=root, tenant=identity, user=identity, owner_key=OWNER_KEY).sessions_prefix
+            assert not name.startswith(prefix)
+            assert not prefix.startswith(name)

@@ -20,7 +20,7 @@ from gateway.api.operations import OPERATIONS, Handler
 from gateway.api.problems import HANDLERS
 from gateway.auth.cursors import CursorSealer
 from gateway.auth.jwks import JwksCache
-from gateway.auth.server_key import load_server_secret
+from gateway.auth.server_key import load_owner_key, load_server_secret
 from gateway.auth.tokens import TokenVerifier
 from gateway.changes import ChangeHook
 from gateway.errors import StoreError
@@ -138,6 +138,7 @@ def create_app(
                     raise StartupError(problem)
             capabilities = await discover(store, settings)
             cursors = CursorSealer(await load_server_secret(store, settings))
+            owner_key = await load_owner_key(store, settings)
             core = assemble(store, settings, policy, hook=hook, traits=capabilities, cursors=cursors)
             app.state.services = Services(
                 settings=settings,
@@ -147,6 +148,7 @@ def create_app(
                 sessions=core.sessions,
                 files=core.files,
                 capabilities=capabilities,
+                owner_key=owner_key,
             )
             yield
 

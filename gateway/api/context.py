@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -36,6 +36,8 @@ class Services:
     files: Files
     # What the backend honours, probed once at start-up (gateway/storage/capabilities.py).
     capabilities: Capabilities
+    # Makes the owner segments of keys opaque (gateway/keys.py); the same on every replica.
+    owner_key: bytes = field(repr=False)
 
 
 def services(request: Request) -> Services:
@@ -51,7 +53,8 @@ async def caller(request: Request, scope: str) -> Principal:
 
 
 def owner_of(request: Request, principal: Principal) -> Owner:
-    return principal.owner(services(request).settings.key_root)
+    found = services(request)
+    return principal.owner(found.settings.key_root, found.owner_key)
 
 
 SESSIONS_PATH = b"/v1/sessions/"

@@ -1,11 +1,14 @@
-"""The server secret: `GATEWAY_SERVER_SECRET` when set, otherwise a random key kept in the bucket.
+"""The deployment's keys: the server secret (`GATEWAY_SERVER_SECRET` when set, otherwise a random key kept in the
+bucket) and the owner key (always in the bucket: the key layout depends on it, see `gateway.keys`).
 
-Replicas must agree on it without talking to each other. The bucket is the only state they share, so the first
+Replicas must agree on them without talking to each other. The bucket is the only state they share, so the first
 replica to start writes a random key to `{root}/_gateway/server-key`, and every replica uses the bytes of that
 object's OLDEST version. When several replicas start on an empty bucket at once, each may write a key; each then
 lists the versions after its own write and picks the oldest, the same one for all, because S3 lists versions in
 the order they were written. A delete marker or a newer version changes nothing; only removing every version of
-the object makes a new key, which invalidates the cursors handed out before.
+the object makes a new key. For the server secret that invalidates the cursors handed out before. For the owner
+key it would hide every session (their keys no longer match), so the gateway refuses to make a new owner key while
+any session exists under `{root}/o/`: the key must be restored from the bucket's history or a backup.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import os
 
 from gateway import errors
 from gateway.auth.cursors import MIN_SECRET_BYTES
-from gateway.keys import server_key_name
+from gateway.keys import OWNERS_DIR, owner_key_name, server_key_name
 from gateway.settings import Settings, env_name
 from gateway.storage.store import Store
 
@@ -26,7 +29,33 @@ async def load_server_secret(store: Store, settings: Settings) -> bytes:
     """The secret every replica of this deployment uses; creates the bucket's key on first start."""
     if settings.server_secret:
         return settings.server_secret.encode("utf-8")
-    name = server_key_name(settings.key_root)
+    return await _bucket_key(store, server_key_name(settings.key_root))
+
+
+async def load_owner_key(store: Store, settings: Settings) -> bytes:
+    """The key that makes owner segments opaque; made on first start, never replaced while sessions exist."""
+    name = owner_key_name(settings.key_root)
+    found = await _oldest_version(store, name)
+    if found is not None:
+        return found
+    owners = f"{settings.key_root}/{OWNERS_DIR}" if settings.key_root else OWNERS_DIR
+    if await _holds_anything(store, owners):
+        raise errors.StoreError(
+            f"{name!r} is missing but sessions exist under {owners!r}: without that key none of them can be found. "
+            "Restore it (a version of it in the bucket's history, or a backup) before starting the gateway"
+        )
+    return await _bucket_key(store, name)
+
+
+async def _holds_anything(store: Store, prefix: str) -> bool:
+    # Versions, not just current objects: deleted sessions are kept in the history and need the key as much.
+    async for entries in store.version_pages(prefix):
+        if entries:
+            return True
+    return False
+
+
+async def _bucket_key(store: Store, name: str) -> bytes:
     secret = await _oldest_version(store, name)
     if secret is None:
         await store.put(name, os.urandom(KEY_BYTES), content_type=KEY_CONTENT_TYPE, metadata={})

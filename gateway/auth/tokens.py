@@ -53,8 +53,8 @@ class Principal:
         if self.session_id is not None:
             raise Forbidden("this token is limited to one session")
 
-    def owner(self, root: str) -> Owner:
-        return Owner(root=root, tenant=self.tenant, user=self.user)
+    def owner(self, root: str, owner_key: bytes) -> Owner:
+        return Owner(root=root, tenant=self.tenant, user=self.user, owner_key=owner_key)
 
 
 class TokenVerifier:

@@ -43,7 +43,7 @@ from gateway.storage.s3http import (
 
 T = TypeVar("T")
 META_PREFIX = "x-amz-meta-"
-CURRENT_READ_ATTEMPTS = 3
+CURRENT_READ_ATTEMPTS = 5
 DELETE_BATCH = 1000
 # Entries per page when looking for a version near the top of a key's history.
 LISTED_PAGE = 32
@@ -357,30 +357,38 @@ class Store:
         """A version's metadata (the current one by default). `believe_missing` takes a 404 for the current
         version at its word, for callers that read the key's history beside it."""
 
-        async def fetch() -> ObjectInfo:
-            response = await self._object_call("head_object", "HEAD", key, params=_version_query(version_id))
+        async def fetch(version: str | None) -> ObjectInfo:
+            response = await self._object_call("head_object", "HEAD", key, params=_version_query(version))
             response.release()
             return _header_info(key, response.headers)
 
-        return await (fetch() if believe_missing else self._current(fetch, key, version_id))
+        if believe_missing or version_id is not None:
+            return await fetch(version_id)
+        return await self._current(fetch, key)
 
-    async def _current(self, fetch: Callable[[], Awaitable[T]], key: str, version_id: str | None) -> T:
+    async def _current(self, fetch: Callable[[str | None], Awaitable[T]], key: str) -> T:
         """A read of the current version that does not mistake a moment of re-linking for a deleted object.
 
-        While a key's newest version is removed, Ceph RGW 16 briefly answers 404 for the key although an older
-        version is about to become current. A 404 is only believed when the history agrees.
+        While a key's newest version is removed, Ceph RGW 16 answers 404 for the key although an older version is
+        about to become current; under load the moment can last long. A 404 is only believed when the history
+        agrees; otherwise the newest version the history lists is read by its id, which is what was current when
+        it was listed. Should that version be withdrawn meanwhile, the history is read again.
         """
+        try:
+            return await fetch(None)
+        except errors.ObjectMissing as exc:
+            missing = exc
         for attempt in range(CURRENT_READ_ATTEMPTS):
+            if attempt:
+                await asyncio.sleep(0.01 * attempt)  # the listed version was being removed: let the index catch up
+            latest = await self.latest_entry(key)
+            if latest is None or latest.is_delete_marker:
+                break
             try:
-                return await fetch()
-            except errors.ObjectMissing:
-                if version_id is not None or attempt == CURRENT_READ_ATTEMPTS - 1:
-                    raise
-                latest = await self.latest_entry(key)
-                if latest is None or latest.is_delete_marker:
-                    raise
-                await asyncio.sleep(0.02 * (attempt + 1))
-        raise AssertionError("unreachable")
+                return await fetch(latest.version_id)
+            except errors.ObjectMissing as exc:
+                missing = exc
+        raise missing
 
     async def get(
         self,
@@ -393,10 +401,10 @@ class Store:
         if byte_range:
             headers["range"] = byte_range
 
-        async def fetch() -> aiohttp.ClientResponse:
-            return await self._object_call("get_object", "GET", key, params=_version_query(version_id), headers=headers)
+        async def fetch(version: str | None) -> aiohttp.ClientResponse:
+            return await self._object_call("get_object", "GET", key, params=_version_query(version), headers=headers)
 
-        response = await self._current(fetch, key, version_id)
+        response = await (fetch(version_id) if version_id is not None else self._current(fetch, key))
         try:
             info = _header_info(key, response.headers)
         except (KeyError, ValueError) as exc:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 import httpx
 import pytest
@@ -39,6 +39,18 @@ def test_link_downloads_from_s3_as_an_attachment(gateway: Gateway, user: str) ->
     assert "filename*=UTF-8''q3%20r%C3%A9sum%C3%A9.html" in disposition
     # S3 answers with the type the gateway signed, never the stored text/html.
     assert response.headers["content-type"] == "application/octet-stream"
+
+
+def test_a_link_reveals_neither_tenant_nor_user(gateway: Gateway) -> None:
+    tenant, user = "acme-corp", "alice.smith@example.com"
+    with gateway.client(user, tenant=tenant) as api:
+        sid = api.post("/v1/sessions", json={}).json()["id"]
+        api.put(f"/v1/sessions/{sid}/files/résumé 100%.txt", content=b"cv")
+        link = api.post(f"/v1/sessions/{sid}/links", json={"path": "résumé 100%.txt"}).json()
+    url = unquote(link["url"]).lower()
+    for revealing in (tenant, user, "acme", "alice", "smith", "example", quote(user).lower()):
+        assert revealing not in url, revealing
+    assert httpx.get(link["url"]).content == b"cv"
 
 
 def test_links_to_safe_types_keep_their_type(gateway: Gateway, user: str) -> None:

@@ -142,10 +142,12 @@ SAMPLES = [
     "\u200b", "a/\u00a0/b",
 ]  # fmt: skip
 
+OWNER_KEY = bytes(32)
+
 
 @pytest.mark.parametrize("sample", SAMPLES)
 def test_the_path_patterns_say_what_the_path_rules_do(sample: str) -> None:
-    keys = Owner(root="gw", tenant="t", user="u").session("01ARZ3NDEKTSV4RRFFQ69G5FAV")
+    keys = Owner(root="gw", tenant="t", user="u", owner_key=OWNER_KEY).session("01ARZ3NDEKTSV4RRFFQ69G5FAV")
     validator = Draft202012Validator({"type": "string", "pattern": FILE_PATH_PATTERN})
 
     def accepted(check: Any) -> bool:

@@ -9,8 +9,8 @@ import pytest
 
 from gateway import errors
 from gateway.auth.cursors import CursorSealer
-from gateway.auth.server_key import load_server_secret
-from gateway.keys import server_key_name
+from gateway.auth.server_key import load_owner_key, load_server_secret
+from gateway.keys import Owner, owner_key_name, server_key_name
 from gateway.settings import Settings
 from gateway.storage.store import Store
 from tests.conftest import KEY_ROOT, Backend, gateway_settings
@@ -84,3 +84,37 @@ def test_a_short_stored_key_stops_start_up(backend: Backend) -> None:
     backend.client().put_object(Bucket=settings.bucket, Key=NAME, Body=b"short")
     with pytest.raises(errors.StoreError, match="GATEWAY_SERVER_SECRET"):
         asyncio.run(_load(backend, settings))
+
+
+async def _load_owner_key(backend: Backend, settings: Settings) -> bytes:
+    async with Store(settings, credentials=backend.credentials) as store:
+        return await load_owner_key(store, settings)
+
+
+def test_racing_replicas_agree_on_one_owner_key_apart_from_the_server_secret(backend: Backend) -> None:
+    secret = "configured-secret-of-at-least-32-bytes-é"
+    settings = gateway_settings(backend, backend.new_bucket(), GATEWAY_SERVER_SECRET=secret)
+
+    async def replicas() -> list[bytes]:
+        return list(await asyncio.gather(*(_load_owner_key(backend, settings) for _ in range(6))))
+
+    keys = asyncio.run(replicas())
+    assert len(set(keys)) == 1 and len(keys[0]) == 32
+    # The owner key is kept in the bucket even when the server secret is configured: the layout depends on it.
+    assert keys[0] != secret.encode()
+    assert asyncio.run(_load_owner_key(backend, settings)) == keys[0]
+
+
+def test_a_lost_owner_key_is_never_replaced_while_sessions_exist(backend: Backend, user: str) -> None:
+    settings = gateway_settings(backend, backend.new_bucket())
+    key = asyncio.run(_load_owner_key(backend, settings))
+    file_key = Owner(settings.key_root, "acme", user, key).session("01ARZ3NDEKTSV4RRFFQ69G5FAV").file("é 😀 100%.txt")
+    s3 = backend.client()
+    s3.put_object(Bucket=settings.bucket, Key=file_key, Body=b"x")
+    s3.delete_object(Bucket=settings.bucket, Key=file_key)  # even a deleted session's history needs the key
+    name = owner_key_name(KEY_ROOT)
+    for version in s3.list_object_versions(Bucket=settings.bucket, Prefix=name)["Versions"]:
+        s3.delete_object(Bucket=settings.bucket, Key=name, VersionId=version["VersionId"])
+    with pytest.raises(errors.StoreError, match="Restore it"):
+        asyncio.run(_load_owner_key(backend, settings))
+    assert "Versions" not in s3.list_object_versions(Bucket=settings.bucket, Prefix=name)

@@ -13,7 +13,7 @@ import pytest
 
 from gateway.api.app import create_app
 from gateway.errors import SettingsError
-from gateway.keys import probe_key, server_key_name, session_prefix_of
+from gateway.keys import owner_key_name, probe_key, server_key_name, session_prefix_of
 from gateway.settings import FLAVORS, Settings
 from gateway.storage.capabilities import LEAST, Capabilities, discover, for_flavor, probe
 from gateway.storage.store import Store
@@ -110,9 +110,9 @@ def test_the_app_probes_once_at_start_up(backend: Backend) -> None:
     probed = {key for _operation, key in touched if key.startswith(probe_key(KEY_ROOT, ""))}
     assert len(probed) == 1  # one probe, not a fallback after a failed one
     assert ("complete_multipart_upload", next(iter(probed))) in touched
-    # The probe leaves nothing; the server key the app also keeps there is its only object.
+    # The probe leaves nothing; the server and owner keys the app also keeps there are its only objects.
     kept = [key for key, _version in _bucket_contents(backend, settings.bucket)["versions"]]
-    assert kept == [server_key_name(KEY_ROOT)]
+    assert sorted(kept) == [owner_key_name(KEY_ROOT), server_key_name(KEY_ROOT)]
 
 
 @pytest.mark.parametrize("flavor", FLAVORS)

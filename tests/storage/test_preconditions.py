@@ -143,7 +143,9 @@ def test_concurrent_session_updates_on_two_replicas_lose_nothing(
     for thread in threads:
         thread.join()
     with httpx.Client(base_url=two_replicas.urls[1], headers={"Authorization": f"Bearer {token}"}) as api:
-        metadata = api.get(f"/v1/sessions/{sid}").json()["metadata"]
+        final = api.get(f"/v1/sessions/{sid}")
+    assert final.status_code == 200, (final.status_code, final.text, statuses)
+    metadata = final.json()["metadata"]
     # 409 only when an update kept losing races for all its retries; then it changed nothing.
     assert set(statuses.values()) <= {200, 409}, statuses
     acknowledged = {name for name, status in statuses.items() if status == 200}
