@@ -136,3 +136,13 @@ def test_secrets_must_be_long_enough() -> None:
     with pytest.raises(SettingsError, match="GATEWAY_SERVER_SECRET"):
         Settings.from_env({"GATEWAY_SERVER_SECRET": "short"})
     assert Settings.from_env({"GATEWAY_SERVER_SECRET": "é" * 16}).server_secret == "é" * 16
+
+
+def test_a_genuine_cursor_over_the_limit_is_refused_before_it_is_opened() -> None:
+    sealer = CursorSealer(SECRET)
+    fits = sealer.seal({"token": "a" * 6000}, BINDING)
+    assert len(fits) <= MAX_CURSOR_CHARS
+    assert sealer.open(fits, BINDING) == {"token": "a" * 6000}
+    too_long = sealer.seal({"token": "a" * 6200}, BINDING)
+    assert len(too_long) > MAX_CURSOR_CHARS
+    assert _refused(sealer, too_long).detail == _refused(sealer, "garbage!").detail

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from gateway.auth.jwks import JwksCache
-from gateway.auth.tokens import ALL_SCOPES, READ, TokenVerifier, issue_token
+from gateway.auth.tokens import ALL_SCOPES, MAX_CLAIM_CHARS, MAX_TOKEN_BYTES, READ, TokenVerifier, issue_token
 from gateway.errors import InsufficientScope, SettingsError, Unauthorized
 from gateway.settings import Settings
 
@@ -331,3 +331,26 @@ def test_jwks_rotation_rate_limit_and_outage(jwks_server: JwksServer) -> None:
             await verifier.verify(hs)
 
     asyncio.run(scenario())
+
+
+def test_tokens_over_8_kib_are_refused_even_when_validly_signed() -> None:
+    settings = hs_settings()
+    padding = "p" * 6000
+    fits = jwt.encode(_claims(pad=padding), SECRET, algorithm="HS256")
+    assert len(fits) <= MAX_TOKEN_BYTES
+    assert _verify(settings, fits).user == "alice"
+    too_large = jwt.encode(_claims(pad=padding + "p" * 300), SECRET, algorithm="HS256")
+    assert len(too_large) > MAX_TOKEN_BYTES
+    with pytest.raises(Unauthorized, match="too large"):
+        _verify(settings, too_large)
+
+
+@pytest.mark.parametrize("claim", ["sub", "tid"])
+def test_identity_claims_over_1024_characters_are_refused_by_name(claim: str) -> None:
+    settings = hs_settings()
+    at_limit = "a" * (MAX_CLAIM_CHARS - 24) + "\U0001f600" * 24  # characters, not bytes: an emoji counts once
+    principal = _verify(settings, jwt.encode(_claims(**{claim: at_limit}), SECRET, algorithm="HS256"))
+    assert (principal.user if claim == "sub" else principal.tenant) == at_limit
+    over = jwt.encode(_claims(**{claim: "é" + "a" * MAX_CLAIM_CHARS}), SECRET, algorithm="HS256")
+    with pytest.raises(Unauthorized, match=f"'{claim}' claim must be a non-empty string of at most 1024"):
+        _verify(settings, over)
