@@ -156,6 +156,7 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from gateway.api.app import create_app
+    from gateway.api.protocol import HttpProtocol
 
     credentials = None
     if args.dev and args.workers > 1:
@@ -192,10 +193,11 @@ def _serve(args: argparse.Namespace) -> int:
             port=settings.port,
             log_level=args.log_level,
             lifespan="on",
+            http=HttpProtocol,
         )
         return 0
     app = create_app(settings, credentials=credentials)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level, lifespan="on")
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level, lifespan="on", http=HttpProtocol)
     return 0
 
 

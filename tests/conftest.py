@@ -29,6 +29,7 @@ import uvicorn
 from botocore.config import Config
 
 from gateway.api.app import create_app
+from gateway.api.protocol import HttpProtocol
 from gateway.auth.tokens import issue_token
 from gateway.devstore import start_embedded_s3
 from gateway.keys import Owner, owner_key_name
@@ -205,8 +206,10 @@ def bucket_owner_key(backend: Backend, settings: Settings) -> bytes:
 
 
 class ServerThread:
-    def __init__(self, app: Any) -> None:
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on"))
+    def __init__(self, app: Any, *, http: type = HttpProtocol) -> None:
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on", http=http)
+        )
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self) -> str:
