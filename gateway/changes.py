@@ -27,6 +27,8 @@ SESSION_UPDATED = "session.updated"
 SESSION_ENDED = "session.ended"
 SESSION_DELETED = "session.deleted"
 SESSION_PURGED = "session.purged"
+GRANT_CREATED = "grant.created"
+GRANT_REVOKED = "grant.revoked"
 # The janitor: a delete marker on an expired file, an exact version removed, an abandoned upload aborted.
 VERSION_EXPIRED = "version.expired"
 VERSION_REMOVED = "version.removed"

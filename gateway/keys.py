@@ -47,6 +47,11 @@ _DIGEST_MARK = "~"
 SESSION_RECORD_NAME = "session.json"
 FILES_DIR = "f/"
 SERVER_KEY_NAME = "_gateway/server-key"
+# Beside `f/` in a session: the grants its owner gave (the truth about each grant).
+GRANTS_DIR = "grants/"
+# Beside `s/` under an owner: which sessions others granted them, one entry per session (an index, not the truth).
+GRANTED_DIR = "g/"
+_GRANT_ID = re.compile(r"[a-z2-7]{26}")
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _SESSION_ID = re.compile(r"[0-7][0-9A-HJKMNP-TV-Z]{25}")
@@ -115,6 +120,17 @@ def encode_session_id(timestamp_ms: int, randomness: bytes) -> str:
 
 def is_session_id(value: str) -> bool:
     return _SESSION_ID.fullmatch(value) is not None
+
+
+def new_grant_id(randomness: bytes) -> str:
+    """An unguessable grant id: 26 base32 characters of 16 random bytes."""
+    if len(randomness) != 16:
+        raise ValueError("a grant id needs 16 random bytes")
+    return base64.b32encode(randomness).decode("ascii").rstrip("=").lower()[:26]
+
+
+def is_grant_id(value: str) -> bool:
+    return _GRANT_ID.fullmatch(value) is not None
 
 
 def _check_text(value: str, what: str) -> str:
@@ -202,6 +218,23 @@ class Owner:
         return _rooted(self.root, f"{OWNERS_DIR}{tenant}/{user}/s/")
 
     @property
+    def granted_prefix(self) -> str:
+        """Where the index of sessions others granted this owner lives: beside `s/`, never a session's key."""
+        return self.sessions_prefix[: -len("s/")] + GRANTED_DIR
+
+    def granted(self, session_id: str) -> str:
+        """The index entry for another owner's session `session_id` granted to this owner."""
+        if not is_session_id(session_id):
+            raise NotFound("no such session")
+        return self.granted_prefix + session_id + ".json"
+
+    def granted_session_id(self, key: str) -> str | None:
+        if not key.startswith(self.granted_prefix) or not key.endswith(".json"):
+            return None
+        candidate = key[len(self.granted_prefix) : -len(".json")]
+        return candidate if is_session_id(candidate) else None
+
+    @property
     def legacy_tenant_segment(self) -> str:
         return NO_TENANT_SEGMENT if self.tenant is None else encode_identity(self.tenant)
 
@@ -221,9 +254,15 @@ class Owner:
 
 @dataclass(frozen=True)
 class SessionKeys:
-    """Keys inside one session; `prefix` ends with '/'."""
+    """Keys inside one session; `prefix` ends with '/'.
+
+    `scope`, when set, is the folder (ending with '/') a grant opens to someone other than the owner: files outside
+    it cannot be named (404, as if they did not exist) and listings are narrowed to it. Every service builds its
+    keys here, so a grant's limit holds for every route without each one checking it.
+    """
 
     prefix: str
+    scope: str = ""
 
     @property
     def record(self) -> str:
@@ -239,16 +278,27 @@ class SessionKeys:
 
     def file(self, path: str) -> str:
         """The key of a file; `path` is raw client input and is validated here."""
+        key = self._file(path)
+        self._require_in_scope(key)
+        return key
+
+    def folder(self, path: str) -> str:
+        """The key prefix of a folder (ends with '/'); accepts one trailing '/' on `path`."""
+        trimmed = path[:-1] if path.endswith("/") else path
+        key = self._file(trimmed) + "/"
+        self._require_in_scope(key)
+        return key
+
+    def _require_in_scope(self, key: str) -> None:
+        if self.scope and not key.startswith(self.files_prefix + self.scope):
+            raise NotFound("no such file")
+
+    def _file(self, path: str) -> str:
         normalised = _check_text(path, "the path")
         if normalised == "":
             raise InvalidPath("empty", "the path is empty")
         _check_segments(normalised.split("/"), "the path")
         return self._bounded(self.files_prefix + normalised)
-
-    def folder(self, path: str) -> str:
-        """The key prefix of a folder (ends with '/'); accepts one trailing '/' on `path`."""
-        trimmed = path[:-1] if path.endswith("/") else path
-        return self.file(trimmed) + "/"
 
     def listing(self, prefix: str) -> str:
         """The key prefix for listing files whose path starts with `prefix` (which may end mid-name)."""
@@ -258,7 +308,24 @@ class SessionKeys:
             _check_segments(segments[:-1], "the prefix")
             if segments[-1] in {".", ".."}:
                 raise InvalidPath("dot-segment", "the prefix ends with a relative segment")
+        if self.scope and not normalised.startswith(self.scope):
+            if not self.scope.startswith(normalised):
+                raise NotFound("no such file")
+            normalised = self.scope  # a wider listing shows what the grant opens, nothing beside it
         return self._bounded(self.files_prefix + normalised)
+
+    def scoped(self, folder: str) -> SessionKeys:
+        """These keys limited to `folder` (a validated folder path ending with '/', or '' for the whole session)."""
+        return SessionKeys(self.prefix, folder)
+
+    @property
+    def grants_prefix(self) -> str:
+        return self.prefix + GRANTS_DIR
+
+    def grant(self, grant_id: str) -> str:
+        if not is_grant_id(grant_id):
+            raise NotFound("no such grant")
+        return self.grants_prefix + grant_id + ".json"
 
     def path_of(self, key: str) -> str:
         """The client-facing path of a file key in this session."""

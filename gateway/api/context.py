@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -17,6 +17,7 @@ from gateway.errors import BadRequest, FieldError, InvalidBody, NotFound, Payloa
 from gateway.keys import Owner, SessionKeys, decode_path_bytes
 from gateway.policy.tiers import Policy
 from gateway.services.files import Files
+from gateway.services.grants import Grants
 from gateway.services.sessions import OpenSession, Sessions
 from gateway.settings import Settings
 from gateway.storage.capabilities import Capabilities
@@ -24,6 +25,7 @@ from gateway.storage.store import Store
 
 MAX_JSON_BYTES = 64 * 1024
 Body = TypeVar("Body", bound=BaseModel)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,7 @@ class Services:
     verifier: TokenVerifier
     sessions: Sessions
     files: Files
+    grants: Grants
     # What the backend honours, probed once at start-up (gateway/storage/capabilities.py).
     capabilities: Capabilities
     # Makes the owner segments of keys opaque (gateway/keys.py); the same on every replica.
@@ -90,6 +93,48 @@ def session_keys(request: Request, principal: Principal) -> SessionKeys:
     """
     session_id = reachable_session_id(request, principal)
     return owner_of(request, principal).session(session_id)
+
+
+async def granted_keys(request: Request, principal: Principal, need: str) -> SessionKeys | None:
+    """The keys of another owner's session in the URL, limited to what a live grant to the caller opens for `need`
+    (`read` or `write`); None when there is none."""
+    session_id = reachable_session_id(request, principal)
+    found = await services(request).grants.resolve(owner_of(request, principal), session_id, need)
+    return found[0] if found is not None else None
+
+
+async def reach(request: Request, principal: Principal, need: str, run: Callable[[SessionKeys], Awaitable[T]]) -> T:
+    """Run `run` on the session in the URL: the caller's own first (no S3 call to find out), else a granted one.
+
+    Grants are looked up only when the caller's own attempt found nothing, so an owner's requests cost what they
+    did before grants existed. A 404 on the first attempt left nothing behind: writes read the session record
+    before they take the body, and a session that is not the caller's has no record under the caller's prefix.
+    The second attempt's keys are the owner's, narrowed to the grant's folder (`SessionKeys.scope`).
+    """
+    try:
+        return await run(session_keys(request, principal))
+    except NotFound as own:
+        keys = await granted_keys(request, principal, need)
+        if keys is None:
+            raise own from None  # the same answer as before: a missing file of one's own, or no such session
+        try:
+            return await run(keys)
+        except NotFound:
+            # Outside the grant, or missing inside it: either way the answer of a session that does not exist.
+            raise own from None
+
+
+async def in_session(
+    request: Request, principal: Principal, need: str, run: Callable[[SessionKeys], Awaitable[T]]
+) -> T:
+    """`reach` for operations that need the session to exist (listings, history, links): its record is read first."""
+    sessions = services(request).sessions
+
+    async def checked(keys: SessionKeys) -> T:
+        await sessions.read(keys)
+        return await run(keys)
+
+    return await reach(request, principal, need, checked)
 
 
 def actor_of(principal: Principal) -> Actor:

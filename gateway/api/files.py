@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable
 from datetime import UTC
 from email.utils import format_datetime
 from urllib.parse import quote
@@ -14,11 +15,12 @@ from gateway.api.context import (
     actor_of,
     caller,
     file_path,
+    in_session,
     json_body,
     json_response,
-    open_session,
     owner_of,
     query_flag,
+    reach,
     services,
     session_keys,
     version_param,
@@ -35,9 +37,11 @@ from gateway.api.models import (
 )
 from gateway.auth.tokens import READ, WRITE
 from gateway.errors import BadRequest, InvalidBody
+from gateway.keys import SessionKeys
 from gateway.services import files as file_service
 from gateway.services.downloads import content_type_of, download_disposition
 from gateway.services.files import FolderRetagged
+from gateway.services.grants import READ_ACCESS, WRITE_ACCESS
 from gateway.storage.digests import expected_from_headers, repr_digest
 from gateway.storage.preconditions import Precondition
 from gateway.wire import iso, page_limit
@@ -69,24 +73,28 @@ def _requested_tier(request: Request) -> str | None:
 
 async def put_file(request: Request) -> Response:
     principal = await caller(request, WRITE)
-    keys = session_keys(request, principal)
     request_headers = request.headers
-    written = await services(request).files.write(
-        actor_of(principal),
-        keys,
-        file_path(request),
-        request.stream(),
-        content_type=content_type_of(request_headers.get("content-type")),
-        declared_length=_declared_length(request),
-        precondition=Precondition.from_headers(request_headers.get("if-match"), request_headers.get("if-none-match")),
-        tier=_requested_tier(request),
-        expected=expected_from_headers(
-            request_headers.get("content-digest"),
-            request_headers.get("repr-digest"),
-            request_headers.get("content-md5"),
-        ),
-        if_content_differs=query_flag(request, "if_content_differs"),
+    path = file_path(request)
+    precondition = Precondition.from_headers(request_headers.get("if-match"), request_headers.get("if-none-match"))
+    expected = expected_from_headers(
+        request_headers.get("content-digest"), request_headers.get("repr-digest"), request_headers.get("content-md5")
     )
+
+    def write(keys: SessionKeys) -> Awaitable[file_service.Written]:
+        return services(request).files.write(
+            actor_of(principal),
+            keys,
+            path,
+            request.stream(),
+            content_type=content_type_of(request_headers.get("content-type")),
+            declared_length=_declared_length(request),
+            precondition=precondition,
+            tier=_requested_tier(request),
+            expected=expected,
+            if_content_differs=query_flag(request, "if_content_differs"),
+        )
+
+    written = await reach(request, principal, WRITE_ACCESS, write)
     headers = {"ETag": written.file.etag}
     if written.file.sha256:
         headers["Repr-Digest"] = repr_digest(written.file.sha256)
@@ -140,23 +148,23 @@ def _single_byte_range(header: str | None) -> str | None:
 
 async def get_file(request: Request) -> Response:
     principal = await caller(request, READ)
-    keys = session_keys(request, principal)
     path = file_path(request)
     version_id = version_param(request.query_params.get("version_id"))
     files = services(request).files
     if request.method == "HEAD":
-        file = await files.head(keys, path, version_id)
+        file = await reach(request, principal, READ_ACCESS, lambda keys: files.head(keys, path, version_id))
         headers = _file_headers(file, pinned=version_id is not None)
         headers["Content-Length"] = str(file.size)
         return Response(status_code=200, headers=headers)
     byte_range = _single_byte_range(request.headers.get("range"))
-    opened = await files.open(
-        keys,
-        path,
-        version_id=version_id,
-        byte_range=byte_range,
-        if_none_match=request.headers.get("if-none-match"),
-    )
+
+    async def open_file(keys: SessionKeys) -> tuple[SessionKeys, file_service.Opened]:
+        opened = await files.open(
+            keys, path, version_id=version_id, byte_range=byte_range, if_none_match=request.headers.get("if-none-match")
+        )
+        return keys, opened
+
+    keys, opened = await reach(request, principal, READ_ACCESS, open_file)
     stream = opened.stream
     # A GET reads no tags unless a tier could already have removed the file: tier and expiry are in HEAD.
     file = files.file_version(keys, stream.info, None, opened.sha256)
@@ -171,22 +179,25 @@ async def get_file(request: Request) -> Response:
 
 async def delete_file(request: Request) -> Response:
     principal = await caller(request, WRITE)
-    keys = session_keys(request, principal)
     path = file_path(request)
     files = services(request).files
-    if query_flag(request, "recursive"):
-        await files.delete_folder(actor_of(principal), keys, path)
-    elif path.endswith("/"):
+    recursive = query_flag(request, "recursive")
+    if not recursive and path.endswith("/"):
         raise BadRequest("this is a folder path; add ?recursive=true to delete everything under it")
-    else:
-        await files.delete(actor_of(principal), keys, path)
+
+    async def delete(keys: SessionKeys) -> None:
+        if recursive:
+            await files.delete_folder(actor_of(principal), keys, path)
+        else:
+            await files.delete(actor_of(principal), keys, path)
+
+    await reach(request, principal, WRITE_ACCESS, delete)
     return Response(status_code=204)
 
 
 async def patch_file(request: Request) -> Response:
     """Re-tag a file or a folder's files, and/or set a folder's default tier (see `TierChange` for the rules)."""
     principal = await caller(request, WRITE)
-    keys = session_keys(request, principal)
     actor = actor_of(principal)
     path = file_path(request)
     change = await json_body(request, TierChange)
@@ -196,18 +207,26 @@ async def patch_file(request: Request) -> Response:
     if sets_default and not path.endswith("/"):
         raise InvalidBody.field("default_tier", "a default tier belongs to a folder: end the path with '/'")
     files, sessions = services(request).files, services(request).sessions
+    tier = change.tier
     if not change.recursive and not path.endswith("/"):
-        assert change.tier is not None
-        retagged = await files.set_tier(actor, keys, path, change.tier, recursive=False)
+        assert tier is not None
+        retagged = await reach(
+            request, principal, WRITE_ACCESS, lambda keys: files.set_tier(actor, keys, path, tier, recursive=False)
+        )
         assert isinstance(retagged, file_service.FileVersion)
         return json_response(FileVersion.of(retagged))
-    if change.tier is not None and not change.recursive:
+    if tier is not None and not change.recursive:
         raise InvalidBody.field("recursive", "re-tagging a folder's files needs recursive: true")
-    owner = owner_of(request, principal)
-    record = await sessions.set_folder_tier(owner, keys, path, change.default_tier) if sets_default else None
+    record = None
+    if sets_default:
+        # A folder's default tier lives in the session record: its owner's to change, not a grantee's.
+        owner = owner_of(request, principal)
+        record = await sessions.set_folder_tier(owner, session_keys(request, principal), path, change.default_tier)
     folder: FolderRetagged | None = None
-    if change.tier is not None:
-        retagged_folder = await files.set_tier(actor, keys, path, change.tier, recursive=True)
+    if tier is not None:
+        retagged_folder = await reach(
+            request, principal, WRITE_ACCESS, lambda keys: files.set_tier(actor, keys, path, tier, recursive=True)
+        )
         assert isinstance(retagged_folder, FolderRetagged)
         folder = retagged_folder
     return json_response(FolderChange.of(path, record, folder))
@@ -215,41 +234,59 @@ async def patch_file(request: Request) -> Response:
 
 async def list_files(request: Request) -> Response:
     principal = await caller(request, READ)
-    keys = (await open_session(request, principal)).keys
     query = request.query_params
-    listing = await services(request).files.list(
-        keys,
-        prefix=query.get("prefix", ""),
-        delimiter=query.get("delimiter"),
-        limit=page_limit(query.get("limit")),
-        cursor=query.get("cursor") or None,
+    files = services(request).files
+    limit = page_limit(query.get("limit"))
+    listing = await in_session(
+        request,
+        principal,
+        READ_ACCESS,
+        lambda keys: files.list(
+            keys,
+            prefix=query.get("prefix", ""),
+            delimiter=query.get("delimiter"),
+            limit=limit,
+            cursor=query.get("cursor") or None,
+        ),
     )
     return json_response(FilePage.of(listing))
 
 
 async def file_history(request: Request) -> Response:
     principal = await caller(request, READ)
-    keys = (await open_session(request, principal)).keys
     path = request.query_params.get("path")
     if not path:
         raise BadRequest("the path query parameter is required")
-    history = await services(request).files.history(
-        keys, path, limit=page_limit(request.query_params.get("limit")), cursor=request.query_params.get("cursor")
+    files = services(request).files
+    limit = page_limit(request.query_params.get("limit"))
+    cursor = request.query_params.get("cursor")
+    history = await in_session(
+        request, principal, READ_ACCESS, lambda keys: files.history(keys, path, limit=limit, cursor=cursor)
     )
     return json_response(HistoryPage.of(history))
 
 
 async def rollback(request: Request) -> Response:
     principal = await caller(request, WRITE)
-    keys = session_keys(request, principal)
     body = await json_body(request, RollbackInput)
-    written = await services(request).files.rollback(actor_of(principal), keys, body.path, body.version_id)
+    files = services(request).files
+    written = await reach(
+        request,
+        principal,
+        WRITE_ACCESS,
+        lambda keys: files.rollback(actor_of(principal), keys, body.path, body.version_id),
+    )
     return json_response(FileVersion.of(written.file), headers={"ETag": written.file.etag})
 
 
 async def create_link(request: Request) -> Response:
     principal = await caller(request, READ)
-    keys = (await open_session(request, principal)).keys
     body = await json_body(request, LinkInput)
-    link = await services(request).files.link(keys, body.path, version_id=body.version_id, expires_in=body.expires_in)
+    files = services(request).files
+    link = await in_session(
+        request,
+        principal,
+        READ_ACCESS,
+        lambda keys: files.link(keys, body.path, version_id=body.version_id, expires_in=body.expires_in),
+    )
     return json_response(Link.of(link, body.path), status=201, headers={"Cache-Control": "no-store"})

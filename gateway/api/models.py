@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, JsonValue, PlainSerializer, WithJsonSchema
 
 from gateway.services import files as file_service
+from gateway.services import grants as grant_service
 from gateway.services import sessions as session_service
 from gateway.services.files import DEFAULT_LINK_SECONDS, MAX_LINK_SECONDS
 from gateway.services.sessions import MAX_METADATA_BYTES, MAX_NAME_CHARS
@@ -261,6 +262,55 @@ class Link(ResponseBody):
     @classmethod
     def of(cls, link: file_service.Link, path: str) -> Link:
         return cls(url=link.url, expires_at=link.expires_at, path=path)
+
+
+def _rfc3339(value: object) -> object:
+    """An RFC 3339 date-time with an offset ('Z' or +hh:mm); a time without one would mean different moments."""
+    if not isinstance(value, str):
+        raise ValueError("must be an RFC 3339 date-time string, e.g. 2026-12-31T23:59:59Z")
+    try:
+        parsed = datetime.fromisoformat(value.replace("z", "Z").replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError("must be an RFC 3339 date-time, e.g. 2026-12-31T23:59:59Z") from None
+    if parsed.tzinfo is None or "T" not in value.upper():
+        raise ValueError("must be an RFC 3339 date-time with a time zone offset, e.g. 2026-12-31T23:59:59Z")
+    return parsed
+
+
+# A moment a client sends: RFC 3339 text, read into an aware datetime.
+MomentInput = Annotated[datetime, BeforeValidator(_rfc3339), WithJsonSchema({"type": "string", "format": "date-time"})]
+GrantUser = Annotated[
+    str,
+    Field(min_length=1, max_length=1024, pattern=r"^[^\u0000-\u001f]*$", description="The grantee's user id (`sub`)"),
+]
+
+
+class GrantInput(RequestBody):
+    """Open this session (or one folder of it) to another user of the same tenant."""
+
+    user: GrantUser
+    access: Literal["read", "write"]
+    prefix: str = Field(default="", pattern=PREFIX_PATTERN, description="A folder path ending in '/'; '' opens all")
+    expires_at: MomentInput | None = None
+
+
+class Grant(ResponseBody):
+    id: str
+    session_id: str = Field(pattern=SESSION_ID_PATTERN)
+    owner: str
+    user: str
+    access: Literal["read", "write"]
+    prefix: str
+    created_at: Timestamp
+    expires_at: Timestamp | None
+
+    @classmethod
+    def of(cls, grant: grant_service.Grant) -> Grant:
+        return cls.model_validate(grant.to_json())
+
+
+class GrantPage(ResponseBody):
+    items: list[Grant]
 
 
 class FieldProblem(ResponseBody):

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.api import files, sessions
+from gateway.api import files, grants, sessions
 from gateway.api.models import (
     FILE_PATH_PATTERN,
     FOLDER_PATH_PATTERN,
@@ -26,6 +26,9 @@ from gateway.api.models import (
     FilePage,
     FileVersion,
     FolderChange,
+    Grant,
+    GrantInput,
+    GrantPage,
     HistoryPage,
     Link,
     LinkInput,
@@ -124,6 +127,7 @@ IF_MATCH = Param(
 IF_NONE_MATCH_WRITE = Param("If-None-Match", "header", "Write only if no file exists", {"enum": ["*"]})
 IF_NONE_MATCH_READ = Param("If-None-Match", "header", "ETags the client has: 304 when one is current", _string())
 RANGE = Param("Range", "header", "bytes=START-END, bytes=START- or bytes=-SUFFIX; others get the whole file", _string())
+GRANT_ID = Param("grant_id", "path", "A grant's id", _string("^[a-z2-7]{26}$"), required=True)
 HISTORY_PATH = Param(
     "path", "query", "The file's path. " + PATH_RULES_IN_WORDS, _string(FILE_PATH_PATTERN), required=True
 )
@@ -317,5 +321,47 @@ OPERATIONS: tuple[Operation, ...] = (
         (400, 401, 403, 404, 413, 415, *STORE),
         params=(SID,),
         body=LinkInput,
+    ),
+    Operation(
+        "POST",
+        SESSION + "/grants",
+        "create_grant",
+        grants.create_grant,
+        "Open this session, or one folder of it, to another user of your tenant (owner only)",
+        (Reply(201, "The grant", Grant),),
+        (400, 401, 403, 404, 409, 413, 415, *STORE),
+        params=(SID,),
+        body=GrantInput,
+        description="The grantee then uses the file routes with this session's id. Outside the granted folder, "
+        "and once the grant is revoked or expired, everything answers like a session that does not exist (404).",
+    ),
+    Operation(
+        "GET",
+        SESSION + "/grants",
+        "list_grants",
+        grants.list_grants,
+        "The grants of this session, expired ones included (owner only)",
+        (Reply(200, "The grants", GrantPage),),
+        (401, 403, 404, *STORE),
+        params=(SID,),
+    ),
+    Operation(
+        "DELETE",
+        SESSION + "/grants/{grant_id}",
+        "revoke_grant",
+        grants.revoke_grant,
+        "Revoke a grant, at once on every replica (owner only)",
+        (Reply(204, "Revoked"),),
+        (401, 403, 404, *STORE),
+        params=(SID, GRANT_ID),
+    ),
+    Operation(
+        "GET",
+        "/v1/shared",
+        "list_shared",
+        grants.shared_with_me,
+        "Sessions other users opened to you, with what each grant allows",
+        (Reply(200, "Live grants to you", GrantPage),),
+        (401, 403, *STORE),
     ),
 )

@@ -12,6 +12,7 @@ from gateway.changes import ChangeHook
 from gateway.policy.janitor import Janitor
 from gateway.policy.tiers import Policy
 from gateway.services.files import Files
+from gateway.services.grants import Grants
 from gateway.services.sessions import Sessions
 from gateway.settings import Settings
 from gateway.storage.store import Store
@@ -25,6 +26,7 @@ class Core:
     janitor: Janitor
     sessions: Sessions
     files: Files
+    grants: Grants
 
 
 def assemble(
@@ -54,4 +56,5 @@ def assemble(
     janitor = Janitor(store, settings, policy, writer=writer, hook=hook, clock=now)
     sessions = Sessions(store, policy, cursors=cursors, writer=writer, hook=hook, janitor=janitor, clock=now)
     files = Files(store, settings, policy, cursors, sessions=sessions, writer=writer, hook=hook, clock=now)
-    return Core(hook=hook, writer=writer, janitor=janitor, sessions=sessions, files=files)
+    grants = Grants(store, writer, hook, now)
+    return Core(hook=hook, writer=writer, janitor=janitor, sessions=sessions, files=files, grants=grants)
