@@ -218,9 +218,14 @@ class Owner:
         return _rooted(self.root, f"{OWNERS_DIR}{tenant}/{user}/s/")
 
     @property
+    def prefix(self) -> str:
+        """Everything of this owner's: their sessions (`s/`) and the index of what others granted them (`g/`)."""
+        return self.sessions_prefix[: -len("s/")]
+
+    @property
     def granted_prefix(self) -> str:
         """Where the index of sessions others granted this owner lives: beside `s/`, never a session's key."""
-        return self.sessions_prefix[: -len("s/")] + GRANTED_DIR
+        return self.prefix + GRANTED_DIR
 
     def granted(self, session_id: str) -> str:
         """The index entry for another owner's session `session_id` granted to this owner."""

@@ -291,7 +291,7 @@ class GrantInput(RequestBody):
     user: GrantUser
     access: Literal["read", "write"]
     prefix: str = Field(default="", pattern=PREFIX_PATTERN, description="A folder path ending in '/'; '' opens all")
-    expires_at: MomentInput | None = None
+    expires_at: MomentInput | None = Field(default=None, description="When the grant ends; must lie in the future")
 
 
 class Grant(ResponseBody):
@@ -335,7 +335,14 @@ class Problem(BaseModel):
     limit_bytes: int | None = Field(default=None, description="payload-too-large: the limit")
 
 
-REQUEST_MODELS: tuple[type[BaseModel], ...] = (SessionCreate, SessionUpdate, TierChange, RollbackInput, LinkInput)
+REQUEST_MODELS: tuple[type[BaseModel], ...] = (
+    SessionCreate,
+    SessionUpdate,
+    TierChange,
+    RollbackInput,
+    LinkInput,
+    GrantInput,
+)
 RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
     Session,
     SessionPage,
@@ -344,6 +351,8 @@ RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
     HistoryPage,
     FolderChange,
     Link,
+    Grant,
+    GrantPage,
     Problem,
 )
 

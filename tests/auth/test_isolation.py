@@ -98,7 +98,7 @@ def test_other_users_and_tenants_get_404_and_touch_nothing(gateway: Gateway, att
         assert SECRET_BYTES not in response.content
         if response.request.method != "HEAD":
             assert response.headers["content-type"] == "application/problem+json"
-    _assert_only_own_keys(gateway, gateway.owner(sub, tenant).sessions_prefix)
+    _assert_only_own_keys(gateway, gateway.owner(sub, tenant).prefix)
     _assert_untouched(gateway, victim, sid)
 
 
