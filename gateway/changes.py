@@ -29,6 +29,8 @@ SESSION_DELETED = "session.deleted"
 SESSION_PURGED = "session.purged"
 GRANT_CREATED = "grant.created"
 GRANT_REVOKED = "grant.revoked"
+SHARE_CREATED = "share.created"
+SHARE_REVOKED = "share.revoked"
 # The janitor: a delete marker on an expired file, an exact version removed, an abandoned upload aborted.
 VERSION_EXPIRED = "version.expired"
 VERSION_REMOVED = "version.removed"

@@ -52,6 +52,11 @@ GRANTS_DIR = "grants/"
 # Beside `s/` under an owner: which sessions others granted them, one entry per session (an index, not the truth).
 GRANTED_DIR = "g/"
 _GRANT_ID = re.compile(r"[a-z2-7]{26}")
+# Beside `grants/` in a session: its share links (the truth about each), and, under the gateway's own objects, an
+# index from a link's id to the session it belongs to (owner segments are opaque, so the id alone finds nothing).
+SHARES_DIR = "shares/"
+SHARE_INDEX_DIR = "_gateway/shares/"
+_SHARE_ID = re.compile(r"[a-z2-7]{32}")
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _SESSION_ID = re.compile(r"[0-7][0-9A-HJKMNP-TV-Z]{25}")
@@ -131,6 +136,24 @@ def new_grant_id(randomness: bytes) -> str:
 
 def is_grant_id(value: str) -> bool:
     return _GRANT_ID.fullmatch(value) is not None
+
+
+def new_share_id(randomness: bytes) -> str:
+    """A share link's id, which is also its secret: 160 random bits as 32 base32 characters."""
+    if len(randomness) != 20:
+        raise ValueError("a share id needs 20 random bytes")
+    return base64.b32encode(randomness).decode("ascii").lower()
+
+
+def is_share_id(value: str) -> bool:
+    return _SHARE_ID.fullmatch(value) is not None
+
+
+def share_index_key(root: str, share_id: str) -> str:
+    """Where a share link's id leads to its session: under `_gateway/`, beside `o/`, never a session's key."""
+    if not is_share_id(share_id):
+        raise NotFound("no such link")
+    return _rooted(root, SHARE_INDEX_DIR + share_id + ".json")
 
 
 def _check_text(value: str, what: str) -> str:
@@ -326,6 +349,15 @@ class SessionKeys:
     @property
     def grants_prefix(self) -> str:
         return self.prefix + GRANTS_DIR
+
+    @property
+    def shares_prefix(self) -> str:
+        return self.prefix + SHARES_DIR
+
+    def share(self, share_id: str) -> str:
+        if not is_share_id(share_id):
+            raise NotFound("no such link")
+        return self.shares_prefix + share_id + ".json"
 
     def grant(self, grant_id: str) -> str:
         if not is_grant_id(grant_id):

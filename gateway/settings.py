@@ -84,6 +84,9 @@ class Settings:
     s3_public_endpoint_url: str | None = _setting(
         _url, None, "endpoint used in presigned links, when clients reach S3 under another name"
     )
+    public_url: str | None = _setting(
+        _url, None, "the gateway's own URL as people reach it, for share links (default: the URL a request came to)"
+    )
     s3_region: str = _setting(_text, "us-east-1", "region used to sign S3 requests")
     s3_max_attempts: int = _setting(_positive_int, 5, "attempts per S3 call (botocore standard retry mode)")
     s3_max_connections: int = _setting(_positive_int, 64, "S3 connection pool size per gateway process")

@@ -139,7 +139,10 @@ def create_app(
             capabilities = await discover(store, settings)
             cursors = CursorSealer(await load_server_secret(store, settings))
             owner_key = await load_owner_key(store, settings)
-            core = assemble(store, settings, policy, hook=hook, traits=capabilities, cursors=cursors)
+            core = assemble(
+                store, settings, policy, hook=hook, traits=capabilities, cursors=cursors, owner_key=owner_key
+            )
+            assert core.shares is not None
             app.state.services = Services(
                 settings=settings,
                 policy=policy,
@@ -148,6 +151,7 @@ def create_app(
                 sessions=core.sessions,
                 files=core.files,
                 grants=core.grants,
+                shares=core.shares,
                 capabilities=capabilities,
                 owner_key=owner_key,
             )

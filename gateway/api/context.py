@@ -19,6 +19,7 @@ from gateway.policy.tiers import Policy
 from gateway.services.files import Files
 from gateway.services.grants import Grants
 from gateway.services.sessions import OpenSession, Sessions
+from gateway.services.shares import Shares
 from gateway.settings import Settings
 from gateway.storage.capabilities import Capabilities
 from gateway.storage.store import Store
@@ -37,6 +38,7 @@ class Services:
     sessions: Sessions
     files: Files
     grants: Grants
+    shares: Shares
     # What the backend honours, probed once at start-up (gateway/storage/capabilities.py).
     capabilities: Capabilities
     # Makes the owner segments of keys opaque (gateway/keys.py); the same on every replica.

@@ -15,6 +15,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, JsonValue, P
 from gateway.services import files as file_service
 from gateway.services import grants as grant_service
 from gateway.services import sessions as session_service
+from gateway.services import shares as share_service
 from gateway.services.files import DEFAULT_LINK_SECONDS, MAX_LINK_SECONDS
 from gateway.services.sessions import MAX_METADATA_BYTES, MAX_NAME_CHARS
 from gateway.wire import iso
@@ -313,6 +314,40 @@ class GrantPage(ResponseBody):
     items: list[Grant]
 
 
+class ShareInput(RequestBody):
+    """A link anyone holding it may open without a login: one file (`path`, optionally one version) or a folder
+    (`prefix`, streamed as a zip)."""
+
+    path: FilePath | None = None
+    prefix: str | None = Field(default=None, pattern=PREFIX_PATTERN, description="A folder path ending in '/'")
+    version_id: VersionId | None = None
+    expires_in: WholeNumber | None = Field(default=None, ge=1, description="Seconds; leave out for a link that lasts")
+    max_downloads: WholeNumber | None = Field(default=None, ge=1, le=share_service.MAX_DOWNLOADS)
+
+
+class Share(ResponseBody):
+    id: str
+    url: str = Field(description="The link to hand out: the gateway's /s/{id}")
+    session_id: str = Field(pattern=SESSION_ID_PATTERN)
+    path: str | None
+    prefix: str | None
+    version_id: str | None
+    created_at: Timestamp
+    expires_at: Timestamp | None
+    max_downloads: int | None
+    downloads: int
+
+    @classmethod
+    def of(cls, share: share_service.Share, base_url: str) -> Share:
+        data = share.to_json()
+        data.pop("owner")
+        return cls.model_validate({**data, "url": f"{base_url}/s/{share.id}"})
+
+
+class SharePage(ResponseBody):
+    items: list[Share]
+
+
 class FieldProblem(ResponseBody):
     field: str = Field(description="Dotted path of the field (list items by index); '' for the body itself")
     message: str
@@ -342,6 +377,7 @@ REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     RollbackInput,
     LinkInput,
     GrantInput,
+    ShareInput,
 )
 RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
     Session,
@@ -353,6 +389,8 @@ RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
     Link,
     Grant,
     GrantPage,
+    Share,
+    SharePage,
     Problem,
 )
 

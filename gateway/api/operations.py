@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.api import files, grants, sessions
+from gateway.api import files, grants, sessions, shares
 from gateway.api.models import (
     FILE_PATH_PATTERN,
     FOLDER_PATH_PATTERN,
@@ -37,6 +37,9 @@ from gateway.api.models import (
     SessionCreate,
     SessionPage,
     SessionUpdate,
+    Share,
+    ShareInput,
+    SharePage,
     TierChange,
 )
 from gateway.wire import MAX_PAGE
@@ -128,6 +131,7 @@ IF_NONE_MATCH_WRITE = Param("If-None-Match", "header", "Write only if no file ex
 IF_NONE_MATCH_READ = Param("If-None-Match", "header", "ETags the client has: 304 when one is current", _string())
 RANGE = Param("Range", "header", "bytes=START-END, bytes=START- or bytes=-SUFFIX; others get the whole file", _string())
 GRANT_ID = Param("grant_id", "path", "A grant's id", _string("^[a-z2-7]{26}$"), required=True)
+SHARE_ID = Param("share_id", "path", "A share link's id", _string("^[a-z2-7]{32}$"), required=True)
 HISTORY_PATH = Param(
     "path", "query", "The file's path. " + PATH_RULES_IN_WORDS, _string(FILE_PATH_PATTERN), required=True
 )
@@ -363,5 +367,49 @@ OPERATIONS: tuple[Operation, ...] = (
         "Sessions other users opened to you, with what each grant allows",
         (Reply(200, "Live grants to you", GrantPage),),
         (401, 403, *STORE),
+    ),
+    Operation(
+        "POST",
+        SESSION + "/shares",
+        "create_share",
+        shares.create_share,
+        "Make a share link to a file: anyone holding it may download it, without a login (owner only)",
+        (Reply(201, "The link", Share, headers={"Cache-Control": True}),),
+        (400, 401, 403, 404, 413, 415, *STORE),
+        params=(SID,),
+        body=ShareInput,
+        description="The link is the gateway's `/s/{id}`: each opening checks the link again and redirects (303) "
+        "to a fresh S3 URL valid for minutes. It can last any time or none, be limited to a number of downloads, "
+        "and be revoked at once.",
+    ),
+    Operation(
+        "GET",
+        SESSION + "/shares",
+        "list_shares",
+        shares.list_shares,
+        "The share links of this session with their download counts (owner only)",
+        (Reply(200, "The links", SharePage, headers={"Cache-Control": True}),),
+        (401, 403, 404, *STORE),
+        params=(SID,),
+    ),
+    Operation(
+        "DELETE",
+        SESSION + "/shares/{share_id}",
+        "revoke_share",
+        shares.revoke_share,
+        "Revoke a share link, at once on every replica (owner only)",
+        (Reply(204, "Revoked"),),
+        (401, 403, 404, *STORE),
+        params=(SID, SHARE_ID),
+    ),
+    Operation(
+        "GET",
+        "/s/{share_id}",
+        "open_share",
+        shares.open_share,
+        "Open a share link (no login): a redirect to the file; revoked, expired, used up and unknown links are 404",
+        (Reply(303, "To a short-lived S3 URL of the file", headers={"Location": True, "Cache-Control": True}),),
+        (404, *STORE),
+        params=(SHARE_ID,),
     ),
 )

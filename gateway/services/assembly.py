@@ -14,6 +14,7 @@ from gateway.policy.tiers import Policy
 from gateway.services.files import Files
 from gateway.services.grants import Grants
 from gateway.services.sessions import Sessions
+from gateway.services.shares import Shares
 from gateway.settings import Settings
 from gateway.storage.store import Store
 from gateway.storage.writes import CautiousTraits, Traits, VersionWriter
@@ -27,6 +28,8 @@ class Core:
     sessions: Sessions
     files: Files
     grants: Grants
+    # Only with the deployment's owner key (a server has it; commands that need no links do not).
+    shares: Shares | None
 
 
 def assemble(
@@ -38,6 +41,7 @@ def assemble(
     hook: ChangeHook | None = None,
     cursors: CursorSealer | None = None,
     clock: Callable[[], datetime] | None = None,
+    owner_key: bytes | None = None,
 ) -> Core:
     """The services of one process on `store`. Without `traits`, the write step assumes the least of the backend.
 
@@ -57,4 +61,7 @@ def assemble(
     sessions = Sessions(store, policy, cursors=cursors, writer=writer, hook=hook, janitor=janitor, clock=now)
     files = Files(store, settings, policy, cursors, sessions=sessions, writer=writer, hook=hook, clock=now)
     grants = Grants(store, writer, hook, now)
-    return Core(hook=hook, writer=writer, janitor=janitor, sessions=sessions, files=files, grants=grants)
+    shares = None
+    if owner_key is not None:
+        shares = Shares(store, writer, files, hook, now, root=settings.key_root, owner_key=owner_key)
+    return Core(hook=hook, writer=writer, janitor=janitor, sessions=sessions, files=files, grants=grants, shares=shares)

@@ -11,7 +11,6 @@ import asyncio
 import json
 import logging
 import os
-import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -22,11 +21,11 @@ from typing import Any, Final
 from gateway import changes, strict_json
 from gateway.auth.cursors import CursorSealer
 from gateway.changes import Actor, Change, ChangeHook
-from gateway.errors import Conflict, DamagedRecord, InvalidBody, NotFound, ObjectMissing, PreconditionFailed
+from gateway.errors import Conflict, DamagedRecord, InvalidBody, NotFound, ObjectMissing
 from gateway.keys import Owner, SessionKeys, encode_session_id, is_session_id
 from gateway.policy.janitor import Janitor
 from gateway.policy.tiers import Policy
-from gateway.storage import preconditions
+from gateway.services import records
 from gateway.storage.store import Store
 from gateway.storage.writes import DeleteMarker, Prepared, VersionWriter
 from gateway.wire import iso
@@ -34,12 +33,7 @@ from gateway.wire import iso
 MAX_NAME_CHARS = 256
 MAX_METADATA_BYTES = 16 * 1024
 MAX_FOLDER_TIERS = 100
-RECORD_CONTENT_TYPE = "application/json"
 FETCH_CONCURRENCY = 16
-UPDATE_ATTEMPTS = 30
-# Backoff between attempts: random up to min(cap, base * 2**attempt), so writers that collided spread out.
-BACKOFF_BASE_SECONDS = 0.005
-BACKOFF_CAP_SECONDS = 0.25
 ACTIVE, ENDED = "active", "ended"
 # The operation name in session-list cursor bindings.
 LIST_OPERATION = "sessions.list"
@@ -238,7 +232,7 @@ class Sessions:
         keys = owner.session(record.id)
         # A new id has no history: nothing to look up before writing.
         written = await self._writer.write(
-            keys.record, _encode(record), prepared=Prepared(None, None), content_type=RECORD_CONTENT_TYPE
+            keys.record, _encode(record), prepared=Prepared(None, None), content_type=records.RECORD_CONTENT_TYPE
         )
         await self._announce(changes.SESSION_CREATED, owner, keys, written.info.version_id)
         return record
@@ -363,24 +357,14 @@ class Sessions:
         await self._announce(changes.SESSION_DELETED, owner, keys, marker.info.version_id)
 
     async def _modify(self, keys: SessionKeys, change: Callable[[SessionRecord], SessionRecord]) -> SessionRecord:
-        for attempt in range(UPDATE_ATTEMPTS):
-            record, etag = await self._read(keys)
+        def stamped(record: SessionRecord) -> SessionRecord:
             updated = change(record)
-            if updated == record:
-                return record
-            updated = replace(updated, updated_at=iso(self._clock()))
-            precondition = preconditions.Precondition(if_match=frozenset({preconditions.normalise_etag(etag)}))
-            try:
-                await self._writer.write(
-                    keys.record, _encode(updated), precondition=precondition, content_type=RECORD_CONTENT_TYPE
-                )
-            except PreconditionFailed:
-                # Another replica changed the record first: back off a little, then apply the change to its version.
-                ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt)
-                await asyncio.sleep(random.uniform(0, ceiling))  # noqa: S311 (jitter, not secrets)
-                continue
-            return updated
-        raise Conflict("the session is being changed by others right now; retry")
+            return updated if updated == record else replace(updated, updated_at=iso(self._clock()))
+
+        try:
+            return await records.modify(self._writer, keys.record, lambda: self._read(keys), stamped, _encode)
+        except Conflict:
+            raise Conflict("the session is being changed by others right now; retry") from None
 
 
 def _encode(record: SessionRecord) -> bytes:

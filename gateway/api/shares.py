@@ -1,0 +1,67 @@
+"""Handlers for share links: the owner makes, lists and revokes them; anyone holding one opens it at `/s/{id}`."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from gateway.api.context import caller, json_body, json_response, open_session, owner_of, services
+from gateway.api.models import Share, ShareInput, SharePage
+from gateway.auth.tokens import READ, WRITE
+
+# What a link's answer must never do: be cached (a revoked link would live on), leak the link in a Referer, or be
+# framed or sniffed.
+LINK_HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+}
+
+
+def _base_url(request: Request) -> str:
+    configured = services(request).settings.public_url
+    return configured or str(request.base_url).rstrip("/")
+
+
+async def create_share(request: Request) -> Response:
+    principal = await caller(request, WRITE)
+    principal.require_unrestricted()  # a token bound to one session acts inside it; it does not hand it out
+    opened = await open_session(request, principal)  # the owner's only: grantees do not re-share
+    body = await json_body(request, ShareInput)
+    share = await services(request).shares.create(
+        owner_of(request, principal),
+        opened.keys,
+        path=body.path,
+        prefix=body.prefix,
+        version_id=body.version_id,
+        expires_in=body.expires_in,
+        max_downloads=body.max_downloads,
+    )
+    return json_response(Share.of(share, _base_url(request)), status=201, headers={"Cache-Control": "no-store"})
+
+
+async def list_shares(request: Request) -> Response:
+    principal = await caller(request, READ)
+    opened = await open_session(request, principal)
+    shares = await services(request).shares.of_session(opened.keys)
+    base = _base_url(request)
+    page = SharePage(items=[Share.of(share, base) for share in shares])
+    return json_response(page, headers={"Cache-Control": "no-store"})
+
+
+async def revoke_share(request: Request) -> Response:
+    principal = await caller(request, WRITE)
+    principal.require_unrestricted()
+    opened = await open_session(request, principal)
+    share_id = str(request.path_params["share_id"])
+    await services(request).shares.revoke(owner_of(request, principal), opened.keys, share_id)
+    return Response(status_code=204)
+
+
+async def open_share(request: Request) -> Response:
+    """No login: the link's id is the credential. Every refusal is the same 404 (see `gateway.services.shares`)."""
+    # HEAD (link previews, checkers) answers the same but does not count as a download.
+    share_id = str(request.path_params["share_id"])
+    opened = await services(request).shares.open(share_id, count=request.method == "GET", folder_ok=False)
+    assert opened.url is not None
+    return Response(status_code=303, headers={"Location": opened.url, **LINK_HEADERS})
