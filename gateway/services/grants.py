@@ -15,6 +15,7 @@ session; a second is a 409 until the first is revoked.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 from collections.abc import Callable
@@ -140,10 +141,15 @@ class Grants:
         written = await self._writer.write(keys.grant(grant_id), DeleteMarker(), prepared=Prepared(None, None))
         grantee = Owner(owner.root, owner.tenant, grant.user, owner.owner_key)
         index_key = grantee.granted(keys.session_id)
-        entry = await self._current(index_key, keys)
+        entry = await self._entry(index_key, keys)
         if entry is not None and entry.get("grant_id") == grant_id:
             await self._writer.write(index_key, DeleteMarker(), prepared=Prepared(None, None))
         await self._announce(changes.GRANT_REVOKED, owner, keys, grant, written.info.version_id)
+
+    async def revoke_all(self, owner: Owner, keys: SessionKeys) -> None:
+        for grant in await self.of_session(keys):
+            with contextlib.suppress(NotFound):  # revoked meanwhile by another request
+                await self.revoke(owner, keys, grant.id)
 
     async def resolve(self, grantee: Owner, session_id: str, need: str) -> tuple[SessionKeys, Grant] | None:
         """The owner's keys for `session_id`, limited to what a live grant to `grantee` opens for `need`."""
@@ -185,13 +191,21 @@ class Grants:
         except (ObjectMissing, KeyError, ValueError):
             return None  # gone, or a record this gateway did not write: either way it grants nothing
 
-    async def _current(self, key: str, keys: SessionKeys) -> dict[str, Any] | None:
+    async def _entry(self, key: str, keys: SessionKeys) -> dict[str, Any] | None:
+        """The index entry at `key` for `keys`' session, live or not."""
         try:
             data, _ = await self._store.read_bytes(key)
             entry = strict_json.loads(data)
         except (ObjectMissing, ValueError):
             return None
         if not isinstance(entry, dict) or entry.get("session_id") != keys.session_id:
+            return None
+        return entry
+
+    async def _current(self, key: str, keys: SessionKeys) -> dict[str, Any] | None:
+        """The index entry at `key` for `keys`' session while its grant is live."""
+        entry = await self._entry(key, keys)
+        if entry is None:
             return None
         # An entry whose grant is gone (revoked, or a crash before the grant was written) is free to replace.
         grant_id = entry.get("grant_id")

@@ -17,6 +17,7 @@ same 404, so a holder cannot tell a revoked link from one that never existed.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Callable
@@ -181,6 +182,11 @@ class Shares:
         written = await self._writer.write(keys.share(share_id), DeleteMarker(), prepared=Prepared(None, None))
         await self._writer.write(share_index_key(self._root, share_id), DeleteMarker(), prepared=Prepared(None, None))
         await self._announce(changes.SHARE_REVOKED, owner, keys, share, written.info.version_id)
+
+    async def revoke_all(self, owner: Owner, keys: SessionKeys) -> None:
+        for share in await self.of_session(keys):
+            with contextlib.suppress(NotFound):  # revoked meanwhile by another request
+                await self.revoke(owner, keys, share.id)
 
     async def open(self, share_id: str, *, count: bool = True, folder_ok: bool = True) -> Opened:
         """Follow a link: 404 (always the same) unless it is live and leads to something that exists."""

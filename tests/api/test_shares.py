@@ -194,3 +194,22 @@ def test_an_expired_link_opens_nothing(gateway: Gateway) -> None:
             return opened
 
     assert asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("purge", [False, True])
+def test_deleting_a_session_closes_its_links_and_grants(gateway: Gateway, purge: bool) -> None:
+    _user, api = _owner(gateway)
+    with api, gateway.client("carol 😀", tenant="acme") as carol:
+        sid = _session_with_file(api)
+        share = _share(api, sid)
+        api.post(f"/v1/sessions/{sid}/grants", json={"user": "carol 😀", "access": "read"})
+        assert [g["session_id"] for g in carol.get("/v1/shared").json()["items"]] == [sid]
+        assert api.delete(f"/v1/sessions/{sid}", params={"purge": str(purge).lower()}).status_code == 204
+        _gone(_open(gateway, str(share["url"])), gateway)
+        assert carol.get("/v1/shared").json()["items"] == []
+    s3 = gateway.backend.client()
+    for prefix in (
+        f"{gateway.settings.key_root}/_gateway/shares/{share['id']}",
+        gateway.owner("carol 😀", "acme").prefix,
+    ):
+        assert s3.list_objects_v2(Bucket=gateway.settings.bucket, Prefix=prefix).get("KeyCount") == 0, prefix
