@@ -107,6 +107,7 @@ def _run(url: str, token: str, session: str, total: int) -> list[str]:
     return failures
 
 
+@pytest.mark.timeout(900)  # 10,000 requests: a couple of minutes alone, far longer on a machine busy with more
 def test_ten_thousand_mixed_requests_keep_memory_bounded(dev_server: tuple[str, str, str, int]) -> None:
     url, token, session, pid = dev_server
     assert _run(url, token, session, 1_000) == []  # warm-up: imports, connection pools, first versions
