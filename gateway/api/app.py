@@ -147,6 +147,8 @@ def create_app(
                 verifier=verifier,
                 sessions=core.sessions,
                 files=core.files,
+                moving=core.moving,
+                forking=core.forking,
                 capabilities=capabilities,
                 owner_key=owner_key,
             )

@@ -12,6 +12,8 @@ from gateway.changes import ChangeHook
 from gateway.policy.janitor import Janitor
 from gateway.policy.tiers import Policy
 from gateway.services.files import Files
+from gateway.services.forking import Forking
+from gateway.services.moving import Moving
 from gateway.services.sessions import Sessions
 from gateway.settings import Settings
 from gateway.storage.store import Store
@@ -25,6 +27,8 @@ class Core:
     janitor: Janitor
     sessions: Sessions
     files: Files
+    moving: Moving
+    forking: Forking
 
 
 def assemble(
@@ -54,4 +58,8 @@ def assemble(
     janitor = Janitor(store, settings, policy, writer=writer, hook=hook, clock=now)
     sessions = Sessions(store, policy, cursors=cursors, writer=writer, hook=hook, janitor=janitor, clock=now)
     files = Files(store, settings, policy, cursors, sessions=sessions, writer=writer, hook=hook, clock=now)
-    return Core(hook=hook, writer=writer, janitor=janitor, sessions=sessions, files=files)
+    moving = Moving(store, settings, policy, sessions=sessions, files=files, writer=writer, hook=hook, clock=now)
+    forking = Forking(store, settings, policy, sessions=sessions, moving=moving, clock=now)
+    return Core(
+        hook=hook, writer=writer, janitor=janitor, sessions=sessions, files=files, moving=moving, forking=forking
+    )
