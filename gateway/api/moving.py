@@ -44,8 +44,8 @@ async def _transfer(request: Request, *, move: bool) -> Response:
 async def fork_session(request: Request) -> Response:
     principal = await caller(request, WRITE)
     principal.require(READ)
+    keys = session_keys(request, principal)  # 404 first: a session it cannot reach is one that does not exist
     principal.require_unrestricted()  # a fork is a new session, which a session-bound token cannot make
-    keys = session_keys(request, principal)
     body = await json_body(request, ForkInput)
     record = await services(request).forking.fork(
         actor_of(principal), owner_of(request, principal), keys, name=body.name, at=body.at
