@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -13,6 +14,7 @@ import pytest
 from gateway.api.app import create_app
 from gateway.changes import FILE_DELETED, FILE_WRITTEN, SESSION_CREATED, Change, ChangeHook
 from gateway.keys import SessionKeys
+from gateway.settings import MiB
 from tests.api.test_moving import NAMES, get, new_session, nfc, problem, put, stored
 from tests.conftest import Backend, Gateway, ServerThread, gateway_settings
 
@@ -48,7 +50,12 @@ class Hooked:
 
 @pytest.fixture(scope="module")
 def hooked(backend: Backend) -> Iterator[Hooked]:
-    settings = gateway_settings(backend, backend.new_bucket(), GATEWAY_MAX_BULK_FILES=str(LIMIT))
+    settings = gateway_settings(
+        backend,
+        backend.new_bucket(),
+        GATEWAY_MAX_BULK_FILES=str(LIMIT),
+        GATEWAY_MULTIPART_THRESHOLD_BYTES=str(5 * MiB),
+    )
     heard: list[Change] = []
     saboteur = Saboteur()
     app = create_app(settings, credentials=backend.credentials, hook=ChangeHook([heard.append, saboteur]))
@@ -157,3 +164,24 @@ def test_a_move_that_fails_part_way_says_what_it_did(hooked: Hooked, client: htt
             assert at_source.content == content and at_target.status_code == 404
     listed = client.get(f"/v1/sessions/{other}/files", params={"prefix": "reçu/"}).json()
     assert len(listed["items"]) == len(moved) + len(copied)
+
+
+def test_a_multipart_upload_keeps_its_tier_and_sha256_when_copied(hooked: Hooked, client: httpx.Client) -> None:
+    """The SHA-256 of a multipart upload lives in its tags, which some backends drop on copies (Ceph RGW)."""
+    sid, other = new_session(client), new_session(client)
+    data = bytes(range(256)) * (6 * MiB // 256)
+    name = "gros fichier e\u0301 🎉 100%.bin"
+    written = put(client, sid, name, data, **{"x-tier": "persistent"})
+    source = client.head(f"/v1/sessions/{sid}/files/{quote(name)}")
+    assert "-" in source.headers["etag"]  # a multipart upload
+    body = {"from": name, "to": "copie/", "to_session": other}
+    copied = client.post(f"/v1/sessions/{sid}/copy", json=body)
+    assert copied.status_code == 200, copied.text
+    target = client.head(f"/v1/sessions/{other}/files/{quote('copie/' + name)}")
+    assert target.headers["x-tier"] == "persistent"
+    assert target.headers["repr-digest"] == source.headers["repr-digest"]
+    listed = client.get(f"/v1/sessions/{other}/files").json()["items"]
+    assert [(i["path"], i["sha256"], i["size"]) for i in listed] == [
+        (nfc("copie/" + name), written["sha256"], len(data))
+    ]
+    assert get(client, other, "copie/" + name).content == data
