@@ -6,7 +6,8 @@ SHA-256 of multipart uploads); the write step puts the tags back where the backe
 a copy, then a delete marker on the source through the same step, so the source's history stays.
 
 In order, and nothing is written before the last check:
-1. the sessions' records (both must exist; the target must be active, and for a move the source too);
+1. the sessions' records (both must exist; the target must be active, and for a move the source too), read
+   while the plan below is made;
 2. the plan: which files (a folder's are listed, at most `GATEWAY_MAX_BULK_FILES`, else 413), and their targets,
    whose paths are checked by `SessionKeys` (a folder onto itself or into its own subfolder is 400);
 3. without `overwrite`, a look at every target (16 at a time): any that exists is a 409 naming them. The look is
@@ -145,12 +146,18 @@ class Moving:
         """Copy (or move) the file or folder `from_path` of `source` to `to_path` of `target`."""
         same = source.prefix == target.prefix
         both = (source,) if same else (source, target)
-        records = await asyncio.gather(*(self._sessions.read(keys) for keys in both))
-        for record in records:
-            # Copying out of an ended session only reads it; whatever is written to must be active.
-            if move or record.id == target.session_id:
-                require_active(record)
-        pairs = await self._plan(source, from_path, target, to_path, same=same)
+        # The records and the plan's reads are independent; a missing or ended session stops the plan at once.
+        planning = asyncio.ensure_future(self._plan(source, from_path, target, to_path, same=same))
+        try:
+            for record in await asyncio.gather(*(self._sessions.read(keys) for keys in both)):
+                # Copying out of an ended session only reads it; whatever is written to must be active.
+                if move or record.id == target.session_id:
+                    require_active(record)
+            pairs = await planning
+        except BaseException:
+            planning.cancel()
+            await asyncio.gather(planning, return_exceptions=True)
+            raise
         looks = None if overwrite else await self._look_at_targets(pairs)
         progress = await self._carry_out(actor, source, target, pairs, looks, move=move)
         return TransferReport(move, target.session_id, [progress.done[i] for i in sorted(progress.done)])
@@ -306,9 +313,12 @@ class Moving:
         """A delete marker on the source, only while it is still the version that was copied: a file written there
         meanwhile is kept (the move then fails for that file, with its copy in place)."""
         version_id, key = pair.source.info.version_id, pair.source.info.key
-        marker = await self._writer.write(
-            key, DeleteMarker(), precondition=Precondition(if_version=version_id) if version_id else UNCONDITIONAL
-        )
+        try:
+            marker = await self._writer.write(
+                key, DeleteMarker(), precondition=Precondition(if_version=version_id) if version_id else UNCONDITIONAL
+            )
+        except PreconditionFailed as exc:
+            raise PreconditionFailed("the source was written during the move: it was copied, and kept") from exc
         moved_to = {"session_id": target.session_id, "path": done.target_path, "version_id": done.version_id}
         await self._hook.announce(
             Change(
