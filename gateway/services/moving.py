@@ -165,6 +165,9 @@ class Moving:
     async def _plan(
         self, source: SessionKeys, from_path: str, target: SessionKeys, to_path: str, *, same: bool
     ) -> list[Pair]:
+        # Both paths are checked before anything is read (as prefixes: a file's key may take every byte allowed).
+        source.listing(from_path)
+        target.listing(to_path)
         if not from_path.endswith("/"):
             key = source.file(from_path)
             try:

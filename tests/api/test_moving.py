@@ -271,3 +271,19 @@ def test_scopes(gateway: Gateway, user: str, api: httpx.Client, session_id: str)
                 )
                 assert refused["required_scope"] == needed
     assert get(api, session_id, "b.txt").status_code == 404
+
+
+def test_paths_at_the_key_limit(gateway: Gateway, api: httpx.Client, user: str, session_id: str) -> None:
+    room = 1024 - len(gateway.owner(user).session(session_id).files_prefix.encode())
+    longest = "d/" + "é" * ((room - 2 - len(" 🎉.txt".encode())) // 2) + " 🎉.txt"
+    longest += "x" * (room - len(longest.encode()))
+    assert len(longest.encode()) == room
+    put(api, session_id, longest, b"long")
+    copied = api.post(f"/v1/sessions/{session_id}/copy", json={"from": longest, "to": "court.txt"})
+    assert copied.status_code == 200, copied.text
+    assert get(api, session_id, "court.txt").content == b"long"
+    before = stored(gateway, user)
+    # A folder whose files would get keys over the limit at the target: 400 naming the rule, nothing written.
+    refused = api.post(f"/v1/sessions/{session_id}/copy", json={"from": "d/", "to": "plus long/"})
+    assert problem(refused, 400, "/problems/invalid-path")["rule"] == "too-long"
+    assert stored(gateway, user) == before
