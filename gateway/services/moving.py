@@ -239,10 +239,12 @@ class Moving:
         # Something is there; a file its tier's retention has removed is as good as none, and is replaced only if
         # it is still the head when the copy lands.
         head = await self._store.latest_entry(pair.target_key)
-        if head is not None and not head.is_delete_marker and not await self._expired(head):
+        if head is None or head.is_delete_marker:
+            precondition = CREATE_ONLY  # deleted meanwhile: look again
+        elif await self._expired(head):
+            precondition = Precondition(if_version=head.version_id)
+        else:
             return None
-        absent = head is None or head.is_delete_marker
-        precondition = CREATE_ONLY if absent or head is None else Precondition(if_version=head.version_id)
         try:
             return precondition, await self._writer.prepare(pair.target_key, precondition)
         except PreconditionFailed:
