@@ -18,8 +18,10 @@ adapter ever sees a botocore type::
     │   └── ObjectMissing             404 not-found             (the store has no such object or version)
     ├── MethodNotAllowed              405 method-not-allowed
     ├── Conflict                      409 conflict
+    │   └── TargetExists              409 target-exists         (`conflicts`: paths a copy or move would replace)
     ├── PreconditionFailed            412 precondition-failed
     ├── PayloadTooLarge               413 payload-too-large     (`limit_bytes`)
+    │   └── TooManyFiles              413 too-many-files        (`limit_files`)
     ├── UnsupportedMediaType          415 unsupported-media-type
     ├── RangeNotSatisfiable           416 range-not-satisfiable
     ├── DamagedRecord                 500 damaged-record        (a stored session record cannot be read back)
@@ -161,6 +163,13 @@ class Conflict(GatewayError):
     title = "Conflict"
 
 
+class TargetExists(Conflict):
+    """A copy or move would replace files, and the client did not say `overwrite`; nothing was written."""
+
+    slug = "target-exists"
+    title = "Target exists"
+
+
 class PreconditionFailed(GatewayError):
     status = 412
     slug = "precondition-failed"
@@ -171,6 +180,19 @@ class PayloadTooLarge(GatewayError):
     status = 413
     slug = "payload-too-large"
     title = "Payload too large"
+
+
+class TooManyFiles(PayloadTooLarge):
+    """A copy, move or fork would take more files than one request may (`GATEWAY_MAX_BULK_FILES`)."""
+
+    slug = "too-many-files"
+    title = "Too many files"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"this would take more than {limit} files; one request may take at most {limit}",
+            extra={"limit_files": limit},
+        )
 
 
 class UnsupportedMediaType(GatewayError):

@@ -96,6 +96,9 @@ class Settings:
     bucket: str = _setting(_text, "", "the versioning-enabled bucket that holds every session (required)")
     key_root: str = _setting(validate_root, "", "key prefix for everything the gateway writes; may be empty")
     max_upload_bytes: int = _setting(_positive_int, 5 * GiB, "largest accepted file upload, in bytes")
+    max_bulk_files: int = _setting(
+        _positive_int, 10_000, "most files one copy, move or fork may take; more is refused (413) before any write"
+    )
     multipart_threshold_bytes: int = _setting(
         _positive_int, 8 * MiB, "uploads larger than this go to S3 as multipart uploads (at least 5 MiB)"
     )

@@ -152,6 +152,8 @@ def create_app(
                 files=core.files,
                 grants=core.grants,
                 shares=core.shares,
+                moving=core.moving,
+                forking=core.forking,
                 capabilities=capabilities,
                 owner_key=owner_key,
             )

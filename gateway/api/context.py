@@ -17,7 +17,9 @@ from gateway.errors import BadRequest, FieldError, InvalidBody, NotFound, Payloa
 from gateway.keys import Owner, SessionKeys, decode_path_bytes
 from gateway.policy.tiers import Policy
 from gateway.services.files import Files
+from gateway.services.forking import Forking
 from gateway.services.grants import Grants
+from gateway.services.moving import Moving
 from gateway.services.sessions import OpenSession, Sessions
 from gateway.services.shares import Shares
 from gateway.settings import Settings
@@ -39,6 +41,8 @@ class Services:
     files: Files
     grants: Grants
     shares: Shares
+    moving: Moving
+    forking: Forking
     # What the backend honours, probed once at start-up (gateway/storage/capabilities.py).
     capabilities: Capabilities
     # Makes the owner segments of keys opaque (gateway/keys.py); the same on every replica.
@@ -139,6 +143,14 @@ async def in_session(
     return await reach(request, principal, need, checked)
 
 
+def other_session_keys(request: Request, principal: Principal, session_id: str) -> SessionKeys:
+    """The keys of another session of the caller, named in a body (`to_session`): like the URL's, 404 when the
+    token is bound to another session or the id is malformed, and always under the caller's own prefix."""
+    if not principal.may_reach(session_id):
+        raise NotFound("no such session")
+    return owner_of(request, principal).session(session_id)
+
+
 def actor_of(principal: Principal) -> Actor:
     return Actor.user_of(principal.tenant, principal.user)
 
@@ -191,7 +203,7 @@ async def json_body(request: Request, model: type[Body]) -> Body:
 
 
 def _refusal(model: type[BaseModel], exc: ValidationError) -> InvalidBody:
-    allowed = ", ".join(model.model_fields)
+    allowed = ", ".join(info.alias or name for name, info in model.model_fields.items())
     errors = []
     for error in exc.errors(include_url=False, include_input=False, include_context=False):
         field = ".".join(strict_json.printable_field(str(part)) for part in error["loc"])

@@ -14,11 +14,12 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, JsonValue, P
 
 from gateway.services import files as file_service
 from gateway.services import grants as grant_service
+from gateway.services import moving as moving_service
 from gateway.services import sessions as session_service
 from gateway.services import shares as share_service
 from gateway.services.files import DEFAULT_LINK_SECONDS, MAX_LINK_SECONDS
 from gateway.services.sessions import MAX_METADATA_BYTES, MAX_NAME_CHARS
-from gateway.wire import iso
+from gateway.wire import iso, moment
 
 # Tier names depend on the configured policy: the OpenAPI document replaces every schema marked so with a
 # reference to its `TierName` schema, which lists them.
@@ -265,21 +266,13 @@ class Link(ResponseBody):
         return cls(url=link.url, expires_at=link.expires_at, path=path)
 
 
-def _rfc3339(value: object) -> object:
-    """An RFC 3339 date-time with an offset ('Z' or +hh:mm); a time without one would mean different moments."""
-    if not isinstance(value, str):
-        raise ValueError("must be an RFC 3339 date-time string, e.g. 2026-12-31T23:59:59Z")
-    try:
-        parsed = datetime.fromisoformat(value.replace("z", "Z").replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError("must be an RFC 3339 date-time, e.g. 2026-12-31T23:59:59Z") from None
-    if parsed.tzinfo is None or "T" not in value.upper():
-        raise ValueError("must be an RFC 3339 date-time with a time zone offset, e.g. 2026-12-31T23:59:59Z")
-    return parsed
+Moment = Annotated[
+    datetime,
+    BeforeValidator(moment),
+    WithJsonSchema({"type": "string", "format": "date-time", "description": "RFC 3339, with an offset"}),
+]
 
 
-# A moment a client sends: RFC 3339 text, read into an aware datetime.
-MomentInput = Annotated[datetime, BeforeValidator(_rfc3339), WithJsonSchema({"type": "string", "format": "date-time"})]
 GrantUser = Annotated[
     str,
     Field(min_length=1, max_length=1024, pattern=r"^[^\u0000-\u001f]*$", description="The grantee's user id (`sub`)"),
@@ -292,7 +285,7 @@ class GrantInput(RequestBody):
     user: GrantUser
     access: Literal["read", "write"]
     prefix: str = Field(default="", pattern=PREFIX_PATTERN, description="A folder path ending in '/'; '' opens all")
-    expires_at: MomentInput | None = Field(default=None, description="When the grant ends; must lie in the future")
+    expires_at: Moment | None = Field(default=None, description="When the grant ends; must lie in the future")
 
 
 class Grant(ResponseBody):
@@ -348,6 +341,73 @@ class SharePage(ResponseBody):
     items: list[Share]
 
 
+# A file, or a folder (ending in '/', or any path with files under it); checked by `gateway.keys`.
+FileOrFolderPath = Annotated[
+    str,
+    Field(
+        min_length=1,
+        json_schema_extra={"pattern": FOLDER_PATH_PATTERN},
+        description="A file path, or a folder path (ending in '/', or naming a folder). " + PATH_RULES_IN_WORDS,
+    ),
+]
+SessionId = Annotated[str, Field(json_schema_extra={"pattern": SESSION_ID_PATTERN}, description="A session id")]
+
+
+class TransferInput(RequestBody):
+    """Copy or move a file or a folder, in this session or into another session of yours (`to_session`).
+
+    `from` is a folder when it ends in '/', or when no file has that path but files lie under it. A file goes to
+    `to`, or into `to` when `to` ends in '/'; a folder's files go under `to` (a folder, '/' optional), keeping their
+    paths below `from`. Without `overwrite: true`, existing targets are a 409 and nothing is written.
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, validate_by_alias=True, validate_by_name=False)
+
+    source: FileOrFolderPath = Field(alias="from")
+    to: FileOrFolderPath
+    to_session: SessionId | None = Field(default=None, description="Another session of yours; default: this one")
+    overwrite: bool = False
+
+
+class Transfer(ResponseBody):
+    """One file copied or moved: its path before and after, and its new version at `to`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, serialize_by_alias=True, validate_by_name=True)
+
+    source: str = Field(alias="from")
+    to: str
+    version_id: str | None
+
+    @classmethod
+    def of(cls, item: moving_service.Transferred) -> Transfer:
+        return cls.model_validate({"from": item.source_path, "to": item.target_path, "version_id": item.version_id})
+
+
+class CopyReport(ResponseBody):
+    to_session: str = Field(pattern=SESSION_ID_PATTERN)
+    copied: list[Transfer] = Field(description="Every file copied, in path order")
+
+    @classmethod
+    def of(cls, report: moving_service.TransferReport) -> CopyReport:
+        return cls(to_session=report.to_session, copied=[Transfer.of(item) for item in report.items])
+
+
+class MoveReport(ResponseBody):
+    to_session: str = Field(pattern=SESSION_ID_PATTERN)
+    moved: list[Transfer] = Field(description="Every file moved, in path order")
+
+    @classmethod
+    def of(cls, report: moving_service.TransferReport) -> MoveReport:
+        return cls(to_session=report.to_session, moved=[Transfer.of(item) for item in report.items])
+
+
+class ForkInput(RequestBody):
+    """A new session with this session's files, as they are now or as they were at `at`."""
+
+    name: SessionName | None = Field(default=None, description="Default: the source's name (or id) + ' (fork)'")
+    at: Moment | None = Field(default=None, description="The moment whose files to take; default: now")
+
+
 class FieldProblem(ResponseBody):
     field: str = Field(description="Dotted path of the field (list items by index); '' for the body itself")
     message: str
@@ -368,6 +428,21 @@ class Problem(BaseModel):
     valid_tiers: list[str] | None = Field(default=None, description="An unknown tier was named: the valid ones")
     required_scope: str | None = Field(default=None, description="insufficient-scope: the scope needed")
     limit_bytes: int | None = Field(default=None, description="payload-too-large: the limit")
+    limit_files: int | None = Field(default=None, description="too-many-files: the limit")
+    conflicts: list[str] | None = Field(default=None, description="target-exists: the first targets that exist")
+    conflict_count: int | None = Field(default=None, description="target-exists: how many targets exist")
+    copied: list[dict[str, Any]] | None = Field(
+        default=None, description="A copy or move failed part-way: the files copied (from, to, version_id)"
+    )
+    moved: list[dict[str, Any]] | None = Field(
+        default=None, description="A move failed part-way: the files moved (from, to, version_id)"
+    )
+    failed: list[dict[str, Any]] | None = Field(
+        default=None, description="A copy or move failed part-way: the files that failed (from, to, detail)"
+    )
+    not_attempted: int | None = Field(
+        default=None, description="A copy or move failed part-way: files not attempted after the failure"
+    )
 
 
 REQUEST_MODELS: tuple[type[BaseModel], ...] = (
@@ -378,6 +453,8 @@ REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     LinkInput,
     GrantInput,
     ShareInput,
+    TransferInput,
+    ForkInput,
 )
 RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
     Session,
@@ -391,6 +468,8 @@ RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
     GrantPage,
     Share,
     SharePage,
+    CopyReport,
+    MoveReport,
     Problem,
 )
 

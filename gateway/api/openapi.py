@@ -19,9 +19,11 @@ _PROBLEM_REASONS = {
     401: "Missing, malformed, expired or wrongly signed token",
     403: "The token lacks the needed scope, or is bound to another session",
     404: "No such session, file or version (also for what belongs to other users)",
-    409: "The session has ended (read-only), or its record is changing under heavy contention",
+    409: "The session has ended (read-only), its record is changing under heavy contention, or a copy's targets "
+    "exist (`target-exists`)",
     412: "If-Match / If-None-Match did not hold, or a concurrent conditional write won",
-    413: "Body larger than the limit (`limit_bytes`); nothing was stored",
+    413: "Body larger than the limit (`limit_bytes`), or more files than one request may take (`limit_files`); "
+    "nothing was stored",
     415: "The body is not JSON",
     416: "Range outside the file",
     502: "The storage backend answered something unexpected",

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.api import files, grants, sessions, shares
+from gateway.api import files, grants, moving, sessions, shares
 from gateway.api.models import (
     FILE_PATH_PATTERN,
     FOLDER_PATH_PATTERN,
@@ -23,15 +23,18 @@ from gateway.api.models import (
     SESSION_ID_PATTERN,
     TIER_NAME_SCHEMA,
     VERSION_QUERY_PATTERN,
+    CopyReport,
     FilePage,
     FileVersion,
     FolderChange,
+    ForkInput,
     Grant,
     GrantInput,
     GrantPage,
     HistoryPage,
     Link,
     LinkInput,
+    MoveReport,
     RollbackInput,
     Session,
     SessionCreate,
@@ -41,6 +44,7 @@ from gateway.api.models import (
     ShareInput,
     SharePage,
     TierChange,
+    TransferInput,
 )
 from gateway.wire import MAX_PAGE
 
@@ -149,6 +153,15 @@ _DOWNLOAD_HEADERS = {
     "X-Expires-At": False,
 }
 
+_TRANSFER_RULES = (
+    "Refused with 400 naming `to`: a file onto itself, a folder onto itself or into its own subfolder, and targets "
+    "that are among the files being copied or moved. Existing targets without `overwrite: true` are a 409 "
+    "(`target-exists`, naming them) before anything is written; more files than the bulk limit a 413 "
+    "(`limit_files`). An ended session can be copied from but not written to (409). A `to_session` that is not "
+    "yours is a 404. When a file fails part-way, the problem lists what was done (`copied`, `moved`), what failed "
+    "(`failed`) and how many files were not attempted (`not_attempted`); a moved file's source is deleted only "
+    "after its copy is in place. Needs files:read and files:write."
+)
 SESSIONS = "/v1/sessions"
 SESSION = "/v1/sessions/{sid}"
 FILE = SESSION + "/files/{path}"
@@ -216,6 +229,49 @@ OPERATIONS: tuple[Operation, ...] = (
         (Reply(200, "The ended session", Session),),
         (401, 403, 404, 409, *STORE),
         params=(SID,),
+    ),
+    Operation(
+        "POST",
+        SESSION + "/fork",
+        "fork_session",
+        moving.fork_session,
+        "A new session with this session's files (now, or as they were at `at`), copied server-side",
+        (Reply(201, "The new session", Session, headers={"Location": True}),),
+        (400, 401, 403, 404, 413, 415, *STORE),
+        params=(SID,),
+        body=ForkInput,
+        body_required=False,
+        description=(
+            "The new session has the source's default tier, folder tiers and metadata; each file is the version "
+            "that was current at `at` (RFC 3339; a moment in the future is a 400 naming `at`), with its tier and "
+            "SHA-256. More files than the bulk limit is a 413 (`limit_files`) before anything is written; a fork "
+            "that fails leaves no session behind. Needs files:read and files:write, and a token not bound to one "
+            "session."
+        ),
+    ),
+    Operation(
+        "POST",
+        SESSION + "/copy",
+        "copy_files",
+        moving.copy_files,
+        "Copy a file or a folder, here or into another of your sessions (server-side; tier and SHA-256 kept)",
+        (Reply(200, "What was copied", CopyReport),),
+        (400, 401, 403, 404, 409, 412, 413, 415, *STORE),
+        params=(SID,),
+        body=TransferInput,
+        description=_TRANSFER_RULES,
+    ),
+    Operation(
+        "POST",
+        SESSION + "/move",
+        "move_files",
+        moving.move_files,
+        "Move a file or a folder, here or into another of your sessions (the sources' history stays)",
+        (Reply(200, "What was moved", MoveReport),),
+        (400, 401, 403, 404, 409, 412, 413, 415, *STORE),
+        params=(SID,),
+        body=TransferInput,
+        description=_TRANSFER_RULES,
     ),
     Operation(
         "GET",

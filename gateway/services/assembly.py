@@ -12,7 +12,9 @@ from gateway.changes import ChangeHook
 from gateway.policy.janitor import Janitor
 from gateway.policy.tiers import Policy
 from gateway.services.files import Files
+from gateway.services.forking import Forking
 from gateway.services.grants import Grants
+from gateway.services.moving import Moving
 from gateway.services.sessions import Sessions
 from gateway.services.shares import Shares
 from gateway.settings import Settings
@@ -30,6 +32,8 @@ class Core:
     grants: Grants
     # Only with the deployment's owner key (a server has it; commands that need no links do not).
     shares: Shares | None
+    moving: Moving
+    forking: Forking
 
 
 def assemble(
@@ -64,4 +68,16 @@ def assemble(
     shares = None
     if owner_key is not None:
         shares = Shares(store, writer, files, hook, now, root=settings.key_root, owner_key=owner_key)
-    return Core(hook=hook, writer=writer, janitor=janitor, sessions=sessions, files=files, grants=grants, shares=shares)
+    moving = Moving(store, settings, policy, sessions=sessions, files=files, writer=writer, hook=hook, clock=now)
+    forking = Forking(store, settings, policy, sessions=sessions, moving=moving, clock=now)
+    return Core(
+        hook=hook,
+        writer=writer,
+        janitor=janitor,
+        sessions=sessions,
+        files=files,
+        grants=grants,
+        shares=shares,
+        moving=moving,
+        forking=forking,
+    )

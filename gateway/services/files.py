@@ -100,6 +100,15 @@ class FolderRetagged:
 
 
 @dataclass(frozen=True)
+class StoredVersion:
+    """A version as stored: what a HEAD says of it, its tags (tier, SHA-256 of multipart uploads), and its tier."""
+
+    info: ObjectInfo
+    tags: Mapping[str, str]
+    tier: Tier | None
+
+
+@dataclass(frozen=True)
 class Written:
     file: FileVersion
     created: bool
@@ -252,9 +261,9 @@ class Files:
     async def _tags(self, key: str, version_id: str | None) -> Mapping[str, str]:
         return await self._store.get_tags(key, version_id)
 
-    async def head(self, keys: SessionKeys, path: str, version_id: str | None) -> FileVersion:
-        """What a file (or one version) is, with its tier and SHA-256: a HEAD and a tag read."""
-        key = keys.file(path)
+    async def read_version(self, key: str, version_id: str | None) -> StoredVersion:
+        """A version (the current one by default) with its tags and tier: a HEAD and a tag read. `ObjectMissing`
+        when there is none, or its tier's retention has removed it."""
         if version_id is not None:
             info, tags = await asyncio.gather(self._store.head(key, version_id), self._tags(key, version_id))
         else:
@@ -264,7 +273,12 @@ class Files:
         tier = tier_of(self._policy, tags)
         if self._gone(tier, info.last_modified, pinned=version_id is not None):
             raise ObjectMissing("no such file or version (its tier's retention has passed)")
-        return self.file_version(keys, info, tier, sha256_of(info, tags))
+        return StoredVersion(info, tags, tier)
+
+    async def head(self, keys: SessionKeys, path: str, version_id: str | None) -> FileVersion:
+        """What a file (or one version) is, with its tier and SHA-256."""
+        found = await self.read_version(keys.file(path), version_id)
+        return self.file_version(keys, found.info, found.tier, sha256_of(found.info, found.tags))
 
     async def open(
         self,

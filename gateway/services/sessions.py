@@ -219,8 +219,19 @@ class Sessions:
         metadata: Mapping[str, Any] | None = None,
         default_tier: str | None = None,
     ) -> SessionRecord:
+        return await self.add(owner, self.draft(name=name, metadata=metadata, default_tier=default_tier))
+
+    def draft(
+        self,
+        *,
+        name: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        default_tier: str | None = None,
+    ) -> SessionRecord:
+        """A new session's record, checked but not stored: a session exists once `add` has stored it, so a fork
+        can fill a new session's files before anyone can see it."""
         now = iso(self._clock())
-        record = SessionRecord(
+        return SessionRecord(
             id=new_session_id(),
             name=_name(name),
             created_at=now,
@@ -229,6 +240,9 @@ class Sessions:
             metadata=_metadata(metadata or {}),
             default_tier=self._tier(default_tier, "default_tier"),
         )
+
+    async def add(self, owner: Owner, record: SessionRecord) -> SessionRecord:
+        """Store a drafted record: from now on the session exists."""
         keys = owner.session(record.id)
         # A new id has no history: nothing to look up before writing.
         written = await self._writer.write(

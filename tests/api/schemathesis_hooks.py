@@ -13,12 +13,15 @@ import itertools
 import json
 import math
 import os
+import unicodedata
 from datetime import UTC, datetime
 from typing import Any
 
 import schemathesis
 from schemathesis.openapi.checks import RejectedPositiveData
 from schemathesis.transport.serialization import serialize_json
+
+from gateway.wire import moment
 
 # Every few JSON bodies, one field's value is replaced by a shape the adversarial run found breaking the gateway:
 # NaN, Infinity, a lone surrogate (in a value and in a key), nesting far past the limit. Each such request must be
@@ -123,10 +126,29 @@ RULES_IN_WORDS = frozenset(
 
 def _in_the_past(value: Any) -> bool:
     try:
-        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        return moment(value) <= datetime.now(UTC)
     except ValueError:
         return False
-    return moment.tzinfo is not None and moment <= datetime.now(UTC)
+
+
+TRANSFER_OPERATIONS = frozenset({"/v1/sessions/{sid}/copy", "/v1/sessions/{sid}/move"})
+FORK_OPERATION = "/v1/sessions/{sid}/fork"
+
+
+def _nested(body: dict[str, Any], sid: object) -> bool:
+    """Whether `from` and `to` (in one session) are the same, or one lies inside the other: a file onto itself, a
+    folder into itself, or into a parent where a target would be one of the sources."""
+    if body.get("to_session") not in (None, sid):
+        return False
+    source, target = (unicodedata.normalize("NFC", str(body.get(name, ""))).rstrip("/") for name in ("from", "to"))
+    return source == target or target.startswith(source + "/") or source.startswith(target + "/")
+
+
+def _in_future(value: object) -> bool:
+    try:
+        return moment(value) > datetime.now(UTC)
+    except ValueError:
+        return False
 
 
 def _problem(response: Any) -> dict[str, Any]:
@@ -157,6 +179,11 @@ def breaks_a_rule_in_words(case: Any, problem: dict[str, Any]) -> bool:
     if case.operation.path.endswith("/grants") and case.method == "POST" and kind == "/problems/invalid-body":
         # A grant's end must lie in the future: no schema can say "after now".
         return _fields(problem) == {"expires_at"} and _in_the_past(body.get("expires_at"))
+    if case.operation.path in TRANSFER_OPERATIONS and kind == "/problems/invalid-body":
+        return _fields(problem) == {"to"} and _nested(body, (case.path_parameters or {}).get("sid"))
+    if case.operation.path == FORK_OPERATION and kind == "/problems/invalid-body":
+        # A moment in the future has no files yet.
+        return _fields(problem) == {"at"} and _in_future(body.get("at"))
     if case.operation.path != FILE_OPERATION:
         return False
     if case.method == "PUT" and kind == "/problems/bad-request":

@@ -110,6 +110,34 @@ def test_real_answers_match_the_document(conformance: Conformance, gateway: Gate
     assert statuses >= {200, 201, 206, 400, 401, 403, 404, 409, 412, 413, 415, 416}
 
 
+def test_copy_move_and_fork_answers_match_the_document(conformance: Conformance, api: httpx.Client) -> None:
+    check = conformance.check
+    session = "/v1/sessions/{sid}"
+    sid = api.post("/v1/sessions", json={"name": "source"}).json()["id"]
+    other = api.post("/v1/sessions", json={}).json()["id"]
+    base = f"/v1/sessions/{sid}"
+    api.put(f"{base}/files/dossier/e\u0301te\u0301 🎉 100%25.txt", content=b"one")
+    copied = check(api.post(f"{base}/copy", json={"from": "dossier/", "to": "copie/"}), "POST", session + "/copy")
+    assert copied["copied"][0]["to"] == "copie/été 🎉 100%.txt"
+    check(api.post(f"{base}/copy", json={"from": "dossier/", "to": "copie/"}), "POST", session + "/copy")
+    check(api.post(f"{base}/copy", json={"from": "dossier/", "to": "dossier/x/"}), "POST", session + "/copy")
+    check(api.post(f"{base}/copy", json={"from": "nothing/", "to": "x/"}), "POST", session + "/copy")
+    move = {"from": "copie/", "to": "copie/", "to_session": other}
+    check(api.post(f"{base}/move", json=move), "POST", session + "/move")
+    check(api.post(f"{base}/fork", json={"at": "2026-01-01T00:00:00Z"}), "POST", session + "/fork")
+    check(api.post(f"{base}/fork", json={"at": "soon"}), "POST", session + "/fork")
+    checked = {(template, status) for _method, template, status in conformance.checked}
+    assert checked == {
+        (session + "/copy", 200),
+        (session + "/copy", 409),
+        (session + "/copy", 400),
+        (session + "/copy", 404),
+        (session + "/move", 200),
+        (session + "/fork", 201),
+        (session + "/fork", 400),
+    }
+
+
 def test_the_document_is_generated_from_the_policy_and_models() -> None:
     document = openapi_document(("short", "long"))
     schemas = document["components"]["schemas"]
@@ -117,7 +145,7 @@ def test_the_document_is_generated_from_the_policy_and_models() -> None:
     entry = schemas["FileEntry"]
     assert {"tier", "expires_at", "version_id"} <= set(entry["required"]) and "content_type" not in entry["properties"]
     assert "tier" in schemas["HistoryEntry"]["required"]
-    for name in ("SessionCreate", "SessionUpdate", "TierChange", "RollbackInput", "LinkInput"):
+    for name in ("SessionCreate", "SessionUpdate", "TierChange", "RollbackInput", "LinkInput", "TransferInput"):
         assert schemas[name]["additionalProperties"] is False, name
     assert schemas["Problem"]["additionalProperties"] is True  # RFC 9457 extension members
     put = document["paths"]["/v1/sessions/{sid}/files/{path}"]["put"]
@@ -125,6 +153,10 @@ def test_the_document_is_generated_from_the_policy_and_models() -> None:
     assert put["responses"]["201"]["headers"]["Location"]["required"] is True
     assert put["responses"]["412"]["content"]["application/problem+json"]["schema"]["$ref"].endswith("/Problem")
     assert document["security"] == [{"bearer": []}]
+    # `from` is the wire name of the source, in the request and in the report.
+    assert schemas["TransferInput"]["required"] == ["from", "to"]
+    assert schemas["Transfer"]["required"] == ["from", "to", "version_id"]
+    assert schemas["ForkInput"]["properties"]["at"]["anyOf"][0]["format"] == "date-time"
 
 
 CODE_POINT_RULES = {

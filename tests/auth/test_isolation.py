@@ -53,6 +53,10 @@ def _attempts(api: httpx.Client, sid: str, version: str) -> list[httpx.Response]
         api.get(f"{base}/history", params={"path": "notes.txt"}),
         api.post(f"{base}/rollback", json={"path": "notes.txt", "version_id": version}),
         api.post(f"{base}/links", json={"path": "notes.txt"}),
+        api.post(f"{base}/copy", json={"from": "notes.txt", "to": "stolen.txt"}),
+        api.post(f"{base}/move", json={"from": "notes.txt", "to": "moved.txt"}),
+        api.post(f"{base}/copy", json={"from": "notes.txt", "to": "notes.txt", "to_session": sid, "overwrite": True}),
+        api.post(f"{base}/fork", json={}),
         api.delete(f"{base}/files/notes.txt"),
         api.delete(f"{base}/files/", params={"recursive": "true"}),
         api.delete(base),
@@ -100,6 +104,37 @@ def test_other_users_and_tenants_get_404_and_touch_nothing(gateway: Gateway, att
             assert response.headers["content-type"] == "application/problem+json"
     _assert_only_own_keys(gateway, gateway.owner(sub, tenant).prefix)
     _assert_untouched(gateway, victim, sid)
+
+
+def test_a_foreign_target_session_is_404_and_touches_nothing(gateway: Gateway) -> None:
+    victim, sid, _version = _victim(gateway)
+    attacker = f"mallory-{uuid.uuid4().hex[:8]}"
+    with gateway.client(attacker) as api:
+        own = api.post("/v1/sessions", json={}).json()["id"]
+        name = "e\u0301te\u0301 🎉 100%.txt"
+        assert api.put(f"/v1/sessions/{own}/files/{name}", content=b"planted").status_code == 201
+        assert api.put(f"/v1/sessions/{own}/files/dir/{name}", content=b"planted").status_code == 201
+        gateway.touched.clear()
+        for route in ("copy", "move"):
+            for body in (
+                {"from": name, "to": "notes.txt", "to_session": sid, "overwrite": True},
+                {"from": "dir/", "to": "dir/", "to_session": sid},
+                {"from": name, "to": "x", "to_session": "not-a-session-id"},
+            ):
+                refused = api.post(f"/v1/sessions/{own}/{route}", json=body)
+                assert refused.status_code == 404, (route, body, refused.text)
+                assert refused.json()["detail"] == "no such session"
+        assert api.get(f"/v1/sessions/{own}/files/{name}").content == b"planted"  # the move left its source
+    _assert_only_own_keys(gateway, gateway.owner(attacker).sessions_prefix)
+    _assert_untouched(gateway, victim, sid)
+    with gateway.client(attacker) as api:
+        other = api.post("/v1/sessions", json={}).json()["id"]
+    with gateway.client(attacker, session_id=own) as bound:
+        body = {"from": name, "to": "x.txt", "to_session": other}
+        assert bound.post(f"/v1/sessions/{own}/copy", json=body).status_code == 404
+        assert bound.post(f"/v1/sessions/{own}/fork", json={}).status_code == 403
+    with gateway.client(attacker) as api:
+        assert api.get(f"/v1/sessions/{other}/files").json()["items"] == []
 
 
 def test_a_null_tenant_claim_is_tenant_less_and_no_claim_reaches_it(gateway: Gateway, user: str) -> None:
