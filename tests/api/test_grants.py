@@ -201,3 +201,22 @@ def test_a_session_bound_token_cannot_hand_out_its_session(gateway: Gateway, acc
     with gateway.client(owner_id, tenant=TENANT, session_id=sid) as bound:
         response = bound.post(f"/v1/sessions/{sid}/grants", json={"user": "bob", "access": access})
         assert response.status_code == 403
+
+
+def test_a_grantee_copies_out_what_is_granted_and_nothing_else(gateway: Gateway) -> None:
+    _owner_id, owner = _new(gateway)
+    bob_id, bob = _new(gateway)
+    with owner, bob:
+        sid = _session_with_files(owner)
+        _grant(owner, sid, bob_id, "read", prefix=SHARED)
+        mine = bob.post("/v1/sessions", json={}).json()["id"]
+        copied = bob.post(f"/v1/sessions/{sid}/copy", json={"from": SHARED_FILE, "to": "mine.txt", "to_session": mine})
+        assert copied.status_code == 200, copied.text
+        assert bob.get(f"/v1/sessions/{mine}/files/mine.txt").content == SHARED_FILE.encode()
+        outside = {"from": PRIVATE_FILE, "to": "stolen.txt", "to_session": mine}
+        _like_missing(bob, sid, "POST", "/copy", json=outside)
+        # Read access: moving out (which deletes in the owner's session) or copying inside it is refused.
+        _like_missing(bob, sid, "POST", "/move", json={"from": SHARED_FILE, "to": "moved.txt", "to_session": mine})
+        _like_missing(bob, sid, "POST", "/copy", json={"from": SHARED_FILE, "to": SHARED + "dup.txt"})
+        assert owner.get(f"/v1/sessions/{sid}/files/{quote(SHARED_FILE)}").status_code == 200
+        assert bob.get(f"/v1/sessions/{mine}/files/stolen.txt").status_code == 404
