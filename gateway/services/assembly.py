@@ -9,11 +9,13 @@ from datetime import UTC, datetime
 
 from gateway.auth.cursors import CursorSealer
 from gateway.changes import ChangeHook
+from gateway.errors import SettingsError
 from gateway.policy.janitor import Janitor
 from gateway.policy.tiers import Policy
+from gateway.services.exports import Exports
 from gateway.services.files import Files
 from gateway.services.sessions import Sessions
-from gateway.settings import Settings
+from gateway.settings import Settings, env_name
 from gateway.storage.store import Store
 from gateway.storage.writes import CautiousTraits, Traits, VersionWriter
 
@@ -25,6 +27,21 @@ class Core:
     janitor: Janitor
     sessions: Sessions
     files: Files
+    exports: Exports
+
+
+def export_tier(settings: Settings, policy: Policy) -> str:
+    """The tier of built exports: the configured one, else the policy's first tier that ends with its session (an
+    export is a copy for taking away, not a thing to keep), else its default tier."""
+    if settings.export_tier is not None:
+        if settings.export_tier not in policy.tiers:
+            raise SettingsError(
+                f"{env_name('export_tier')}: {settings.export_tier!r} is not a tier of {policy.source}; "
+                f"valid tiers: {', '.join(policy.names)}"
+            )
+        return settings.export_tier
+    scratch = [tier.name for tier in policy.tiers.values() if tier.ends_with_session]
+    return scratch[0] if scratch else policy.default_tier
 
 
 def assemble(
@@ -54,4 +71,5 @@ def assemble(
     janitor = Janitor(store, settings, policy, writer=writer, hook=hook, clock=now)
     sessions = Sessions(store, policy, cursors=cursors, writer=writer, hook=hook, janitor=janitor, clock=now)
     files = Files(store, settings, policy, cursors, sessions=sessions, writer=writer, hook=hook, clock=now)
-    return Core(hook=hook, writer=writer, janitor=janitor, sessions=sessions, files=files)
+    exports = Exports(store, settings, policy, writer=writer, tier=export_tier(settings, policy), clock=now)
+    return Core(hook=hook, writer=writer, janitor=janitor, sessions=sessions, files=files, exports=exports)

@@ -1,0 +1,223 @@
+"""The files of a session as they are now, or as they were at a moment: one walk that exports (and forks) share.
+
+`Snapshots.files` yields each selected file once, in key order (S3's listing order, which is the UTF-8 order of
+the paths), with the exact version to read and its tier, a page at a time: the listing is never held whole.
+
+- **Now** (no moment): the normal listing (ListObjectsV2), then each file's tags and version id, as file listings
+  read them; a file its tier's retention has removed is left out, as every read leaves it out.
+- **At a moment**: the version listing (ListObjectVersions). Of each key's history, the newest entry written at or
+  before the moment counts: a delete marker means the file did not exist then. The version found is judged by
+  `policy.visibility` against the whole history above it, exactly as a history page judges it, so a version that
+  retention has removed since (or that S3 lifecycle has yet to remove) is never brought back.
+
+Tags are read a few files ahead (`TAG_WIDTH` at once) while the caller consumes earlier files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from gateway.errors import ObjectMissing
+from gateway.keys import SessionKeys
+from gateway.ordered import ordered
+from gateway.policy import visibility
+from gateway.policy.tiers import Policy, Tier, tier_of
+from gateway.settings import Settings
+from gateway.storage.digests import is_sha256_hex
+from gateway.storage.store import ObjectInfo, Store, VersionEntry
+from gateway.storage.uploads import SHA256_TAG
+
+# Tag reads in flight while earlier files are consumed.
+TAG_WIDTH = 16
+LIST_PAGE = 1000
+# How many files or folders one selection may name.
+MAX_SELECTED_PATHS = 1000
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which files: those whose path starts with `prefix`, and, when `paths` are given, only those paths (a path
+    ending in '/' names a folder and everything under it)."""
+
+    prefix: str = ""
+    paths: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Selector:
+    """One stretch of keys to walk: a listing prefix, or one exact key."""
+
+    key: str
+    exact: bool
+
+
+@dataclass(frozen=True)
+class SnapshotFile:
+    """One file as the snapshot sees it: the exact version to read, and what is known of it before reading it."""
+
+    path: str
+    key: str
+    version_id: str | None  # None only for an object written before the bucket kept versions
+    size: int
+    etag: str
+    last_modified: datetime
+    tier: Tier | None
+    sha256: str | None  # as the gateway stored it (its tags); None where unknown
+
+
+def selectors(keys: SessionKeys, selection: Selection) -> list[Selector]:
+    """The stretches of keys a selection covers, validated (400 `invalid-path` naming the rule), in key order and
+    without overlaps, so that walking them one after the other yields every file once, in key order."""
+    within = keys.listing(selection.prefix)
+    if not selection.paths:
+        return [Selector(within, exact=False)]
+    found: list[Selector] = []
+    for path in selection.paths:
+        if path.endswith("/"):
+            folder = keys.folder(path)
+            if within.startswith(folder):
+                found.append(Selector(within, exact=False))
+            elif folder.startswith(within):
+                found.append(Selector(folder, exact=False))
+        else:
+            key = keys.file(path)
+            if key.startswith(within):
+                found.append(Selector(key, exact=True))
+    found.sort(key=lambda selector: (selector.key, selector.exact))
+    kept: list[Selector] = []
+    for selector in found:
+        # Sorted keys put everything under a prefix right after it: one look back finds what is already covered.
+        if kept and (kept[-1] == selector or (not kept[-1].exact and selector.key.startswith(kept[-1].key))):
+            continue
+        kept.append(selector)
+    return kept
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    """A version the listing offers; its tags decide whether retention has removed it."""
+
+    key: str
+    info: ObjectInfo | None  # now: the listed object
+    history: tuple[VersionEntry, ...] = ()  # at a moment: the key's entries from the newest down to the chosen one
+
+
+class Snapshots:
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        policy: Policy,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._store = store
+        self._settings = settings
+        self._policy = policy
+        self._clock = clock
+
+    async def files(
+        self, keys: SessionKeys, chosen: list[Selector], *, at: datetime | None
+    ) -> AsyncGenerator[SnapshotFile, None]:
+        """The files under `chosen` (see `selectors`), now or as they were at `at`, in key order."""
+        now = self._clock()
+        candidates = self._listed(chosen) if at is None else self._historic(chosen, at)
+
+        async def judged(candidate: _Candidate) -> SnapshotFile | None:
+            return await self._judge(keys, candidate, now)
+
+        async for found in ordered(candidates, judged, width=TAG_WIDTH):
+            if found is not None:
+                yield found
+
+    async def _listed(self, chosen: list[Selector]) -> AsyncIterator[_Candidate]:
+        for selector in chosen:
+            continuation: str | None = None
+            while True:
+                page = await self._store.list_page(
+                    selector.key, delimiter=None, limit=1 if selector.exact else LIST_PAGE, continuation=continuation
+                )
+                for item in page.objects:
+                    if not selector.exact or item.key == selector.key:
+                        yield _Candidate(item.key, item)
+                continuation = page.continuation
+                if selector.exact or continuation is None:
+                    break
+
+    async def _historic(self, chosen: list[Selector], at: datetime) -> AsyncIterator[_Candidate]:
+        for selector in chosen:
+            group: list[VersionEntry] = []
+            async for entries in self._histories(selector):
+                for entry in entries:
+                    if group and entry.key != group[0].key:
+                        found = _as_of(group, at)
+                        if found is not None:
+                            yield found
+                        group = []
+                    group.append(entry)
+            if group:
+                found = _as_of(group, at)
+                if found is not None:
+                    yield found
+
+    async def _histories(self, selector: Selector) -> AsyncIterator[list[VersionEntry]]:
+        """Pages of version entries, newest first within each key, for a selector."""
+        if not selector.exact:
+            async for page in self._store.version_pages(selector.key):
+                yield page
+            return
+        after: str | None = None
+        while True:
+            exact = await self._store.versions_page(selector.key, limit=LIST_PAGE, after=after)
+            yield exact.entries
+            if exact.next_after is None:
+                return
+            after = exact.next_after
+
+    async def _judge(self, keys: SessionKeys, candidate: _Candidate, now: datetime) -> SnapshotFile | None:
+        day = self._settings.day_seconds
+        try:
+            if candidate.info is not None:
+                info = candidate.info
+                tags, version_id = await self._store.get_tags_and_version(candidate.key)
+                if version_id is None:  # Ceph RGW does not say which version it read the tags of
+                    info = await self._store.head(candidate.key)
+                    version_id = info.version_id
+                tier = tier_of(self._policy, tags)
+                if visibility.current_is_gone(tier, info.last_modified, now, day):
+                    return None
+                size, etag, written = info.size, info.etag, info.last_modified
+            else:
+                chosen = candidate.history[-1]
+                version_id = chosen.version_id
+                tags = await self._store.get_tags(candidate.key, version_id)
+                tier = tier_of(self._policy, tags)
+                verdicts = visibility.judge_history(candidate.history, {version_id: tier}, now=now, day_seconds=day)
+                if not verdicts[-1].visible:
+                    return None
+                size, etag, written = chosen.size or 0, chosen.etag or "", chosen.last_modified
+        except ObjectMissing:
+            return None  # removed since it was listed
+        sha256 = tags.get(SHA256_TAG)
+        return SnapshotFile(
+            path=keys.path_of(candidate.key),
+            key=candidate.key,
+            version_id=None if version_id == "null" else version_id,
+            size=size,
+            etag=etag,
+            last_modified=written,
+            tier=tier,
+            sha256=sha256 if is_sha256_hex(sha256) else None,
+        )
+
+
+def _as_of(history: list[VersionEntry], at: datetime) -> _Candidate | None:
+    """The entry of one key's history (newest first) that was current at `at`, with the entries above it."""
+    for index, entry in enumerate(history):
+        if entry.last_modified <= at:
+            if entry.is_delete_marker:
+                return None
+            return _Candidate(entry.key, None, tuple(history[: index + 1]))
+    return None
