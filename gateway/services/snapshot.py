@@ -112,11 +112,13 @@ class Snapshots:
         policy: Policy,
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        page_size: int = LIST_PAGE,
     ) -> None:
         self._store = store
         self._settings = settings
         self._policy = policy
         self._clock = clock
+        self._page = page_size
 
     async def files(
         self, keys: SessionKeys, chosen: list[Selector], *, at: datetime | None
@@ -137,7 +139,7 @@ class Snapshots:
             continuation: str | None = None
             while True:
                 page = await self._store.list_page(
-                    selector.key, delimiter=None, limit=1 if selector.exact else LIST_PAGE, continuation=continuation
+                    selector.key, delimiter=None, limit=1 if selector.exact else self._page, continuation=continuation
                 )
                 for item in page.objects:
                     if not selector.exact or item.key == selector.key:
@@ -165,12 +167,12 @@ class Snapshots:
     async def _histories(self, selector: Selector) -> AsyncIterator[list[VersionEntry]]:
         """Pages of version entries, newest first within each key, for a selector."""
         if not selector.exact:
-            async for page in self._store.version_pages(selector.key):
+            async for page in self._store.version_pages(selector.key, page_size=self._page):
                 yield page
             return
         after: str | None = None
         while True:
-            exact = await self._store.versions_page(selector.key, limit=LIST_PAGE, after=after)
+            exact = await self._store.versions_page(selector.key, limit=self._page, after=after)
             yield exact.entries
             if exact.next_after is None:
                 return

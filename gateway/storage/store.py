@@ -769,9 +769,9 @@ class Store:
             )
         return list(response.get("Deleted") or [])
 
-    async def version_pages(self, prefix: str) -> AsyncIterator[list[VersionEntry]]:
+    async def version_pages(self, prefix: str, *, page_size: int = DELETE_BATCH) -> AsyncIterator[list[VersionEntry]]:
         """Every version and delete marker under `prefix`, a page at a time, newest first within each key."""
-        async for page in self._pages("list_object_versions", prefix, PaginationConfig={"PageSize": DELETE_BATCH}):
+        async for page in self._pages("list_object_versions", prefix, PaginationConfig={"PageSize": page_size}):
             yield _entries(page, None)
 
     async def pending_uploads(self, prefix: str) -> AsyncIterator[list[PendingUpload]]:

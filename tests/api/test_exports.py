@@ -9,8 +9,8 @@ import os
 import time
 import unicodedata
 import zipfile
-from datetime import UTC, datetime, timedelta
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
