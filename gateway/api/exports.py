@@ -35,7 +35,7 @@ async def export_zip(request: Request) -> Response:
     if len(paths) > MAX_SELECTED_PATHS:
         raise InvalidParameter("path", f"name at most {MAX_SELECTED_PATHS} files or folders")
     try:
-        at = exports.moment(query.get("at") or None)
+        at = exports.moment(query.get("at"))
     except ValueError as exc:
         raise InvalidParameter("at", str(exc)) from None
     asked = ExportInput(Selection(query.get("prefix", ""), tuple(paths)), at, query_flag(request, "redact"))
