@@ -32,6 +32,8 @@ from gateway.storage.uploads import SHA256_TAG
 # Tag reads in flight while earlier files are consumed.
 TAG_WIDTH = 16
 LIST_PAGE = 1000
+# The first page is short, so the first file is known (and a zip's first bytes leave) sooner.
+FIRST_PAGE = 100
 # How many files or folders one selection may name.
 MAX_SELECTED_PATHS = 1000
 
@@ -135,12 +137,14 @@ class Snapshots:
                 yield found
 
     async def _listed(self, chosen: list[Selector]) -> AsyncIterator[_Candidate]:
+        limit = min(FIRST_PAGE, self._page)
         for selector in chosen:
             continuation: str | None = None
             while True:
                 page = await self._store.list_page(
-                    selector.key, delimiter=None, limit=1 if selector.exact else self._page, continuation=continuation
+                    selector.key, delimiter=None, limit=1 if selector.exact else limit, continuation=continuation
                 )
+                limit = self._page
                 for item in page.objects:
                     if not selector.exact or item.key == selector.key:
                         yield _Candidate(item.key, item)
