@@ -10,6 +10,7 @@ adapter ever sees a botocore type::
     │   ├── InvalidPath               400 invalid-path          (`rule` names the broken path rule)
     │   ├── InvalidBody               400 invalid-body          (`errors` names each refused field of a JSON body)
     │   ├── InvalidCursor             400 invalid-cursor
+    │   ├── InvalidParameter          400 invalid-parameter     (`parameter` names the refused query parameter)
     │   └── DigestMismatch            400 digest-mismatch
     ├── Unauthorized                  401 unauthorized          (with WWW-Authenticate)
     ├── Forbidden                     403 forbidden
@@ -103,6 +104,17 @@ class InvalidBody(BadRequest):
 class InvalidCursor(BadRequest):
     slug = "invalid-cursor"
     title = "Invalid pagination cursor"
+
+
+class InvalidParameter(BadRequest):
+    """A query parameter was refused; `parameter` names it."""
+
+    slug = "invalid-parameter"
+    title = "Invalid query parameter"
+
+    def __init__(self, parameter: str, message: str) -> None:
+        super().__init__(f"{parameter}: {message}", extra={"parameter": parameter})
+        self.parameter = parameter
 
 
 class DigestMismatch(BadRequest):

@@ -4,6 +4,8 @@ Layout::
 
     {root}/o/{tenant}/{user}/s/{session}/session.json   the session record
     {root}/o/{tenant}/{user}/s/{session}/f/{path}        the session's files
+    {root}/o/{tenant}/{user}/s/{session}/exports/{id}.json   an export's status record
+    {root}/o/{tenant}/{user}/s/{session}/exports/{id}.zip    an export's zip, once built
     {root}/_gateway/owner-key                           the key that makes owner segments opaque
     {root}/_gateway/probe/{token}                        short-lived objects the gateway writes to learn the backend
 
@@ -46,6 +48,10 @@ _IDENTITY_SAFE = frozenset(string.ascii_letters + string.digits + "-_")
 _DIGEST_MARK = "~"
 SESSION_RECORD_NAME = "session.json"
 FILES_DIR = "f/"
+# Beside `f/`, so no file path can name an export, and nothing that lists or judges files ever sees one.
+EXPORTS_DIR = "exports/"
+EXPORT_RECORD_SUFFIX = ".json"
+EXPORT_ARCHIVE_SUFFIX = ".zip"
 SERVER_KEY_NAME = "_gateway/server-key"
 # Beside `f/` in a session: the grants its owner gave (the truth about each grant).
 GRANTS_DIR = "grants/"
@@ -192,6 +198,13 @@ def session_prefix_of(root: str, key: str) -> str | None:
     return match.group(0)[: -len(FILES_DIR)] if match else None
 
 
+def is_export_key(root: str, key: str) -> bool:
+    """Whether `key` is an export's status record or zip, in any session of the bucket."""
+    layout = re.escape(_rooted(root, OWNERS_DIR)) + rf"{_OWNER_SEGMENT}/{_OWNER_SEGMENT}/s/{_SESSION_ID.pattern}/"
+    suffixes = f"(?:{re.escape(EXPORT_RECORD_SUFFIX)}|{re.escape(EXPORT_ARCHIVE_SUFFIX)})"
+    return re.fullmatch(layout + re.escape(EXPORTS_DIR) + _SESSION_ID.pattern + suffixes, key) is not None
+
+
 def server_key_name(root: str) -> str:
     """Where the gateway keeps its random server key: under the root, beside `o/`, so never a session's key."""
     return _rooted(root, SERVER_KEY_NAME)
@@ -223,6 +236,13 @@ def legacy_owner_prefix(root: str, key: str) -> tuple[str, str, str] | None:
     pattern = re.escape(_rooted(root, LEGACY_OWNERS_DIR)) + rf"({_LEGACY_SEGMENT})/u/({_LEGACY_SEGMENT})/s/"
     match = re.match(pattern, key)
     return (match.group(0), match.group(1), match.group(2)) if match else None
+
+
+def _export_id(value: str) -> str:
+    # Export ids are ULIDs like session ids; anything else cannot name an export, and must not hint at why.
+    if not is_session_id(value):
+        raise NotFound("no such export")
+    return value
 
 
 @dataclass(frozen=True)
@@ -303,6 +323,18 @@ class SessionKeys:
     @property
     def files_prefix(self) -> str:
         return self.prefix + FILES_DIR
+
+    @property
+    def exports_prefix(self) -> str:
+        return self.prefix + EXPORTS_DIR
+
+    def export_record(self, export_id: str) -> str:
+        """The status record of an export; an id this API cannot have made names nothing (404)."""
+        return self.exports_prefix + _export_id(export_id) + EXPORT_RECORD_SUFFIX
+
+    def export_archive(self, export_id: str) -> str:
+        """Where an export's zip is built."""
+        return self.exports_prefix + _export_id(export_id) + EXPORT_ARCHIVE_SUFFIX
 
     def file(self, path: str) -> str:
         """The key of a file; `path` is raw client input and is validated here."""

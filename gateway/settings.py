@@ -7,6 +7,7 @@ AWS chain (environment, profile, instance role), which botocore resolves itself.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, TypeVar
@@ -74,6 +75,34 @@ def _url(raw: str) -> str | None:
     return raw.rstrip("/")
 
 
+# What an operator may call a kind of secret: it appears in the zip as `[REDACTED:{kind}]` and in the manifest.
+_REDACT_KIND = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+
+
+def _redact_patterns(raw: str) -> tuple[tuple[str, str], ...]:
+    """`kind=regex` entries, one per line (blank lines and lines starting with '#' are skipped), compiled once here
+    so that a pattern that cannot work stops start-up instead of an export."""
+    patterns = []
+    for number, line in enumerate(raw.splitlines(), start=1):
+        entry = line.strip()
+        if not entry or entry.startswith("#"):
+            continue
+        kind, separator, pattern = entry.partition("=")
+        kind = kind.strip()
+        if not separator or not _REDACT_KIND.fullmatch(kind):
+            raise ValueError(
+                f"line {number}: write kind=regex, the kind in lower-case letters, digits and '-' (got {entry!r})"
+            )
+        try:
+            compiled = re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(f"line {number} ({kind}): not a regular expression: {exc}") from exc
+        if compiled.fullmatch("") is not None:
+            raise ValueError(f"line {number} ({kind}): the pattern matches the empty string")
+        patterns.append((kind, pattern))
+    return tuple(patterns)
+
+
 def _setting(parse: Callable[[str], Any], default: Any, help_text: str) -> Any:
     return field(default=default, metadata={"parse": parse, "help": help_text})
 
@@ -124,6 +153,32 @@ class Settings:
         "secret (at least 32 bytes) that seals pagination cursors, the same on every replica; empty: a random key "
         "kept in the bucket",
     )
+    export_ttl_seconds: int = _setting(
+        _positive_int, 86_400, "how long a built export (its zip and status) stays before it is removed"
+    )
+    export_heartbeat_seconds: int = _setting(
+        _positive_int, 10, "how often a replica building an export rewrites its status record"
+    )
+    export_stale_seconds: int = _setting(
+        _positive_int,
+        60,
+        "an export whose status record is older than this while building was abandoned (its replica stopped) and "
+        "is marked failed; at least twice the heartbeat",
+    )
+    export_tier: str | None = _setting(
+        _optional_text,
+        None,
+        "tier of built export zips; empty: the policy's first tier that ends with its session, else its default tier",
+    )
+    redact_max_bytes: int = _setting(
+        _positive_int, 1 * MiB, "text files up to this size are scanned for secrets by redacting exports"
+    )
+    redact_patterns: tuple[tuple[str, str], ...] = _setting(
+        _redact_patterns,
+        (),
+        "more secrets for redacting exports to replace: kind=regex entries, one per line; a group named secret "
+        "limits the replacement to it",
+    )
     host: str = _setting(_text, "127.0.0.1", "address `serve` listens on")
     port: int = _setting(_positive_int, 8000, "port `serve` listens on")
 
@@ -145,6 +200,14 @@ class Settings:
             if wrong:
                 kind = "a shared secret" if self.jwt_secret else "public keys"
                 raise SettingsError(f"{env_name('jwt_algorithms')}: {', '.join(wrong)} cannot be used with {kind}")
+        if self.export_stale_seconds < 2 * self.export_heartbeat_seconds:
+            raise SettingsError(
+                f"{env_name('export_stale_seconds')}: must be at least twice {env_name('export_heartbeat_seconds')}"
+            )
+        if self.export_ttl_seconds <= self.export_stale_seconds:
+            raise SettingsError(
+                f"{env_name('export_ttl_seconds')}: must be longer than {env_name('export_stale_seconds')}"
+            )
         if not self.jwt_tenant_claim:
             raise SettingsError(f"{env_name('jwt_tenant_claim')}: must not be empty")
 

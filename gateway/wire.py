@@ -27,34 +27,39 @@ def page_limit(raw: str | None, default: int = DEFAULT_PAGE) -> int:
     return value
 
 
-_RFC3339 = re.compile(r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
-EARLIEST = datetime.min.replace(tzinfo=UTC)
-LATEST = datetime.max.replace(tzinfo=UTC)
+# RFC 3339's date-time: a full date, 'T' (or a space, which it allows), a time with optional fractions, and a zone.
+_RFC3339 = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d+)?(?:([Zz])|([+-])(\d{2}):(\d{2}))",
+    re.ASCII,
+)
 
 
 def moment(raw: object) -> datetime:
-    """An RFC 3339 date-time (an offset is required) as an aware time in UTC; ValueError for anything else.
+    """An RFC 3339 date-time as an aware UTC datetime; ValueError says what is wrong.
 
-    Every moment RFC 3339 can write is accepted: a leap second counts as the last second of its minute, and moments
-    outside Python's years 1 to 9999 become the earliest or latest time it has.
+    Stricter than `datetime.fromisoformat`, which also takes forms RFC 3339 does not (no zone, week dates). A leap
+    second (:60) is read as the last microsecond of the minute before it; moments beyond Python's range are clamped
+    to its ends, since no file was written then.
     """
     match = _RFC3339.fullmatch(raw) if isinstance(raw, str) else None
     if match is None:
-        raise ValueError("must be an RFC 3339 date-time with an offset, such as 2026-01-31T09:30:00Z")
-    year, month, day, hour, minute, second = (int(match[group]) for group in range(1, 7))
-    micro = int((match[7][1:] + "000000")[:6]) if match[7] else 0
-    offset = match[8]
-    shift = timedelta(0) if offset in ("Z", "z") else timedelta(hours=int(offset[1:3]), minutes=int(offset[4:6]))
-    shift = -shift if offset.startswith("-") else shift
-    if year == 0:
-        return EARLIEST
+        raise ValueError("must be an RFC 3339 date-time with a time zone, such as 2026-01-31T12:00:00Z")
+    year, month, day, hour, minute, second = (int(match.group(i)) for i in range(1, 7))
+    fraction = match.group(7) or ""
+    micro = int((fraction[1:] + "000000")[:6]) if fraction else 0
+    if second == 60:
+        second, micro = 59, 999_999
+    offset = timedelta(0)
+    if match.group(8) is None:
+        hours, minutes = int(match.group(10)), int(match.group(11))
+        if hours > 23 or minutes > 59:
+            raise ValueError("has a time zone offset out of range")
+        offset = timedelta(hours=hours, minutes=minutes) * (-1 if match.group(9) == "-" else 1)
     try:
-        local = datetime(year, month, day, hour, minute, min(second, 59), micro)
+        local = datetime(year, month, day, hour, minute, second, micro, tzinfo=UTC)
     except ValueError as exc:
-        raise ValueError("is not a date and time of the calendar") from exc
-    if hour > 23 or (offset not in ("Z", "z") and (int(offset[1:3]) > 23 or int(offset[4:6]) > 59)):
-        raise ValueError("is not a date and time of the calendar")
+        raise ValueError(f"is not a valid date and time ({exc})") from None
     try:
-        return (local - shift).replace(tzinfo=UTC)
+        return local - offset
     except OverflowError:
-        return EARLIEST if shift > timedelta(0) else LATEST
+        return (datetime.min if offset > timedelta(0) else datetime.max).replace(tzinfo=UTC)

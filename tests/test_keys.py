@@ -16,6 +16,7 @@ from gateway.keys import (
     decode_path_bytes,
     encode_identity,
     encode_session_id,
+    is_export_key,
     is_session_id,
     legacy_owner_prefix,
     owner_key_name,
@@ -410,3 +411,20 @@ def test_server_keys_live_beside_the_sessions_never_among_them() -> None:
             prefix = Owner(root=root, tenant=identity, user=identity, owner_key=OWNER_KEY).sessions_prefix
             assert not name.startswith(prefix)
             assert not prefix.startswith(name)
+
+
+def test_exports_live_beside_the_files_and_only_ulids_name_them() -> None:
+    keys = Owner(root="gw", tenant="t", user="u", owner_key=OWNER_KEY).session(SID)
+    export_id = encode_session_id(1_800_000_000_000, bytes(range(10)))
+    record, archive = keys.export_record(export_id), keys.export_archive(export_id)
+    assert record == keys.exports_prefix + export_id + ".json" and archive == keys.exports_prefix + export_id + ".zip"
+    assert keys.exports_prefix == keys.prefix + "exports/" and not keys.exports_prefix.startswith(keys.files_prefix)
+    assert is_export_key("gw", record) and is_export_key("gw", archive)
+    assert session_prefix_of("gw", record) is None  # never judged as a file
+    assert not is_export_key("gw", keys.file("exports/" + export_id + ".json"))
+    assert not is_export_key("gw", keys.record) and not is_export_key("", record)
+    for bad in ("", "nope", export_id.lower(), export_id + "/x", "../" + export_id, export_id[:-1]):
+        with pytest.raises(NotFound):
+            keys.export_record(bad)
+        with pytest.raises(NotFound):
+            keys.export_archive(bad)

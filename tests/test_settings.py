@@ -74,3 +74,31 @@ def test_every_setting_is_described() -> None:
     rows = describe()
     assert all(name.startswith("GATEWAY_") and text for name, _default, text in rows)
     assert len({name for name, _, _ in rows}) == len(rows)
+
+
+def test_redaction_patterns_are_read_and_checked_at_start() -> None:
+    settings = Settings.from_env(
+        {"GATEWAY_REDACT_PATTERNS": "# ours\nticket=TICKET-[0-9]{6}\n\n db-password = password=(?P<secret>\\S+)\n"}
+    )
+    assert settings.redact_patterns == (("ticket", "TICKET-[0-9]{6}"), ("db-password", " password=(?P<secret>\\S+)"))
+    for bad, why in [
+        ("no-equals-sign", "kind=regex"),
+        ("Bad Kind=x", "kind=regex"),
+        ("broken=(unclosed", "not a regular expression"),
+        ("empty=a*", "matches the empty string"),
+    ]:
+        with pytest.raises(SettingsError, match=f"GATEWAY_REDACT_PATTERNS: line 1.*{why}"):
+            Settings.from_env({"GATEWAY_REDACT_PATTERNS": bad})
+
+
+def test_export_timings_must_fit_together() -> None:
+    settings = Settings.from_env({})
+    assert (settings.export_ttl_seconds, settings.export_heartbeat_seconds, settings.export_stale_seconds) == (
+        86_400,
+        10,
+        60,
+    )
+    with pytest.raises(SettingsError, match="GATEWAY_EXPORT_STALE_SECONDS"):
+        Settings.from_env({"GATEWAY_EXPORT_HEARTBEAT_SECONDS": "40"})
+    with pytest.raises(SettingsError, match="GATEWAY_EXPORT_TTL_SECONDS"):
+        Settings.from_env({"GATEWAY_EXPORT_TTL_SECONDS": "60"})

@@ -154,10 +154,15 @@ def create_app(
                 shares=core.shares,
                 moving=core.moving,
                 forking=core.forking,
+                exports=core.exports,
                 capabilities=capabilities,
                 owner_key=owner_key,
             )
-            yield
+            try:
+                yield
+            finally:
+                # Builds of this process record that they were stopped, while the store is still open.
+                await core.exports.close()
 
     return Starlette(routes=ROUTES, exception_handlers=HANDLERS, lifespan=lifespan, middleware=[Middleware(Guard)])
 

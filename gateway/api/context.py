@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -16,6 +17,7 @@ from gateway.changes import Actor
 from gateway.errors import BadRequest, FieldError, InvalidBody, NotFound, PayloadTooLarge, UnsupportedMediaType
 from gateway.keys import Owner, SessionKeys, decode_path_bytes
 from gateway.policy.tiers import Policy
+from gateway.services.exports import Exports
 from gateway.services.files import Files
 from gateway.services.forking import Forking
 from gateway.services.grants import Grants
@@ -43,6 +45,7 @@ class Services:
     shares: Shares
     moving: Moving
     forking: Forking
+    exports: Exports
     # What the backend honours, probed once at start-up (gateway/storage/capabilities.py).
     capabilities: Capabilities
     # Makes the owner segments of keys opaque (gateway/keys.py); the same on every replica.
@@ -213,13 +216,21 @@ def _refusal(model: type[BaseModel], exc: ValidationError) -> InvalidBody:
     return InvalidBody("; ".join(f"{e.field or 'the body'}: {e.message}" for e in shown), shown)
 
 
-def json_response(model: BaseModel, *, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
-    """Render a response model; optional members that were never set stay absent."""
+def json_response(
+    model: BaseModel,
+    *,
+    status: int = 200,
+    headers: Mapping[str, str] | None = None,
+    background: BackgroundTask | None = None,
+) -> Response:
+    """Render a response model; optional members that were never set stay absent. `background` runs once the
+    response has been sent."""
     return Response(
         model.model_dump_json(exclude_unset=True),
         status_code=status,
         headers=dict(headers or {}),
         media_type="application/json",
+        background=background,
     )
 
 

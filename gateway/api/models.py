@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, JsonValue, PlainSerializer, WithJsonSchema
 
+from gateway.services import exports as export_service
 from gateway.services import files as file_service
 from gateway.services import grants as grant_service
 from gateway.services import moving as moving_service
@@ -19,6 +20,7 @@ from gateway.services import sessions as session_service
 from gateway.services import shares as share_service
 from gateway.services.files import DEFAULT_LINK_SECONDS, MAX_LINK_SECONDS
 from gateway.services.sessions import MAX_METADATA_BYTES, MAX_NAME_CHARS
+from gateway.services.snapshot import MAX_SELECTED_PATHS
 from gateway.wire import iso, moment
 
 # Tier names depend on the configured policy: the OpenAPI document replaces every schema marked so with a
@@ -408,6 +410,59 @@ class ForkInput(RequestBody):
     at: Moment | None = Field(default=None, description="The moment whose files to take; default: now")
 
 
+# A file, or a folder ending in '/': checked by `gateway.keys` like every path; the pattern only describes it.
+SelectedPath = Annotated[
+    str, Field(min_length=1, json_schema_extra={"pattern": FOLDER_PATH_PATTERN}, description=PATH_RULES_IN_WORDS)
+]
+
+
+class ExportRequest(RequestBody):
+    """What to export: the files under `prefix`, only those `paths` when given (a path ending in '/' is a folder),
+    as they were at `at` when given, with secrets in text files replaced when `redact` is true."""
+
+    prefix: str = Field(
+        default="", json_schema_extra={"pattern": PREFIX_PATTERN}, description="Only paths starting with this"
+    )
+    paths: list[SelectedPath] = Field(
+        default_factory=list, max_length=MAX_SELECTED_PATHS, description="Files, or folders ending in '/'"
+    )
+    at: str | None = Field(
+        default=None,
+        json_schema_extra={"format": "date-time"},
+        description="RFC 3339: the files as they were at that moment (not in the future)",
+    )
+    redact: bool = False
+
+
+class ExportStatus(ResponseBody):
+    """An export built into the bucket. `url` (done only) downloads the zip until `expires_at`, when the export is
+    removed; `error` (failed only) says why it failed."""
+
+    id: str = Field(pattern=SESSION_ID_PATTERN)
+    status: Literal["pending", "running", "done", "failed"]
+    created_at: Timestamp
+    expires_at: Timestamp
+    size: int | None = Field(ge=0, description="Bytes of the zip: so far while running, in all once done")
+    url: str | None = Field(default=None, description="A presigned link to the zip; only when done")
+    error: str | None = Field(default=None, description="Why the export failed; only when failed")
+
+    @classmethod
+    def of(cls, view: export_service.ExportView) -> ExportStatus:
+        record = view.record
+        status = cls(
+            id=record.id,
+            status=record.status,  # type: ignore[arg-type]
+            created_at=record.created_at,
+            expires_at=record.expires_at,
+            size=record.size,
+        )
+        if view.url is not None:
+            status = status.model_copy(update={"url": view.url})
+        if record.error is not None:
+            status = status.model_copy(update={"error": record.error})
+        return status
+
+
 class FieldProblem(ResponseBody):
     field: str = Field(description="Dotted path of the field (list items by index); '' for the body itself")
     message: str
@@ -443,6 +498,7 @@ class Problem(BaseModel):
     not_attempted: int | None = Field(
         default=None, description="A copy or move failed part-way: files not attempted after the failure"
     )
+    parameter: str | None = Field(default=None, description="invalid-parameter: the refused query parameter")
 
 
 REQUEST_MODELS: tuple[type[BaseModel], ...] = (
@@ -455,6 +511,7 @@ REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     ShareInput,
     TransferInput,
     ForkInput,
+    ExportRequest,
 )
 RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
     Session,
@@ -470,6 +527,7 @@ RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
     SharePage,
     CopyReport,
     MoveReport,
+    ExportStatus,
     Problem,
 )
 

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.api import files, grants, moving, sessions, shares
+from gateway.api import exports, files, grants, moving, sessions, shares
 from gateway.api.models import (
     FILE_PATH_PATTERN,
     FOLDER_PATH_PATTERN,
@@ -24,6 +24,8 @@ from gateway.api.models import (
     TIER_NAME_SCHEMA,
     VERSION_QUERY_PATTERN,
     CopyReport,
+    ExportRequest,
+    ExportStatus,
     FilePage,
     FileVersion,
     FolderChange,
@@ -46,6 +48,7 @@ from gateway.api.models import (
     TierChange,
     TransferInput,
 )
+from gateway.services.snapshot import MAX_SELECTED_PATHS
 from gateway.wire import MAX_PAGE
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -140,6 +143,21 @@ HISTORY_PATH = Param(
     "path", "query", "The file's path. " + PATH_RULES_IN_WORDS, _string(FILE_PATH_PATTERN), required=True
 )
 
+SELECTED_PATHS = Param(
+    "path",
+    "query",
+    f"Only these files, or folders ending in '/' (repeat the parameter, at most {MAX_SELECTED_PATHS})",
+    {"type": "array", "items": _string(FOLDER_PATH_PATTERN), "maxItems": MAX_SELECTED_PATHS},
+)
+AT = Param(
+    "at",
+    "query",
+    "RFC 3339: the files as they were at that moment, from their versions (not in the future)",
+    _string(format="date-time"),
+)
+REDACT = Param("redact", "query", "Replace secrets in text files with [REDACTED:kind]", {"type": "boolean"})
+EXPORT_ID = Param("export_id", "path", "Export id", _string(SESSION_ID_PATTERN), required=True)
+
 STORE = (502, 503)
 _DOWNLOAD_HEADERS = {
     "ETag": True,
@@ -162,6 +180,13 @@ _TRANSFER_RULES = (
     "(`failed`) and how many files were not attempted (`not_attempted`); a moved file's source is deleted only "
     "after its copy is in place. Needs files:read and files:write."
 )
+_ZIP_REPLY_HEADERS = {
+    "Content-Disposition": True,
+    "X-Content-Type-Options": True,
+    "Content-Security-Policy": True,
+    "Cache-Control": True,
+}
+
 SESSIONS = "/v1/sessions"
 SESSION = "/v1/sessions/{sid}"
 FILE = SESSION + "/files/{path}"
@@ -467,5 +492,41 @@ OPERATIONS: tuple[Operation, ...] = (
         (Reply(303, "To a short-lived S3 URL of the file", headers={"Location": True, "Cache-Control": True}),),
         (404, *STORE),
         params=(SHARE_ID,),
+    ),
+    Operation(
+        "GET",
+        SESSION + "/export.zip",
+        "export_zip",
+        exports.export_zip,
+        "Download files as one zip, streamed as it is built, with a manifest.json",
+        (Reply(200, "The zip (application/zip)", binary=True, headers=_ZIP_REPLY_HEADERS),),
+        (400, 401, 403, 404, *STORE),
+        params=(SID, PREFIX, SELECTED_PATHS, AT, REDACT),
+        description=(
+            "Entries are the file paths; `manifest.json` (last) lists every entry's path, version, size, SHA-256, "
+            "tier and time, and what was redacted. 404 when no file matches the selection."
+        ),
+    ),
+    Operation(
+        "POST",
+        SESSION + "/exports",
+        "start_export",
+        exports.start_export,
+        "Build the same zip into the bucket, for a presigned download link once done",
+        (Reply(202, "Accepted; poll the Location", ExportStatus, headers={"Location": True}),),
+        (400, 401, 403, 404, 413, 415, *STORE),
+        params=(SID,),
+        body=ExportRequest,
+        body_required=False,
+    ),
+    Operation(
+        "GET",
+        SESSION + "/exports/{export_id}",
+        "get_export",
+        exports.get_export,
+        "An export's status, and its download link once done",
+        (Reply(200, "The export", ExportStatus, headers={"Cache-Control": True}),),
+        (401, 403, 404, *STORE),
+        params=(SID, EXPORT_ID),
     ),
 )

@@ -13,6 +13,8 @@ version, so the run is idempotent, and several replicas running it at once can o
   rendered rules is what counts (Ceph RGW 16 and moto drop NewerNoncurrentVersions). `GATEWAY_S3_FLAVOR`, when
   set, stands for the bucket's rules;
 - delete markers with no versions left under them: removed;
+- exports (status records and zips, beside a session's files) older than `GATEWAY_EXPORT_TTL_SECONDS`: every
+  version removed, whatever their tier's rules say (those are only a safety net for exports);
 - multipart uploads left open longer than the bucket's `abort_incomplete_multipart_days`: aborted (S3's
   AbortIncompleteMultipartUpload, for backends whose lifecycle engine does not run).
 """
@@ -30,7 +32,7 @@ from typing import Any
 from gateway import changes
 from gateway.changes import SYSTEM_JANITOR, Change, ChangeHook
 from gateway.errors import ObjectMissing, PreconditionFailed
-from gateway.keys import SESSION_RECORD_NAME, SessionKeys, session_prefix_of
+from gateway.keys import SESSION_RECORD_NAME, SessionKeys, is_export_key, session_prefix_of
 from gateway.policy import lifecycle
 from gateway.policy.tiers import Policy, tier_of
 from gateway.policy.visibility import DELETE, EXPIRE, Verdict, judge_history
@@ -159,6 +161,8 @@ class Janitor:
     ) -> list[Action]:
         """Actions for one key's history (newest first)."""
         key = group[0].key
+        if is_export_key(self._settings.key_root, key):
+            return [] if only_ephemeral else self._expired_export(group)
         session_prefix = session_prefix_of(self._settings.key_root, key)
         if session_prefix is None:
             return []  # session records and anything else the gateway does not manage as a file
@@ -181,6 +185,15 @@ class Janitor:
             Action(verdict.action, key, verdict.entry.version_id, verdict.reason or "")
             for verdict in verdicts
             if verdict.action is not None and (not only_ephemeral or _ends_with_session(verdict))
+        ]
+
+    def _expired_export(self, group: list[VersionEntry]) -> list[Action]:
+        """Versions of an export's record or zip past the export's time to live (counted from each one's write)."""
+        cutoff = self._clock() - timedelta(seconds=self._settings.export_ttl_seconds)
+        return [
+            Action(DELETE, entry.key, entry.version_id, "export past its time to live")
+            for entry in group
+            if entry.last_modified <= cutoff
         ]
 
     async def _abandoned_uploads(self, walk: str) -> list[Action]:

@@ -9,15 +9,17 @@ from datetime import UTC, datetime
 
 from gateway.auth.cursors import CursorSealer
 from gateway.changes import ChangeHook
+from gateway.errors import SettingsError
 from gateway.policy.janitor import Janitor
 from gateway.policy.tiers import Policy
+from gateway.services.exports import Exports
 from gateway.services.files import Files
 from gateway.services.forking import Forking
 from gateway.services.grants import Grants
 from gateway.services.moving import Moving
 from gateway.services.sessions import Sessions
 from gateway.services.shares import Shares
-from gateway.settings import Settings
+from gateway.settings import Settings, env_name
 from gateway.storage.store import Store
 from gateway.storage.writes import CautiousTraits, Traits, VersionWriter
 
@@ -34,6 +36,21 @@ class Core:
     shares: Shares | None
     moving: Moving
     forking: Forking
+    exports: Exports
+
+
+def export_tier(settings: Settings, policy: Policy) -> str:
+    """The tier of built exports: the configured one, else the policy's first tier that ends with its session (an
+    export is a copy for taking away, not a thing to keep), else its default tier."""
+    if settings.export_tier is not None:
+        if settings.export_tier not in policy.tiers:
+            raise SettingsError(
+                f"{env_name('export_tier')}: {settings.export_tier!r} is not a tier of {policy.source}; "
+                f"valid tiers: {', '.join(policy.names)}"
+            )
+        return settings.export_tier
+    scratch = [tier.name for tier in policy.tiers.values() if tier.ends_with_session]
+    return scratch[0] if scratch else policy.default_tier
 
 
 def assemble(
@@ -68,6 +85,7 @@ def assemble(
     shares = None
     if owner_key is not None:
         shares = Shares(store, writer, files, hook, now, root=settings.key_root, owner_key=owner_key)
+    exports = Exports(store, settings, policy, writer=writer, tier=export_tier(settings, policy), clock=now)
     moving = Moving(store, settings, policy, sessions=sessions, files=files, writer=writer, hook=hook, clock=now)
     forking = Forking(store, settings, policy, sessions=sessions, moving=moving, clock=now)
     return Core(
@@ -80,4 +98,5 @@ def assemble(
         shares=shares,
         moving=moving,
         forking=forking,
+        exports=exports,
     )

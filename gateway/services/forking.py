@@ -24,7 +24,7 @@ from gateway.policy.tiers import Policy
 from gateway.services.files import StoredVersion
 from gateway.services.moving import UNCONDITIONAL, Moving, Pair, bounded
 from gateway.services.sessions import MAX_NAME_CHARS, SessionRecord, Sessions
-from gateway.services.snapshot import SnapshotFile, session_files_as_of
+from gateway.services.snapshot import Selection, SnapshotFile, Snapshots, selectors
 from gateway.settings import Settings
 from gateway.storage.store import Store
 from gateway.storage.writes import Prepared, Written
@@ -80,7 +80,7 @@ class Forking:
         await self._sessions.add(owner, draft)
         for found, copy in zip(files, written, strict=True):
             if copy is not None:
-                origin = {"session_id": source.session_id, "path": found.path, "version_id": found.version.version_id}
+                origin = {"session_id": source.session_id, "path": found.path, "version_id": found.version_id}
                 await self._moving.announce_written(actor, target, copy, {"forked_from": origin})
         return draft
 
@@ -89,15 +89,9 @@ class Forking:
     ) -> list[SnapshotFile]:
         limit = self._settings.max_bulk_files
         files: list[SnapshotFile] = []
-        snapshot = session_files_as_of(
-            self._store,
-            self._policy,
-            source,
-            at=at,
-            now=now,
-            day_seconds=self._settings.day_seconds,
-            session_ended=record.ended,
-        )
+        # The one walk exports use too: retention judged at the injected clock, by the one visibility judge.
+        walk = Snapshots(self._store, self._settings, self._policy, clock=lambda: now)
+        snapshot = walk.files(source, selectors(source, Selection()), at=at)
         async with contextlib.aclosing(snapshot):
             async for found in snapshot:
                 files.append(found)
@@ -113,7 +107,7 @@ class Forking:
             if failures:
                 return None
             try:
-                info = await self._store.head(found.version.key, found.version.version_id)
+                info = await self._store.head(found.key, found.version_id)
             except ObjectMissing:
                 return None  # removed since it was listed (by the janitor or a purge): nothing to copy
             except Exception as exc:

@@ -365,7 +365,9 @@ class Sessions:
             await self._store.purge(keys.prefix)
             await self._announce(changes.SESSION_PURGED, owner, keys)
             return
-        # Files first: a failure half-way leaves a session that still exists and can be deleted again.
+        # Files first: a failure half-way leaves a session that still exists and can be deleted again. Exports are
+        # copies of the files, not their history: they go for good (a zip must not outlive the session it copied).
+        await self._store.purge(keys.exports_prefix)
         await self._store.delete_all_current(keys.files_prefix)
         marker = await self._writer.write(keys.record, DeleteMarker(), prepared=Prepared(None, None))
         await self._announce(changes.SESSION_DELETED, owner, keys, marker.info.version_id)

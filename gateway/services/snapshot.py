@@ -1,103 +1,237 @@
-"""A session's files as they were at a moment: for each path, the version that was its head then.
+"""The files of a session as they are now, or as they were at a moment: one walk that exports (and forks) share.
 
-`session_files_as_of` walks the session's version listing a page at a time (memory stays at one page, however
-many files and versions there are) and yields, per path, the version current at `at` (or now). A path whose head
-at `at` was a delete marker, or no entry yet, yields nothing. Retention is judged at `now` by the one judge
-(`gateway.policy.visibility`): a version that retention has removed since, or would have, is not brought back.
+`Snapshots.files` yields each selected file once, in key order (S3's listing order, which is the UTF-8 order of
+the paths), with the exact version to read and its tier, a page at a time: the listing is never held whole.
 
-Forks use it; the files of a session as of a moment are also what an export as of a moment needs, so this module
-says only that and nothing about what a caller does with them.
+- **Now** (no moment): the normal listing (ListObjectsV2), then each file's tags and version id, as file listings
+  read them; a file its tier's retention has removed is left out, as every read leaves it out.
+- **At a moment**: the version listing (ListObjectVersions). Of each key's history, the newest entry written at or
+  before the moment counts: a delete marker means the file did not exist then. The version found is judged by
+  `policy.visibility` against the whole history above it, exactly as a history page judges it, so a version that
+  retention has removed since (or that S3 lifecycle has yet to remove) is never brought back.
+
+Tags are read a few files ahead (`TAG_WIDTH` at once) while the caller consumes earlier files.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
+from gateway.errors import ObjectMissing
 from gateway.keys import SessionKeys
+from gateway.ordered import ordered
 from gateway.policy import visibility
 from gateway.policy.tiers import Policy, Tier, tier_of
-from gateway.storage.store import Store, VersionEntry
-from gateway.storage.tagging import tags_of
+from gateway.settings import Settings
+from gateway.storage.digests import is_sha256_hex
+from gateway.storage.store import ObjectInfo, Store, VersionEntry
+from gateway.storage.uploads import SHA256_TAG
+
+# Tag reads in flight while earlier files are consumed.
+TAG_WIDTH = 16
+LIST_PAGE = 1000
+# The first page is short, so the first file is known (and a zip's first bytes leave) sooner.
+FIRST_PAGE = 100
+# How many files or folders one selection may name.
+MAX_SELECTED_PATHS = 1000
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which files: those whose path starts with `prefix`, and, when `paths` are given, only those paths (a path
+    ending in '/' names a folder and everything under it)."""
+
+    prefix: str = ""
+    paths: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Selector:
+    """One stretch of keys to walk: a listing prefix, or one exact key."""
+
+    key: str
+    exact: bool
 
 
 @dataclass(frozen=True)
 class SnapshotFile:
-    """A file as it was at the moment asked for: its path, the exact version, its tags and tier."""
+    """One file as the snapshot sees it: the exact version to read, and what is known of it before reading it."""
 
     path: str
-    version: VersionEntry
-    tags: Mapping[str, str]
+    key: str
+    version_id: str | None  # None only for an object written before the bucket kept versions
+    size: int
+    etag: str
+    last_modified: datetime
     tier: Tier | None
+    sha256: str | None  # as the gateway stored it (its tags); None where unknown
+    tags: Mapping[str, str] = field(default_factory=dict)  # the version's tags, for copies that keep them
 
 
-def head_at(history: Sequence[VersionEntry], at: datetime | None) -> VersionEntry | None:
-    """The entry of one key's history (newest first) that was its head at `at` (None: now).
-
-    By time rather than by place in the listing: some backends list a key's delete markers apart from its versions,
-    so the newest entry written by `at` is the one with the latest time; entries of the same instant keep the
-    listing's order, newest first.
-    """
-    if at is None:
-        return history[0] if history else None
-    written = [(entry.last_modified, -index, entry) for index, entry in enumerate(history) if entry.last_modified <= at]
-    return max(written, key=lambda found: (found[0], found[1]))[2] if written else None
-
-
-async def session_files_as_of(
-    store: Store,
-    policy: Policy,
-    keys: SessionKeys,
-    *,
-    at: datetime | None,
-    now: datetime,
-    day_seconds: int = visibility.DAY_SECONDS,
-    session_ended: bool = False,
-) -> AsyncGenerator[SnapshotFile, None]:
-    """The files of the session at `keys` as they were at `at` (None: its current files), in path order.
-
-    One ListObjectVersions per 1,000 entries, and a GetObjectTagging per file yielded (16 at a time): the tier of
-    the version decides whether retention has removed it by `now`. `session_ended` also removes the versions of
-    tiers that end with their session, as the janitor does.
-    """
-    pending: list[list[VersionEntry]] = []
-    history: list[VersionEntry] = []
-    async for page in store.version_pages(keys.files_prefix):
-        for entry in page:
-            if history and entry.key != history[0].key:
-                pending.append(history)
-                history = []
-            history.append(entry)
-        # Histories that ended on this page are judged now; the last one may go on in the next page.
-        for found in await _judged(store, policy, keys, pending, at, now, day_seconds, session_ended):
-            yield found
-        pending = []
-    if history:
-        for found in await _judged(store, policy, keys, [history], at, now, day_seconds, session_ended):
-            yield found
+def selectors(keys: SessionKeys, selection: Selection) -> list[Selector]:
+    """The stretches of keys a selection covers, validated (400 `invalid-path` naming the rule), in key order and
+    without overlaps, so that walking them one after the other yields every file once, in key order."""
+    within = keys.listing(selection.prefix)
+    if not selection.paths:
+        return [Selector(within, exact=False)]
+    found: list[Selector] = []
+    for path in selection.paths:
+        if path.endswith("/"):
+            folder = keys.folder(path)
+            if within.startswith(folder):
+                found.append(Selector(within, exact=False))
+            elif folder.startswith(within):
+                found.append(Selector(folder, exact=False))
+        else:
+            key = keys.file(path)
+            if key.startswith(within):
+                found.append(Selector(key, exact=True))
+    found.sort(key=lambda selector: (selector.key, selector.exact))
+    kept: list[Selector] = []
+    for selector in found:
+        # Sorted keys put everything under a prefix right after it: one look back finds what is already covered.
+        if kept and (kept[-1] == selector or (not kept[-1].exact and selector.key.startswith(kept[-1].key))):
+            continue
+        kept.append(selector)
+    return kept
 
 
-async def _judged(
-    store: Store,
-    policy: Policy,
-    keys: SessionKeys,
-    histories: list[list[VersionEntry]],
-    at: datetime | None,
-    now: datetime,
-    day_seconds: int,
-    session_ended: bool,
-) -> list[SnapshotFile]:
-    chosen = [(history, head_at(history, at)) for history in histories]
-    live = [(history, head) for history, head in chosen if head is not None and not head.is_delete_marker]
-    found_tags = await tags_of(store, [(head.key, head.version_id) for _, head in live])
-    files = []
-    for (history, head), tags in zip(live, found_tags, strict=True):
-        tier = tier_of(policy, tags)
-        # The judge needs the tier of the version it is asked about only; the others' do not change its verdict.
-        verdicts = visibility.judge_history(
-            history, {head.version_id: tier}, now=now, day_seconds=day_seconds, session_ended=session_ended
+@dataclass(frozen=True)
+class _Candidate:
+    """A version the listing offers; its tags decide whether retention has removed it."""
+
+    key: str
+    info: ObjectInfo | None  # now: the listed object
+    history: tuple[VersionEntry, ...] = ()  # at a moment: the key's entries from the newest down to the chosen one
+
+
+class Snapshots:
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        policy: Policy,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        page_size: int = LIST_PAGE,
+    ) -> None:
+        self._store = store
+        self._settings = settings
+        self._policy = policy
+        self._clock = clock
+        self._page = page_size
+
+    async def files(
+        self, keys: SessionKeys, chosen: list[Selector], *, at: datetime | None
+    ) -> AsyncGenerator[SnapshotFile, None]:
+        """The files under `chosen` (see `selectors`), now or as they were at `at`, in key order."""
+        now = self._clock()
+        candidates = self._listed(chosen) if at is None else self._historic(chosen, at)
+
+        async def judged(candidate: _Candidate) -> SnapshotFile | None:
+            return await self._judge(keys, candidate, now)
+
+        async for found in ordered(candidates, judged, width=TAG_WIDTH):
+            if found is not None:
+                yield found
+
+    async def _listed(self, chosen: list[Selector]) -> AsyncIterator[_Candidate]:
+        limit = min(FIRST_PAGE, self._page)
+        for selector in chosen:
+            continuation: str | None = None
+            while True:
+                page = await self._store.list_page(
+                    selector.key, delimiter=None, limit=1 if selector.exact else limit, continuation=continuation
+                )
+                limit = self._page
+                for item in page.objects:
+                    if not selector.exact or item.key == selector.key:
+                        yield _Candidate(item.key, item)
+                continuation = page.continuation
+                if selector.exact or continuation is None:
+                    break
+
+    async def _historic(self, chosen: list[Selector], at: datetime) -> AsyncIterator[_Candidate]:
+        for selector in chosen:
+            group: list[VersionEntry] = []
+            async for entries in self._histories(selector):
+                for entry in entries:
+                    if group and entry.key != group[0].key:
+                        found = _as_of(group, at)
+                        if found is not None:
+                            yield found
+                        group = []
+                    group.append(entry)
+            if group:
+                found = _as_of(group, at)
+                if found is not None:
+                    yield found
+
+    async def _histories(self, selector: Selector) -> AsyncIterator[list[VersionEntry]]:
+        """Pages of version entries, newest first within each key, for a selector."""
+        if not selector.exact:
+            async for page in self._store.version_pages(selector.key, page_size=self._page):
+                yield page
+            return
+        after: str | None = None
+        while True:
+            exact = await self._store.versions_page(selector.key, limit=self._page, after=after)
+            yield exact.entries
+            if exact.next_after is None:
+                return
+            after = exact.next_after
+
+    async def _judge(self, keys: SessionKeys, candidate: _Candidate, now: datetime) -> SnapshotFile | None:
+        day = self._settings.day_seconds
+        try:
+            if candidate.info is not None:
+                info = candidate.info
+                tags, version_id = await self._store.get_tags_and_version(candidate.key)
+                if version_id is None:  # Ceph RGW does not say which version it read the tags of
+                    info = await self._store.head(candidate.key)
+                    version_id = info.version_id
+                tier = tier_of(self._policy, tags)
+                if visibility.current_is_gone(tier, info.last_modified, now, day):
+                    return None
+                size, etag, written = info.size, info.etag, info.last_modified
+            else:
+                chosen = candidate.history[-1]
+                version_id = chosen.version_id
+                tags = await self._store.get_tags(candidate.key, version_id)
+                tier = tier_of(self._policy, tags)
+                verdicts = visibility.judge_history(candidate.history, {version_id: tier}, now=now, day_seconds=day)
+                if not verdicts[-1].visible:
+                    return None
+                size, etag, written = chosen.size or 0, chosen.etag or "", chosen.last_modified
+        except ObjectMissing:
+            return None  # removed since it was listed
+        sha256 = tags.get(SHA256_TAG)
+        return SnapshotFile(
+            path=keys.path_of(candidate.key),
+            key=candidate.key,
+            version_id=None if version_id == "null" else version_id,
+            size=size,
+            etag=etag,
+            last_modified=written,
+            tier=tier,
+            sha256=sha256 if is_sha256_hex(sha256) else None,
+            tags=tags,
         )
-        if any(v.entry.version_id == head.version_id and v.visible for v in verdicts):
-            files.append(SnapshotFile(keys.path_of(head.key), head, tags, tier))
-    return files
+
+
+def _as_of(history: list[VersionEntry], at: datetime) -> _Candidate | None:
+    """The entry of one key's history (newest first) that was current at `at`, with the entries above it.
+
+    Chosen by time rather than by place in the listing: some backends (moto) list a key's delete markers apart from
+    its versions, so the newest entry written by `at` is the one with the latest time; entries of the same instant
+    keep the listing's order, newest first.
+    """
+    written = [(entry.last_modified, -index) for index, entry in enumerate(history) if entry.last_modified <= at]
+    if not written:
+        return None
+    index = -max(written)[1]
+    if history[index].is_delete_marker:
+        return None
+    return _Candidate(history[index].key, None, tuple(history[: index + 1]))

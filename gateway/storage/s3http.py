@@ -216,6 +216,17 @@ def parse_versions(body: bytes) -> tuple[list[ListedEntry], bool]:
     return entries, truncated
 
 
+def parse_tags(body: bytes) -> dict[str, str]:
+    """The tags of a GetObjectTagging answer."""
+    root = ElementTree.fromstring(body)  # noqa: S314
+    tags: dict[str, str] = {}
+    for element in root.iter():
+        if element.tag.rpartition("}")[2] == "Tag":
+            fields = {child.tag.rpartition("}")[2]: child.text or "" for child in element}
+            tags[fields["Key"]] = fields.get("Value", "")
+    return tags
+
+
 def _sendable(body: bytes) -> bytes | AsyncIterator[memoryview] | None:
     """A body as aiohttp should send it: small ones at once, large ones a piece at a time (no copies), so that
     one large write never holds the event loop (encrypting it, over HTTPS)."""

@@ -2,7 +2,8 @@
 
 It speaks in keys built by `gateway.keys`, returns plain dataclasses, and translates every S3 failure into the
 gateway's exception tree with one table (`translate`). The calls on every request's path (GetObject, HeadObject,
-PutObject, UploadPart) go through the lean client in `gateway.storage.s3http`; all others through aiobotocore.
+GetObjectTagging, PutObject, UploadPart) go through the lean client in `gateway.storage.s3http`; all others
+through aiobotocore.
 Bulk walks use botocore paginators; retries are botocore's standard mode, which the lean client follows too.
 """
 
@@ -37,6 +38,7 @@ from gateway.storage.s3http import (
     S3Refusal,
     Signer,
     Target,
+    parse_tags,
     parse_versions,
     payload_sha256,
 )
@@ -495,11 +497,22 @@ class Store:
         return (await self.get_tags_and_version(key, version_id))[0]
 
     async def get_tags_and_version(self, key: str, version_id: str | None = None) -> tuple[dict[str, str], str | None]:
-        """Tags of a version, and its version id when the backend says (Ceph RGW 16 does not)."""
-        params = {"VersionId": version_id} if version_id else {}
-        response = await self._call("get_object_tagging", key, Key=key, **params)
-        tags = {tag["Key"]: tag["Value"] for tag in response.get("TagSet", [])}
-        return tags, _version(response.get("VersionId"))
+        """Tags of a version, and its version id when the backend says (Ceph RGW 16 does not).
+
+        On the lean client: listings, HEADs and exports read tags file by file, and botocore's own work per call
+        cost more than the call itself.
+        """
+        params: dict[str, str | None] = {"tagging": None, **_version_query(version_id)}
+        response = await self._object_call("get_object_tagging", "GET", key, params=params)
+        try:
+            tags = parse_tags(await response.read())
+        except (ElementTree.ParseError, KeyError) as exc:
+            raise errors.StoreError("the storage backend answered a tag read this gateway cannot read") from exc
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise translate(exc) from exc
+        finally:
+            response.release()
+        return tags, _version(response.headers.get("x-amz-version-id"))
 
     async def put_tags(self, key: str, tags: Mapping[str, str], version_id: str | None = None) -> None:
         """Replace the tags of one version (the current one by default) without touching its data."""
@@ -769,9 +782,9 @@ class Store:
             )
         return list(response.get("Deleted") or [])
 
-    async def version_pages(self, prefix: str) -> AsyncIterator[list[VersionEntry]]:
+    async def version_pages(self, prefix: str, *, page_size: int = DELETE_BATCH) -> AsyncIterator[list[VersionEntry]]:
         """Every version and delete marker under `prefix`, a page at a time, newest first within each key."""
-        async for page in self._pages("list_object_versions", prefix, PaginationConfig={"PageSize": DELETE_BATCH}):
+        async for page in self._pages("list_object_versions", prefix, PaginationConfig={"PageSize": page_size}):
             yield _entries(page, None)
 
     async def pending_uploads(self, prefix: str) -> AsyncIterator[list[PendingUpload]]:

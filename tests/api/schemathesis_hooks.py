@@ -173,6 +173,9 @@ def breaks_a_rule_in_words(case: Any, problem: dict[str, Any]) -> bool:
     folder = path.endswith("/")
     if kind == "/problems/invalid-path":
         return problem.get("rule") in RULES_IN_WORDS
+    if _future_at(case, kind, problem):
+        # `at` must not be in the future: a moment, not a format, so no schema can say it.
+        return True
     if kind == "/problems/invalid-cursor":
         # A cursor is opaque: only one a listing returned is valid, and no schema can tell which strings those are.
         return "cursor" in query
@@ -202,6 +205,19 @@ def breaks_a_rule_in_words(case: Any, problem: dict[str, Any]) -> bool:
             or ("tier" in fields and body.get("tier") is None and "default_tier" not in body)
         )
     return False
+
+
+def _future_at(case: Any, kind: object, problem: dict[str, Any]) -> bool:
+    if kind == "/problems/invalid-parameter" and problem.get("parameter") == "at":
+        raw = (case.query or {}).get("at")
+    elif kind == "/problems/invalid-body" and _fields(problem) == {"at"} and isinstance(case.body, dict):
+        raw = case.body.get("at")
+    else:
+        return False
+    try:
+        return isinstance(raw, str) and moment(raw) > datetime.now(UTC)
+    except ValueError:
+        return False
 
 
 @schemathesis.hook

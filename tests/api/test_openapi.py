@@ -3,6 +3,7 @@ backends, is validated (jsonschema, draft 2020-12) against the schema the docume
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import httpx
@@ -136,6 +137,32 @@ def test_copy_move_and_fork_answers_match_the_document(conformance: Conformance,
         (session + "/fork", 201),
         (session + "/fork", 400),
     }
+
+
+def test_export_answers_match_the_document(conformance: Conformance, api: httpx.Client) -> None:
+    check = conformance.check
+    sid = api.post("/v1/sessions", json={"name": "export ✓"}).json()["id"]
+    assert api.put(f"/v1/sessions/{sid}/files/e\u0301te\u0301 🎉%.txt", content=b"x").status_code == 201
+    archive, exports, one = (
+        "/v1/sessions/{sid}/export.zip",
+        "/v1/sessions/{sid}/exports",
+        "/v1/sessions/{sid}/exports/{export_id}",
+    )
+    check(api.get(f"/v1/sessions/{sid}/export.zip", params={"redact": "true"}), "GET", archive)
+    check(api.get(f"/v1/sessions/{sid}/export.zip", params={"at": "noon"}), "GET", archive)
+    check(api.get(f"/v1/sessions/{sid}/export.zip", params={"prefix": "none/"}), "GET", archive)
+    accepted = check(api.post(f"/v1/sessions/{sid}/exports", json={"paths": ["été 🎉%.txt"]}), "POST", exports)
+    check(api.post(f"/v1/sessions/{sid}/exports", json={"at": "2999-01-01T00:00:00Z"}), "POST", exports)
+    check(
+        api.post(f"/v1/sessions/{sid}/exports", content=b"x", headers={"content-type": "text/plain"}), "POST", exports
+    )
+    deadline = time.monotonic() + 60
+    while check(api.get(f"/v1/sessions/{sid}/exports/{accepted['id']}"), "GET", one)["status"] != "done":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    check(api.get(f"/v1/sessions/{sid}/exports/01ARZ3NDEKTSV4RRFFQ69G5FAV"), "GET", one)
+    statuses = {(template, status) for _method, template, status in conformance.checked}
+    assert statuses >= {(archive, 200), (archive, 400), (archive, 404), (exports, 202), (exports, 400), (one, 200)}
 
 
 def test_the_document_is_generated_from_the_policy_and_models() -> None:
