@@ -20,7 +20,7 @@ from gateway.services.grants import READ_ACCESS
 from gateway.services.sessions import OpenSession
 from gateway.services.snapshot import MAX_SELECTED_PATHS, Selection
 
-_ZIP_HEADERS = {
+ZIP_HEADERS = {
     "Content-Type": ZIP_TYPE,
     "X-Content-Type-Options": "nosniff",
     "Content-Security-Policy": "default-src 'none'; sandbox",
@@ -47,7 +47,7 @@ async def export_zip(request: Request) -> Response:
         return await exports.download(OpenSession(keys, await sessions.read(keys)), asked)
 
     download = await reach(request, principal, READ_ACCESS, download_from)
-    headers = {**_ZIP_HEADERS, "Content-Disposition": content_disposition(download.filename, inline=False)}
+    headers = {**ZIP_HEADERS, "Content-Disposition": content_disposition(download.filename, inline=False)}
     if request.method == "HEAD":
         await download.chunks.aclose()
         return Response(status_code=200, headers=headers)

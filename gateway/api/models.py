@@ -311,13 +311,16 @@ class GrantPage(ResponseBody):
 
 class ShareInput(RequestBody):
     """A link anyone holding it may open without a login: one file (`path`, optionally one version) or a folder
-    (`prefix`, streamed as a zip)."""
+    (`prefix`, streamed as a zip). Send exactly one of `path` and `prefix`; `version_id` only with `path`."""
 
     path: FilePath | None = None
     prefix: str | None = Field(default=None, pattern=PREFIX_PATTERN, description="A folder path ending in '/'")
     version_id: VersionId | None = None
-    expires_in: WholeNumber | None = Field(default=None, ge=1, description="Seconds; leave out for a link that lasts")
-    max_downloads: WholeNumber | None = Field(default=None, ge=1, le=share_service.MAX_DOWNLOADS)
+    # The bounds go inside the optional type: on the field they would not reach the JSON schema's `minimum`.
+    expires_in: Annotated[int, Field(ge=1), BeforeValidator(_whole)] | None = Field(
+        default=None, description="Seconds; leave out for a link that lasts"
+    )
+    max_downloads: Annotated[int, Field(ge=1, le=share_service.MAX_DOWNLOADS), BeforeValidator(_whole)] | None = None
 
 
 class Share(ResponseBody):

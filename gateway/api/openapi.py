@@ -111,6 +111,8 @@ def _operation(operation: Operation) -> dict[str, Any]:
     }
     if operation.description:
         described["description"] = operation.description
+    if operation.public:
+        described["security"] = []  # the URL itself is the credential
     if operation.body is not None:
         content = {"application/json": {"schema": _ref(operation.body)}}
         described["requestBody"] = {"required": operation.body_required, "content": content}

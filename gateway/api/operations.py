@@ -88,6 +88,8 @@ class Operation:
     body_required: bool = True
     binary_body: bool = False
     description: str | None = None
+    # Answered without a token (a share link's id is its own credential).
+    public: bool = False
 
 
 def _string(pattern: str | None = None, **extra: Any) -> dict[str, Any]:
@@ -454,7 +456,7 @@ OPERATIONS: tuple[Operation, ...] = (
         SESSION + "/shares",
         "create_share",
         shares.create_share,
-        "Make a share link to a file: anyone holding it may download it, without a login (owner only)",
+        "Make a share link to a file or a folder: anyone holding it may download it, without a login (owner only)",
         (Reply(201, "The link", Share, headers={"Cache-Control": True}),),
         (400, 401, 403, 404, 413, 415, *STORE),
         params=(SID,),
@@ -488,10 +490,17 @@ OPERATIONS: tuple[Operation, ...] = (
         "/s/{share_id}",
         "open_share",
         shares.open_share,
-        "Open a share link (no login): a redirect to the file; revoked, expired, used up and unknown links are 404",
-        (Reply(303, "To a short-lived S3 URL of the file", headers={"Location": True, "Cache-Control": True}),),
+        "Open a share link (no login): a file redirects to S3, a folder is a zip; revoked, expired, used up and "
+        "unknown links are 404",
+        (
+            Reply(303, "A file: to a short-lived S3 URL of it", headers={"Location": True, "Cache-Control": True}),
+            Reply(
+                200, "A folder: its files as one zip with a manifest.json", binary=True, headers={"Cache-Control": True}
+            ),
+        ),
         (404, *STORE),
         params=(SHARE_ID,),
+        public=True,
     ),
     Operation(
         "GET",

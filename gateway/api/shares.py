@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
 from gateway.api.context import caller, json_body, json_response, open_session, owner_of, services
+from gateway.api.exports import ZIP_HEADERS
 from gateway.api.models import Share, ShareInput, SharePage
 from gateway.auth.tokens import READ, WRITE
+from gateway.errors import NotFound
+from gateway.services.downloads import content_disposition
+from gateway.services.exports import ExportInput
+from gateway.services.sessions import OpenSession
+from gateway.services.shares import GONE
+from gateway.services.snapshot import Selection
 
 # What a link's answer must never do: be cached (a revoked link would live on), leak the link in a Referer, or be
 # framed or sniffed.
@@ -62,6 +69,20 @@ async def open_share(request: Request) -> Response:
     """No login: the link's id is the credential. Every refusal is the same 404 (see `gateway.services.shares`)."""
     # HEAD (link previews, checkers) answers the same but does not count as a download.
     share_id = str(request.path_params["share_id"])
-    opened = await services(request).shares.open(share_id, count=request.method == "GET", folder_ok=False)
-    assert opened.url is not None
-    return Response(status_code=303, headers={"Location": opened.url, **LINK_HEADERS})
+    found = services(request)
+    opened = await found.shares.open(share_id, count=request.method == "GET")
+    if opened.url is not None:
+        return Response(status_code=303, headers={"Location": opened.url, **LINK_HEADERS})
+    # A folder: its files as one zip, streamed as it is built, through the owner's keys narrowed to the folder.
+    try:
+        record = await found.sessions.read(opened.keys)
+        asked = ExportInput(Selection(opened.share.prefix or ""))
+        download = await found.exports.download(OpenSession(opened.keys, record), asked)
+    except NotFound:
+        raise NotFound(GONE) from None  # emptied or gone since: the same answer as any link that opens nothing
+    headers = {**ZIP_HEADERS, **LINK_HEADERS}
+    headers["Content-Disposition"] = content_disposition(download.filename, inline=False)
+    if request.method == "HEAD":
+        await download.chunks.aclose()
+        return Response(status_code=200, headers=headers)
+    return StreamingResponse(download.chunks, headers=headers)

@@ -148,7 +148,8 @@ class Shares:
             path = file.path
         else:
             assert prefix is not None
-            prefix = keys.path_of(keys.folder(prefix))
+            # '' shares the whole session; anything else must be a folder path.
+            prefix = keys.path_of(keys.folder(prefix)) if prefix else ""
         now = self._clock().replace(microsecond=0)
         share = Share(
             id=new_share_id(os.urandom(20)),

@@ -179,6 +179,12 @@ def breaks_a_rule_in_words(case: Any, problem: dict[str, Any]) -> bool:
     if kind == "/problems/invalid-cursor":
         # A cursor is opaque: only one a listing returned is valid, and no schema can tell which strings those are.
         return "cursor" in query
+    if case.operation.path.endswith("/shares") and case.method == "POST" and kind == "/problems/invalid-body":
+        # Exactly one of `path` and `prefix`, and a version only with a path: stated in words.
+        one_of = (body.get("path") is None) == (body.get("prefix") is None)
+        return (_fields(problem) == {"path"} and one_of) or (
+            _fields(problem) == {"version_id"} and body.get("prefix") is not None and body.get("version_id") is not None
+        )
     if case.operation.path.endswith("/grants") and case.method == "POST" and kind == "/problems/invalid-body":
         # A grant's end must lie in the future: no schema can say "after now".
         return _fields(problem) == {"expires_at"} and _in_the_past(body.get("expires_at"))

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import io
+import json
 import threading
+import unicodedata
 import uuid
+import zipfile
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
@@ -37,7 +41,8 @@ def _session_with_file(api: httpx.Client, content: bytes = b"<b>v1</b>") -> str:
 
 
 def _share(api: httpx.Client, sid: str, **body: object) -> dict[str, object]:
-    response = api.post(f"/v1/sessions/{sid}/shares", json={"path": NAME, **body})
+    fields = {"path": NAME, **body}
+    response = api.post(f"/v1/sessions/{sid}/shares", json={k: v for k, v in fields.items() if v is not None})
     assert response.status_code == 201, response.text
     assert response.headers["cache-control"] == "no-store"
     share: dict[str, object] = response.json()
@@ -213,3 +218,30 @@ def test_deleting_a_session_closes_its_links_and_grants(gateway: Gateway, purge:
         gateway.owner("carol 😀", "acme").prefix,
     ):
         assert s3.list_objects_v2(Bucket=gateway.settings.bucket, Prefix=prefix).get("KeyCount") == 0, prefix
+
+
+def test_a_folder_link_streams_its_files_as_a_zip_and_nothing_beside_them(gateway: Gateway) -> None:
+    owner_id, api = _owner(gateway)
+    with api:
+        sid = _session_with_file(api)
+        deep = quote("reports/sub/n\u0303 100%.txt")  # NFD
+        api.put(f"/v1/sessions/{sid}/files/{deep}", content=b"deep")
+        api.put(f"/v1/sessions/{sid}/files/private.txt", content=b"secret")
+        folder = _share(api, sid, path=None, prefix="reports/")
+        whole = _share(api, sid, path=None, prefix="", max_downloads=1)
+    assert _open(gateway, str(folder["url"]), "HEAD").status_code == 200
+    opened = _open(gateway, str(folder["url"]))
+    assert opened.status_code == 200 and opened.headers["content-type"] == "application/zip"
+    assert opened.headers["cache-control"] == "no-store"
+    archive = zipfile.ZipFile(io.BytesIO(opened.content))
+    names = sorted(archive.namelist())
+    nfc = unicodedata.normalize("NFC", NAME)
+    assert names == sorted([nfc, "reports/sub/\u00f1 100%.txt", "manifest.json"])
+    assert archive.read(nfc) == b"<b>v1</b>"
+    assert "private.txt" not in json.dumps(json.loads(archive.read("manifest.json")))
+    everything = zipfile.ZipFile(io.BytesIO(_open(gateway, str(whole["url"])).content))
+    assert "private.txt" in everything.namelist()
+    _gone(_open(gateway, str(whole["url"])), gateway)  # its one download is spent
+    with gateway.client(owner_id, tenant="acme") as again:
+        counts = {s["id"]: s["downloads"] for s in again.get(f"/v1/sessions/{sid}/shares").json()["items"]}
+    assert counts == {folder["id"]: 1, whole["id"]: 1}
