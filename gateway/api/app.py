@@ -147,6 +147,7 @@ def create_app(
                 verifier=verifier,
                 sessions=core.sessions,
                 files=core.files,
+                imports=core.imports,
                 capabilities=capabilities,
                 owner_key=owner_key,
             )

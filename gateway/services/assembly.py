@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 
 from gateway.auth.cursors import CursorSealer
 from gateway.changes import ChangeHook
+from gateway.imports.archive import ArchiveImports
+from gateway.imports.zipread import Limits
 from gateway.policy.janitor import Janitor
 from gateway.policy.tiers import Policy
 from gateway.services.files import Files
@@ -25,6 +27,7 @@ class Core:
     janitor: Janitor
     sessions: Sessions
     files: Files
+    imports: ArchiveImports
 
 
 def assemble(
@@ -54,4 +57,5 @@ def assemble(
     janitor = Janitor(store, settings, policy, writer=writer, hook=hook, clock=now)
     sessions = Sessions(store, policy, cursors=cursors, writer=writer, hook=hook, janitor=janitor, clock=now)
     files = Files(store, settings, policy, cursors, sessions=sessions, writer=writer, hook=hook, clock=now)
-    return Core(hook=hook, writer=writer, janitor=janitor, sessions=sessions, files=files)
+    imports = ArchiveImports(files, writer, policy, Limits.of(settings))
+    return Core(hook=hook, writer=writer, janitor=janitor, sessions=sessions, files=files, imports=imports)
