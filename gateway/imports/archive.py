@@ -68,6 +68,7 @@ from gateway.storage.writes import Streamed, VersionWriter
 log = logging.getLogger(__name__)
 # Entries uploaded at once: each holds at most a part (the multipart threshold) in memory.
 CONCURRENCY = 4
+SHOWN_DUPLICATES = 3
 
 
 @dataclass(frozen=True)
@@ -184,9 +185,14 @@ class ArchiveImports:
             if len(items) == 1:
                 plan.items.append(items[0])
                 continue
-            names = ", ".join(repr(item.entry.name) for item in items)
+            # A few names, not all: thousands of entries with one name must not make a report of millions.
+            names = ", ".join(repr(item.entry.name) for item in items[:SHOWN_DUPLICATES])
+            more = f" and {len(items) - SHOWN_DUPLICATES} more" if len(items) > SHOWN_DUPLICATES else ""
+            detail = (
+                f"{len(items)} entries ({names}{more}) become {path!r} (after Unicode normalisation, NFC); none was "
+                "imported"
+            )
             for item in items:
-                detail = f"{names} all become {path!r} (after Unicode normalisation, NFC); none was imported"
                 plan.refused.append((item.index, Refused(item.entry.name, "duplicate", detail)))
         plan.items.sort(key=lambda item: item.index)
         return plan
