@@ -257,9 +257,6 @@ class Files:
         without announcing it. `write` announces at once; callers that write several files as one change (imports)
         announce with `announce_written` once every file is in place, so that nothing withdrawn is ever announced.
         """
-        if prepared is None and not precondition.conditional:
-            # The look at the key's head runs alongside the upload (see `VersionWriter.write`).
-            prepared = asyncio.ensure_future(self._writer.prepare(key, precondition))
         chosen = tier_for_new_file(
             self._policy,
             keys.path_of(key),
@@ -267,6 +264,9 @@ class Files:
             session_default=record.default_tier,
             folder_defaults=record.folder_tiers,
         )
+        if prepared is None and not precondition.conditional:
+            # The look at the key's head runs alongside the upload (see `VersionWriter.write`).
+            prepared = asyncio.ensure_future(self._writer.prepare(key, precondition))
         written = await self._writer.write(
             key,
             content,
