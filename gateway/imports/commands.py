@@ -46,6 +46,9 @@ def run_import_tree(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"session-gateway: --layout: {exc}", file=sys.stderr)
         return 2
+    if args.tenant is not None and not args.tenant:
+        print("session-gateway: --tenant: must not be empty (leave it out for users without a tenant)", file=sys.stderr)
+        return 2
     if not os.path.isdir(args.directory):
         print(f"session-gateway: {args.directory}: not a directory", file=sys.stderr)
         return 2

@@ -207,6 +207,8 @@ def test_layouts_need_user_and_session_once_and_nothing_else(layout: str) -> Non
 def test_usage_errors_exit_2(backend: Backend, tmp_path: Path) -> None:
     result = _run(backend, "unused", str(tmp_path), "--layout", "{user}/{sesion}")
     assert result.returncode == 2 and "--layout" in result.stderr, result.stderr
+    empty_tenant = _run(backend, "unused", str(tmp_path), "--layout", "{user}/{session}", "--tenant", "")
+    assert empty_tenant.returncode == 2 and "--tenant" in empty_tenant.stderr
     missing = _run(backend, "unused", str(tmp_path / "missing"), "--layout", "{user}/{session}")
     assert missing.returncode == 2 and "not a directory" in missing.stderr
 
