@@ -277,8 +277,12 @@ class ArchiveImports:
         if not versions:
             return
         try:
+            # Shielded: a request cancelled now still withdraws what it wrote.
             await asyncio.shield(self._writer.withdraw(keys.files_prefix, versions))
-        except (GatewayError, asyncio.CancelledError) as exc:
+        except asyncio.CancelledError:
+            log.warning("an import was cancelled while %d of its versions were being withdrawn", len(versions))
+            raise
+        except GatewayError as exc:
             log.error("an import failed and %d of its versions could not be withdrawn: %s", len(versions), versions)
             what = cause.detail if isinstance(cause, GatewayError) else "it was interrupted"
             raise StoreError(

@@ -5,8 +5,9 @@ on the same Ceph RGW; print the times and the gateway's memory growth.
 
 The archive is written to a temporary file and streamed from it. Direct S3 puts the same files with boto3, four
 at a time (as many as the import uploads at once). Starts the local RGW when none answers (and stops it
-afterwards), and runs the gateway as its own process so its resident memory can be read from /proc. Not collected
-by pytest.
+afterwards), and runs the gateway as its own process so its resident memory can be read from /proc. The bucket is
+removed afterwards: the local RGW keeps objects in memory (`bash deploy/rgw/local-rgw.sh gc` frees the space of
+deleted ones at once). Not collected by pytest.
 """
 
 from __future__ import annotations
@@ -57,9 +58,32 @@ def main() -> int:
     return 0
 
 
+def _purge(backend: Backend, bucket: str) -> None:
+    """Remove the bucket: the local RGW keeps objects in memory, and other people's tests share it."""
+    s3 = backend.client()
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
+        batch = [
+            {"Key": entry["Key"], "VersionId": entry["VersionId"]}
+            for name in ("Versions", "DeleteMarkers")
+            for entry in page.get(name, [])
+        ]
+        if batch:
+            s3.delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True})
+    s3.delete_bucket(Bucket=bucket)
+
+
 def _measure(backend: Backend, path: Path, files: int, size: int, large: int) -> None:
     listed = _archive(path, files, size, large)
     bucket = backend.new_bucket()
+    try:
+        _compare(backend, bucket, path, listed, files, size, large)
+    finally:
+        _purge(backend, bucket)
+
+
+def _compare(
+    backend: Backend, bucket: str, path: Path, listed: list[tuple[str, bytes | None]], files: int, size: int, large: int
+) -> None:
     settings = gateway_settings(backend, bucket)
     with gateway_process(backend, bucket, GATEWAY_IMPORT_MAX_ENTRIES=str(files + 10)) as (url, process):
         token = issue_token(settings, sub="bench")

@@ -323,6 +323,26 @@ def test_a_store_failure_half_way_withdraws_everything_written(
     assert sorted(_paths(client, sid)) == sorted(entries)
 
 
+def test_a_withdrawal_that_fails_too_is_said_so(
+    imports: ImportGateway, client: httpx.Client, sid: str, conformance: Conformance
+) -> None:
+    entries = {f"batch/{n:02}.txt": b"entry %d" % n for n in range(16)}
+    imports.failing.update({("put_object", f"{sid}/f/batch/12.txt"), ("delete_objects", f"{sid}/f/")})
+    try:
+        response = _import(client, sid, honest_zip(entries))
+    finally:
+        imports.failing.clear()
+    assert response.status_code == 502, response.text
+    problem = conformance.check(response, "POST", IMPORT)
+    assert problem["type"] == "/problems/store-error"
+    assert "withdrawing" in problem["detail"] and "injected" in problem["detail"]
+    # What could not be withdrawn stays, complete files each: the client was told.
+    left = _paths(client, sid)
+    assert left and set(left) < set(entries)
+    for path in left:
+        assert client.get(f"/v1/sessions/{sid}/files/{path}").content == entries[path]
+
+
 def test_a_truncated_or_overlapping_archive_is_400_and_writes_nothing(
     imports: ImportGateway, client: httpx.Client, sid: str, conformance: Conformance
 ) -> None:
