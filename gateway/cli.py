@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from gateway import __version__
 from gateway.errors import SettingsError, StoreError
+from gateway.imports import commands as import_commands
 from gateway.policy import commands as policy_commands
 from gateway.policy.tiers import PolicyError
 from gateway.settings import Settings, describe
@@ -60,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.add_argument("--apply", action="store_true", help="replay every old version onto its new key")
     migrate.add_argument("--remove-old", action="store_true", help="with --apply: delete the old keys once replayed")
     migrate.add_argument("--verbose", action="store_true", help="print each owner prefix moved")
+    import_commands.add_command(commands)
     return parser
 
 
@@ -86,6 +88,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return policy_commands.run_janitor(args)
         if args.command == "migrate-layout":
             return _migrate_layout(args)
+        if args.command == "import-tree":
+            return import_commands.run_import_tree(args)
     except (SettingsError, PolicyError) as exc:
         print(f"session-gateway: configuration error: {exc}", file=sys.stderr)
         return 2

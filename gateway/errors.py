@@ -12,6 +12,8 @@ adapter ever sees a botocore type::
     │   ├── InvalidCursor             400 invalid-cursor
     │   ├── InvalidParameter          400 invalid-parameter     (`parameter` names the refused query parameter)
     │   └── DigestMismatch            400 digest-mismatch
+    │   ├── DigestMismatch            400 digest-mismatch
+    │   └── InvalidArchive            400 invalid-archive       (a zip import that cannot be read, or is damaged)
     ├── Unauthorized                  401 unauthorized          (with WWW-Authenticate)
     ├── Forbidden                     403 forbidden
     │   └── InsufficientScope         403 insufficient-scope
@@ -23,6 +25,7 @@ adapter ever sees a botocore type::
     ├── PreconditionFailed            412 precondition-failed
     ├── PayloadTooLarge               413 payload-too-large     (`limit_bytes`)
     │   └── TooManyFiles              413 too-many-files        (`limit_files`)
+    │   └── ArchiveLimit              413 archive-limit         (`limit` names it, `limit_value`; a zip import)
     ├── UnsupportedMediaType          415 unsupported-media-type
     ├── RangeNotSatisfiable           416 range-not-satisfiable
     ├── DamagedRecord                 500 damaged-record        (a stored session record cannot be read back)
@@ -124,6 +127,13 @@ class DigestMismatch(BadRequest):
     title = "Digest mismatch"
 
 
+class InvalidArchive(BadRequest):
+    """A zip import is not a zip archive this gateway reads, or its data does not match its own records."""
+
+    slug = "invalid-archive"
+    title = "Invalid archive"
+
+
 class Unauthorized(GatewayError):
     status = 401
     slug = "unauthorized"
@@ -205,6 +215,23 @@ class TooManyFiles(PayloadTooLarge):
             f"this would take more than {limit} files; one request may take at most {limit}",
             extra={"limit_files": limit},
         )
+
+
+class ArchiveLimit(PayloadTooLarge):
+    """A zip import went past one of its limits (`limit` names which, `limit_value` is the limit): nothing was
+    written, or what was written is withdrawn."""
+
+    slug = "archive-limit"
+    title = "Archive over a limit"
+
+    def __init__(self, limit: str, value: int, detail: str, *, entry: str | None = None) -> None:
+        extra: dict[str, Any] = {"limit": limit, "limit_value": value}
+        if limit.endswith("-bytes"):
+            extra["limit_bytes"] = value
+        if entry is not None:
+            extra["entry"] = entry
+        super().__init__(detail, extra=extra)
+        self.limit = limit
 
 
 class UnsupportedMediaType(GatewayError):

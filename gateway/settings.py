@@ -131,6 +131,15 @@ class Settings:
     multipart_threshold_bytes: int = _setting(
         _positive_int, 8 * MiB, "uploads larger than this go to S3 as multipart uploads (at least 5 MiB)"
     )
+    import_max_entries: int = _setting(
+        _positive_int, 10_000, "most entries a zip import may hold, folders included (more: 413, nothing written)"
+    )
+    import_max_bytes: int = _setting(
+        _positive_int, 10 * GiB, "most bytes the files of one zip import may hold once decompressed"
+    )
+    import_max_ratio: int = _setting(
+        _positive_int, 200, "most a zip entry over 1 MiB may grow when decompressed (decompressed / compressed size)"
+    )
     policy_file: str = _setting(_text, "policies/tiers.toml", "the persistence tiers (TOML)")
     day_seconds: int = _setting(
         _positive_int, 86_400, "length of a retention day; shorten only in tests, with RGW's lc debug interval"

@@ -155,6 +155,7 @@ def create_app(
                 moving=core.moving,
                 forking=core.forking,
                 exports=core.exports,
+                imports=core.imports,
                 capabilities=capabilities,
                 owner_key=owner_key,
             )

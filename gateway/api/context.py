@@ -15,6 +15,7 @@ from gateway import strict_json
 from gateway.auth.tokens import Principal, TokenVerifier
 from gateway.changes import Actor
 from gateway.errors import BadRequest, FieldError, InvalidBody, NotFound, PayloadTooLarge, UnsupportedMediaType
+from gateway.imports.archive import ArchiveImports
 from gateway.keys import Owner, SessionKeys, decode_path_bytes
 from gateway.policy.tiers import Policy
 from gateway.services.exports import Exports
@@ -46,6 +47,7 @@ class Services:
     moving: Moving
     forking: Forking
     exports: Exports
+    imports: ArchiveImports
     # What the backend honours, probed once at start-up (gateway/storage/capabilities.py).
     capabilities: Capabilities
     # Makes the owner segments of keys opaque (gateway/keys.py); the same on every replica.
@@ -232,6 +234,16 @@ def json_response(
         media_type="application/json",
         background=background,
     )
+
+
+def declared_length(request: Request) -> int | None:
+    """The body's Content-Length, when the client sent one (the guard refuses it beside Transfer-Encoding)."""
+    raw = request.headers.get("content-length")
+    if raw is None:
+        return None
+    if not raw.isdigit():
+        raise BadRequest("Content-Length must be a whole number of bytes")
+    return int(raw)
 
 
 def query_flag(request: Request, name: str) -> bool:

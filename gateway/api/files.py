@@ -14,6 +14,7 @@ from starlette.responses import Response, StreamingResponse
 from gateway.api.context import (
     actor_of,
     caller,
+    declared_length,
     file_path,
     in_session,
     json_body,
@@ -54,15 +55,6 @@ _DOWNLOAD_HEADERS = {
 }
 
 
-def _declared_length(request: Request) -> int | None:
-    raw = request.headers.get("content-length")
-    if raw is None:
-        return None
-    if not raw.isdigit():
-        raise BadRequest("Content-Length must be a whole number of bytes")
-    return int(raw)
-
-
 def _requested_tier(request: Request) -> str | None:
     header = request.headers.get("x-tier")
     query = request.query_params.get("tier")
@@ -87,7 +79,7 @@ async def put_file(request: Request) -> Response:
             path,
             request.stream(),
             content_type=content_type_of(request_headers.get("content-type")),
-            declared_length=_declared_length(request),
+            declared_length=declared_length(request),
             precondition=precondition,
             tier=_requested_tier(request),
             expected=expected,

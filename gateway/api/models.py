@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, JsonValue, PlainSerializer, WithJsonSchema
 
+from gateway.imports import archive as import_service
 from gateway.services import exports as export_service
 from gateway.services import files as file_service
 from gateway.services import grants as grant_service
@@ -37,6 +38,8 @@ _SEGMENT = f"(?:{_NOT_DOT}{_CHAR}*|\\.{_NOT_DOT}{_CHAR}*|\\.\\.{_CHAR}+)"
 FILE_PATH_PATTERN = f"^{_SEGMENT}(?:/{_SEGMENT})*$"
 FOLDER_PATH_PATTERN = f"^{_SEGMENT}(?:/{_SEGMENT})*/?$"
 PREFIX_PATTERN = f"^(?:{_SEGMENT}/)*(?:{_SEGMENT})?$"
+# The folder an import places its files under: empty (the top), or a folder path with or without its last '/'.
+IMPORT_FOLDER_PATTERN = f"^(?:{_SEGMENT}(?:/{_SEGMENT})*/?)?$"
 PATH_RULES_IN_WORDS = (
     "A file path, as in URLs. Beyond the pattern, code points that do not display as what they are (bidi controls,"
     " zero-width and other invisible format characters, line separators, noncharacters, private-use and unassigned"
@@ -466,6 +469,41 @@ class ExportStatus(ResponseBody):
         return status
 
 
+class ImportedFile(ResponseBody):
+    path: str = Field(description="Where the entry was written (NFC, under the prefix)")
+    version_id: str | None
+    size: int = Field(ge=0)
+    tier: str | None
+    sha256: Sha256 | None
+
+
+class RefusedEntry(ResponseBody):
+    name: str = Field(description="The entry's name in the archive")
+    rule: str = Field(description="Which rule it broke (docs/import.md lists them)")
+    detail: str
+
+
+class SkippedEntry(ResponseBody):
+    name: str = Field(description="The entry's name in the archive")
+    reason: Literal["manifest", "unchanged"] = Field(
+        description="manifest: the export's manifest, read for tiers and digests; unchanged: with "
+        "if_content_differs, the file already held these bytes"
+    )
+    detail: str
+
+
+class ImportReport(ResponseBody):
+    """What an import did with each entry, in archive order. Folders are not listed."""
+
+    imported: list[ImportedFile]
+    refused: list[RefusedEntry]
+    skipped: list[SkippedEntry]
+
+    @classmethod
+    def of(cls, report: import_service.ImportReport) -> ImportReport:
+        return cls.model_validate(report, from_attributes=True)
+
+
 class FieldProblem(ResponseBody):
     field: str = Field(description="Dotted path of the field (list items by index); '' for the body itself")
     message: str
@@ -485,7 +523,6 @@ class Problem(BaseModel):
     errors: list[FieldProblem] | None = Field(default=None, description="invalid-body: every refused field")
     valid_tiers: list[str] | None = Field(default=None, description="An unknown tier was named: the valid ones")
     required_scope: str | None = Field(default=None, description="insufficient-scope: the scope needed")
-    limit_bytes: int | None = Field(default=None, description="payload-too-large: the limit")
     limit_files: int | None = Field(default=None, description="too-many-files: the limit")
     conflicts: list[str] | None = Field(default=None, description="target-exists: the first targets that exist")
     conflict_count: int | None = Field(default=None, description="target-exists: how many targets exist")
@@ -502,6 +539,12 @@ class Problem(BaseModel):
         default=None, description="A copy or move failed part-way: files not attempted after the failure"
     )
     parameter: str | None = Field(default=None, description="invalid-parameter: the refused query parameter")
+    limit_bytes: int | None = Field(
+        default=None, description="payload-too-large, archive-limit: the limit, when it is a number of bytes"
+    )
+    limit: str | None = Field(default=None, description="archive-limit: which import limit was reached")
+    limit_value: int | None = Field(default=None, description="archive-limit: the value of that limit")
+    entry: str | None = Field(default=None, description="archive-limit, invalid-archive: the entry at fault")
 
 
 REQUEST_MODELS: tuple[type[BaseModel], ...] = (
@@ -531,6 +574,7 @@ RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
     CopyReport,
     MoveReport,
     ExportStatus,
+    ImportReport,
     Problem,
 )
 

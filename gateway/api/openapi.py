@@ -15,16 +15,17 @@ from gateway.api.problems import PROBLEM_MEDIA_TYPE
 REF = "#/components/schemas/{model}"
 _BINARY = {"*/*": {"schema": {"type": "string", "format": "binary"}}}
 _PROBLEM_REASONS = {
-    400: "Invalid input: `invalid-body` names the fields, `invalid-path` the broken path rule",
+    400: "Invalid input: `invalid-body` names the fields, `invalid-path` the broken path rule, `invalid-archive` "
+    "a zip that cannot be read",
     401: "Missing, malformed, expired or wrongly signed token",
     403: "The token lacks the needed scope, or is bound to another session",
     404: "No such session, file or version (also for what belongs to other users)",
     409: "The session has ended (read-only), its record is changing under heavy contention, or a copy's targets "
     "exist (`target-exists`)",
     412: "If-Match / If-None-Match did not hold, or a concurrent conditional write won",
-    413: "Body larger than the limit (`limit_bytes`), or more files than one request may take (`limit_files`); "
-    "nothing was stored",
-    415: "The body is not JSON",
+    413: "Body larger than the limit (`limit_bytes`), more files than one request may take (`limit_files`), or an "
+    "archive past an import limit (`archive-limit`: `limit`, `limit_value`); nothing was stored",
+    415: "The body is not of the operation's media type (JSON; a zip archive for imports)",
     416: "Range outside the file",
     502: "The storage backend answered something unexpected",
     503: "The storage backend is unavailable",
@@ -117,7 +118,8 @@ def _operation(operation: Operation) -> dict[str, Any]:
         content = {"application/json": {"schema": _ref(operation.body)}}
         described["requestBody"] = {"required": operation.body_required, "content": content}
     elif operation.binary_body:
-        described["requestBody"] = {"required": operation.body_required, "content": _BINARY}
+        content = {operation.binary_media: _BINARY["*/*"]}
+        described["requestBody"] = {"required": operation.body_required, "content": content}
     return described
 
 

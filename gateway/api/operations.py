@@ -14,10 +14,11 @@ from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.api import exports, files, grants, moving, sessions, shares
+from gateway.api import exports, files, grants, imports, moving, sessions, shares
 from gateway.api.models import (
     FILE_PATH_PATTERN,
     FOLDER_PATH_PATTERN,
+    IMPORT_FOLDER_PATTERN,
     PATH_RULES_IN_WORDS,
     PREFIX_PATTERN,
     SESSION_ID_PATTERN,
@@ -34,6 +35,7 @@ from gateway.api.models import (
     GrantInput,
     GrantPage,
     HistoryPage,
+    ImportReport,
     Link,
     LinkInput,
     MoveReport,
@@ -87,6 +89,8 @@ class Operation:
     body: type[BaseModel] | None = None
     body_required: bool = True
     binary_body: bool = False
+    # The media type of a binary body: any, or the one the operation reads.
+    binary_media: str = "*/*"
     description: str | None = None
     # Answered without a token (a share link's id is its own credential).
     public: bool = False
@@ -141,6 +145,15 @@ IF_NONE_MATCH_READ = Param("If-None-Match", "header", "ETags the client has: 304
 RANGE = Param("Range", "header", "bytes=START-END, bytes=START- or bytes=-SUFFIX; others get the whole file", _string())
 GRANT_ID = Param("grant_id", "path", "A grant's id", _string("^[a-z2-7]{26}$"), required=True)
 SHARE_ID = Param("share_id", "path", "A share link's id", _string("^[a-z2-7]{32}$"), required=True)
+IMPORT_FOLDER = Param(
+    "prefix",
+    "query",
+    "The folder to place the archive's files under (empty: the session's top). " + PATH_RULES_IN_WORDS,
+    _string(IMPORT_FOLDER_PATTERN),
+)
+IF_CONTENT_DIFFERS = Param(
+    "if_content_differs", "query", "Write only files whose bytes differ from the current ones", {"type": "boolean"}
+)
 HISTORY_PATH = Param(
     "path", "query", "The file's path. " + PATH_RULES_IN_WORDS, _string(FILE_PATH_PATTERN), required=True
 )
@@ -397,6 +410,29 @@ OPERATIONS: tuple[Operation, ...] = (
         (400, 401, 403, 404, 409, 413, 415, *STORE),
         params=(SID,),
         body=RollbackInput,
+    ),
+    Operation(
+        "POST",
+        SESSION + "/import",
+        "import_archive",
+        imports.import_archive,
+        "Import a zip archive: each entry becomes a file, or, when anything fails, none does",
+        (
+            Reply(201, "Files were imported", ImportReport),
+            Reply(200, "Nothing was imported: every entry was refused, skipped or unchanged", ImportReport),
+        ),
+        (400, 401, 403, 404, 409, 413, 415, *STORE),
+        params=(SID, IMPORT_FOLDER, IF_CONTENT_DIFFERS),
+        binary_body=True,
+        binary_media="application/zip",
+        description=(
+            "Entries that cannot become files (symbolic links, absolute or parent paths, backslashes, drive "
+            "letters, names that break the path rules, names equal after NFC normalisation, encrypted entries) "
+            "are listed in `refused` with their rule and not written; folders are passed over. An export's "
+            "`manifest.json` restores tiers and has each file's SHA-256 checked. Limits on entries, decompressed "
+            "bytes and compression ratio are 413 `archive-limit` problems naming the limit; a damaged archive is "
+            "400 `invalid-archive`. After any failure no file of the import remains."
+        ),
     ),
     Operation(
         "POST",

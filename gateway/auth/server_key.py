@@ -47,6 +47,12 @@ async def load_owner_key(store: Store, settings: Settings) -> bytes:
     return await _bucket_key(store, name)
 
 
+async def find_owner_key(store: Store, settings: Settings) -> bytes | None:
+    """The owner key when the bucket has one, without making it: for commands that must write nothing (dry runs).
+    None means no session was ever made in this bucket."""
+    return await _oldest_version(store, owner_key_name(settings.key_root))
+
+
 async def _holds_anything(store: Store, prefix: str) -> bool:
     # Versions, not just current objects: deleted sessions are kept in the history and need the key as much.
     async for entries in store.version_pages(prefix):

@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 from gateway.auth.cursors import CursorSealer
 from gateway.changes import ChangeHook
 from gateway.errors import SettingsError
+from gateway.imports.archive import ArchiveImports
+from gateway.imports.zipread import Limits
 from gateway.policy.janitor import Janitor
 from gateway.policy.tiers import Policy
 from gateway.services.exports import Exports
@@ -37,6 +39,7 @@ class Core:
     moving: Moving
     forking: Forking
     exports: Exports
+    imports: ArchiveImports
 
 
 def export_tier(settings: Settings, policy: Policy) -> str:
@@ -99,4 +102,5 @@ def assemble(
         moving=moving,
         forking=forking,
         exports=exports,
+        imports=ArchiveImports(files, writer, policy, Limits.of(settings)),
     )

@@ -6,6 +6,7 @@ download, so a shared link cannot become stored cross-site scripting.
 
 from __future__ import annotations
 
+import mimetypes
 import re
 from urllib.parse import quote
 
@@ -35,6 +36,23 @@ _INLINE_SAFE = frozenset(
         "video/webm",
     }
 )
+
+
+# The standard library's own table only: the system's files (/etc/mime.types) differ between machines, and every
+# replica must store the same type for the same name.
+_KNOWN_TYPES = mimetypes.MimeTypes()
+for _extension in (".md", ".markdown"):
+    _KNOWN_TYPES.add_type("text/markdown", _extension)
+# A compressed file is stored as what it is, not as what it holds (`a.tar.gz` is gzip, not tar).
+_ENCODED_TYPES = {"gzip": "application/gzip", "bzip2": "application/x-bzip2", "xz": "application/x-xz"}
+
+
+def content_type_for_name(name: str) -> str:
+    """The type of a file known only by its name (imports): from its extension, else `application/octet-stream`."""
+    found, encoding = _KNOWN_TYPES.guess_type(name, strict=False)
+    if encoding is not None:
+        return _ENCODED_TYPES.get(encoding, DEFAULT_CONTENT_TYPE)
+    return found or DEFAULT_CONTENT_TYPE
 
 
 def content_type_of(header: str | None) -> str:

@@ -28,7 +28,7 @@ from gateway.storage.preconditions import Precondition, none_match_holds
 from gateway.storage.store import ObjectInfo, ObjectStream, Store, VersionEntry
 from gateway.storage.tagging import current_tags, retag, tags_of, tier_tags
 from gateway.storage.uploads import SHA256_TAG
-from gateway.storage.writes import CopyOf, DeleteMarker, Streamed, VersionWriter, sha256_of
+from gateway.storage.writes import UNCONDITIONAL, CopyOf, DeleteMarker, Prepared, Streamed, VersionWriter, sha256_of
 
 # Operation names in cursor bindings: a cursor of one never opens for another.
 LIST_OPERATION = "files.list"
@@ -114,6 +114,8 @@ class Written:
     created: bool
     # The upload asked to write only if the content differs, and it did not: nothing was written.
     unchanged: bool = False
+    # The version the new one was written on top of (for the change hook).
+    previous_version_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -232,6 +234,38 @@ class Files:
             looking.cancel()
             await asyncio.gather(looking, return_exceptions=True)
             raise
+        written = await self.write_version(
+            keys,
+            record,
+            key,
+            Streamed(body, declared_length, expected or Expected()),
+            content_type=content_type,
+            tier=tier,
+            precondition=precondition,
+            prepared=prepared,
+            if_content_differs=if_content_differs,
+        )
+        if not written.unchanged:
+            await self.announce_written(actor, keys, written)
+        return written
+
+    async def write_version(
+        self,
+        keys: SessionKeys,
+        record: SessionRecord,
+        key: str,
+        content: Streamed,
+        *,
+        content_type: str,
+        tier: str | None,
+        precondition: Precondition = UNCONDITIONAL,
+        prepared: Prepared | asyncio.Future[Prepared] | None = None,
+        if_content_differs: bool = False,
+    ) -> Written:
+        """Write one version of the file at `key` (from `keys.file`) in the session whose `record` the caller read,
+        without announcing it. `write` announces at once; callers that write several files as one change (imports)
+        announce with `announce_written` once every file is in place, so that nothing withdrawn is ever announced.
+        """
         chosen = tier_for_new_file(
             self._policy,
             keys.path_of(key),
@@ -239,9 +273,12 @@ class Files:
             session_default=record.default_tier,
             folder_defaults=record.folder_tiers,
         )
+        if prepared is None and not precondition.conditional:
+            # The look at the key's head runs alongside the upload (see `VersionWriter.write`).
+            prepared = asyncio.ensure_future(self._writer.prepare(key, precondition))
         written = await self._writer.write(
             key,
-            Streamed(body, declared_length, expected or Expected()),
+            content,
             precondition=precondition,
             prepared=prepared,
             content_type=content_type,
@@ -253,10 +290,22 @@ class Files:
             head_tier = tier_of(self._policy, await self._store.get_tags(key, written.info.version_id))
             return Written(self.file_version(keys, written.info, head_tier, written.sha256), False, unchanged=True)
         previous = written.previous.version_id if written.previous else None
+        return Written(file, created=not written.replaced, previous_version_id=previous)
+
+    async def announce_written(self, actor: Actor, keys: SessionKeys, written: Written, **detail: Any) -> None:
+        """Announce a version `write_version` wrote (never one that was withdrawn since)."""
+        file = written.file
         await self._announce(
-            changes.FILE_WRITTEN, actor, keys, key, file.version_id, previous=previous, size=file.size, tier=chosen
+            changes.FILE_WRITTEN,
+            actor,
+            keys,
+            keys.file(file.path),
+            file.version_id,
+            previous=written.previous_version_id,
+            size=file.size,
+            tier=file.tier,
+            **detail,
         )
-        return Written(file, created=not written.replaced)
 
     async def _tags(self, key: str, version_id: str | None) -> Mapping[str, str]:
         return await self._store.get_tags(key, version_id)

@@ -10,9 +10,10 @@ import httpx
 import pytest
 from jsonschema import Draft202012Validator, FormatChecker
 
-from gateway.api.models import FILE_PATH_PATTERN, FOLDER_PATH_PATTERN, PREFIX_PATTERN
+from gateway.api.models import FILE_PATH_PATTERN, FOLDER_PATH_PATTERN, IMPORT_FOLDER_PATTERN, PREFIX_PATTERN
 from gateway.api.openapi import openapi_document
 from gateway.errors import InvalidPath
+from gateway.imports.names import folder_of
 from gateway.keys import Owner
 from tests.conftest import Gateway
 
@@ -224,3 +225,5 @@ def test_the_path_patterns_say_what_the_path_rules_do(sample: str) -> None:
     )
     prefix_validator = Draft202012Validator({"type": "string", "pattern": PREFIX_PATTERN})
     assert prefix_validator.is_valid(sample) == accepted(keys.listing)
+    import_validator = Draft202012Validator({"type": "string", "pattern": IMPORT_FOLDER_PATTERN})
+    assert import_validator.is_valid(sample) == accepted(lambda folder: folder_of(keys, folder))
