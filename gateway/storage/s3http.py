@@ -217,7 +217,10 @@ def parse_versions(body: bytes) -> tuple[list[ListedEntry], bool]:
 
 
 def parse_tags(body: bytes) -> dict[str, str]:
-    """The tags of a GetObjectTagging answer."""
+    """The tags of a GetObjectTagging answer. Ceph RGW 16 answers an empty body for a version that has none (after
+    a multipart upload, say), which botocore reads as no tags too."""
+    if not body.strip():
+        return {}
     root = ElementTree.fromstring(body)  # noqa: S314
     tags: dict[str, str] = {}
     for element in root.iter():

@@ -215,3 +215,25 @@ def test_https_trusts_the_authorities_botocore_is_told_to_trust() -> None:
 
     with pytest.raises(FileNotFoundError):
         asyncio.run(enter("/no/such/ca-bundle 🔒 100%.pem"))
+
+
+def test_tag_reads_go_through_the_lean_path(backend: Backend) -> None:
+    async def scenario(store: Store) -> None:
+        for key in KEYS:
+            first = await store.put(
+                key, b"one", content_type="text/plain", metadata={}, tags={"tier": "standard", "sha256": "0f" * 32}
+            )
+            second = await store.put(key, b"two", content_type="text/plain", metadata={})
+            assert await store.get_tags(key, first.version_id) == {"tier": "standard", "sha256": "0f" * 32}
+            tags, version = await store.get_tags_and_version(key)
+            assert tags == {} and version in (None, second.version_id)  # Ceph RGW does not say which version
+        # A multipart upload completed without tags: Ceph RGW answers an empty body, which means no tags.
+        key = KEYS[1] + ".multipart"
+        upload = await store.start_multipart(key, content_type="application/octet-stream", metadata={})
+        part = await store.upload_part(key, upload, 1, os.urandom(5 * MiB))
+        version = await store.complete_multipart(key, upload, [part])
+        assert await store.get_tags(key, version) == {}
+        with pytest.raises(errors.ObjectMissing):
+            await store.get_tags("no/such/key")
+
+    _run(backend, scenario)
