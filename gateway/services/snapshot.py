@@ -15,6 +15,7 @@ Tags are read a few files ahead (`TAG_WIDTH` at once) while the caller consumes 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -132,9 +133,11 @@ class Snapshots:
         async def judged(candidate: _Candidate) -> SnapshotFile | None:
             return await self._judge(keys, candidate, now)
 
-        async for found in ordered(candidates, judged, width=TAG_WIDTH):
-            if found is not None:
-                yield found
+        # Closed explicitly, not left to the garbage collector: it holds a task reading tags ahead.
+        async with contextlib.aclosing(ordered(candidates, judged, width=TAG_WIDTH)) as judging:
+            async for found in judging:
+                if found is not None:
+                    yield found
 
     async def _listed(self, chosen: list[Selector]) -> AsyncIterator[_Candidate]:
         limit = min(FIRST_PAGE, self._page)
