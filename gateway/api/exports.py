@@ -49,7 +49,7 @@ async def export_zip(request: Request) -> Response:
     download = await reach(request, principal, READ_ACCESS, download_from)
     headers = {**ZIP_HEADERS, "Content-Disposition": content_disposition(download.filename, inline=False)}
     if request.method == "HEAD":
-        await download.chunks.aclose()
+        await download.close()
         return Response(status_code=200, headers=headers)
     # No Content-Length: the zip's size is known only once it is written. A failure after the first byte ends the
     # response without its last chunk, so the client sees an incomplete transfer, never a short but valid zip.

@@ -20,6 +20,7 @@ is what keeps the zip close to the speed of a plain download.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
@@ -165,7 +166,34 @@ class ArchiveWriter:
         stream = ZipStream(sized=False)
         output = _Output()
 
-        async for fetched in ordered(files, self._fetch, width=FETCH_WIDTH, discard=_Fetched.release):
+        # Closed explicitly: `async for` leaves an iterator it stops early to the garbage collector, and this one
+        # holds open downloads and a task reading ahead.
+        fetching = ordered(files, self._fetch, width=FETCH_WIDTH, discard=_Fetched.release)
+        entries = self._entries(fetching, stream, manifest, names, missing, request)
+        async with contextlib.aclosing(fetching), contextlib.aclosing(entries):
+            async for piece in entries:
+                for ready in output.add(piece):
+                    yield ready
+        stream.add(manifest.render(list(missing)), names.claim(MANIFEST_NAME))
+        for piece in stream.file():
+            for ready in output.add(piece):
+                yield ready
+        for piece in stream.footer():
+            for ready in output.add(piece):
+                yield ready
+        for ready in output.finish():
+            yield ready
+
+    async def _entries(
+        self,
+        fetching: AsyncIterator[_Fetched],
+        stream: ZipStream,
+        manifest: Manifest,
+        names: Names,
+        missing: dict[str, None],
+        request: Request,
+    ) -> AsyncGenerator[bytes, None]:
+        async for fetched in fetching:
             file = fetched.file
             missing.pop(file.path, None)
             if fetched.missing:
@@ -178,23 +206,13 @@ class ArchiveWriter:
                 continue
             name = names.claim(name)
             if fetched.stream is not None and fetched.data is None:
-                async for piece in self._streamed(stream, name, fetched.stream, file, manifest):
-                    for ready in output.add(piece):
-                        yield ready
+                async with contextlib.aclosing(self._streamed(stream, name, fetched.stream, file, manifest)) as body:
+                    async for piece in body:
+                        yield piece
             else:
                 assert fetched.data is not None
                 for piece in await self._whole(stream, name, fetched.data, file, manifest, redact=request.redact):
-                    for ready in output.add(piece):
-                        yield ready
-        stream.add(manifest.render(list(missing)), names.claim(MANIFEST_NAME))
-        for piece in stream.file():
-            for ready in output.add(piece):
-                yield ready
-        for piece in stream.footer():
-            for ready in output.add(piece):
-                yield ready
-        for ready in output.finish():
-            yield ready
+                    yield piece
 
     async def _fetch(self, file: SnapshotFile) -> _Fetched:
         try:

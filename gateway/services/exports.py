@@ -44,6 +44,12 @@ class ExportInput:
 class ZipDownload:
     filename: str
     chunks: AsyncGenerator[bytes, None]
+    files: AsyncGenerator[SnapshotFile, None]  # already walking (the first file is known)
+
+    async def close(self) -> None:
+        """Let go of a zip that will not be sent (HEAD), and of the walk already under way."""
+        await self.chunks.aclose()
+        await self.files.aclose()
 
 
 @dataclass(frozen=True)
@@ -100,7 +106,7 @@ class Exports:
         chosen = selectors(opened.keys, asked.selection)
         files = await self._nonempty(opened.keys, chosen, asked.at)
         chunks = self._archive.zip(files, self._request(opened, asked), expected=_named(opened.keys, chosen))
-        return ZipDownload(zip_filename(opened.keys.session_id, opened.record.name), chunks)
+        return ZipDownload(zip_filename(opened.keys.session_id, opened.record.name), chunks, files)
 
     async def start(self, opened: OpenSession, asked: ExportInput) -> tuple[ExportRecord, str]:
         """Accept an export: check the selection holds a file, write its first record. `launch` then builds it."""

@@ -15,8 +15,14 @@ Tags are read a few files ahead (`TAG_WIDTH` at once) while the caller consumes 
 
 from __future__ import annotations
 
+<<<<<<< HEAD
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
+=======
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from dataclasses import dataclass
+>>>>>>> export
 from datetime import UTC, datetime
 
 from gateway.errors import ObjectMissing
@@ -133,9 +139,11 @@ class Snapshots:
         async def judged(candidate: _Candidate) -> SnapshotFile | None:
             return await self._judge(keys, candidate, now)
 
-        async for found in ordered(candidates, judged, width=TAG_WIDTH):
-            if found is not None:
-                yield found
+        # Closed explicitly, not left to the garbage collector: it holds a task reading tags ahead.
+        async with contextlib.aclosing(ordered(candidates, judged, width=TAG_WIDTH)) as judging:
+            async for found in judging:
+                if found is not None:
+                    yield found
 
     async def _listed(self, chosen: list[Selector]) -> AsyncIterator[_Candidate]:
         limit = min(FIRST_PAGE, self._page)

@@ -344,3 +344,15 @@ def test_an_ended_session_can_still_be_exported(api: httpx.Client, redact: bool)
     assert api.post(f"/v1/sessions/{sid}/end").status_code == 200
     archive = export(api, sid, redact=str(redact).lower())
     assert archive.read("result.txt") == b"done"
+
+
+def test_a_client_that_hangs_up_mid_zip_leaves_the_gateway_well(gateway: Gateway, api: httpx.Client) -> None:
+    sid = api.post("/v1/sessions", json={}).json()["id"]
+    put_all(api, sid, {f"f{i:03d}.bin": os.urandom(300 * 1024) for i in range(40)})  # streamed, not read ahead
+    impatient = gateway.client(gateway_user(api))
+    with impatient, impatient.stream("GET", f"/v1/sessions/{sid}/export.zip") as response:
+        assert response.status_code == 200
+        first = next(response.iter_raw())
+        assert first.startswith(b"PK\x03\x04")
+    archive = export(api, sid)  # the next export is whole
+    assert len(manifest_of(archive)["files"]) == 40 and archive.testzip() is None

@@ -125,7 +125,7 @@ def test_a_foreign_target_session_is_404_and_touches_nothing(gateway: Gateway) -
                 assert refused.status_code == 404, (route, body, refused.text)
                 assert refused.json()["detail"] == "no such session"
         assert api.get(f"/v1/sessions/{own}/files/{name}").content == b"planted"  # the move left its source
-    _assert_only_own_keys(gateway, gateway.owner(attacker).sessions_prefix)
+    _assert_only_own_keys(gateway, gateway.owner(attacker).prefix)
     _assert_untouched(gateway, victim, sid)
     with gateway.client(attacker) as api:
         other = api.post("/v1/sessions", json={}).json()["id"]
