@@ -15,14 +15,9 @@ Tags are read a few files ahead (`TAG_WIDTH` at once) while the caller consumes 
 
 from __future__ import annotations
 
-<<<<<<< HEAD
+import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
-=======
-import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
-from dataclasses import dataclass
->>>>>>> export
 from datetime import UTC, datetime
 
 from gateway.errors import ObjectMissing
