@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import io
+import unicodedata
 import uuid
+import zipfile
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
@@ -220,3 +223,18 @@ def test_a_grantee_copies_out_what_is_granted_and_nothing_else(gateway: Gateway)
         _like_missing(bob, sid, "POST", "/copy", json={"from": SHARED_FILE, "to": SHARED + "dup.txt"})
         assert owner.get(f"/v1/sessions/{sid}/files/{quote(SHARED_FILE)}").status_code == 200
         assert bob.get(f"/v1/sessions/{mine}/files/stolen.txt").status_code == 404
+
+
+def test_a_grantee_exports_only_what_is_granted(gateway: Gateway) -> None:
+    _owner_id, owner = _new(gateway)
+    bob_id, bob = _new(gateway)
+    with owner, bob:
+        sid = _session_with_files(owner)
+        _grant(owner, sid, bob_id, "read", prefix=SHARED)
+        whole = bob.get(f"/v1/sessions/{sid}/export.zip")
+        assert whole.status_code == 200, whole.text
+        names = zipfile.ZipFile(io.BytesIO(whole.content)).namelist()
+        assert "manifest.json" in names and not [n for n in names if n.startswith("private/")]
+        assert unicodedata.normalize("NFC", SHARED_FILE) in names
+        _like_missing(bob, sid, "GET", "/export.zip", params={"prefix": "private/"})
+        _like_missing(bob, sid, "GET", "/export.zip", params={"path": PRIVATE_FILE})
