@@ -70,10 +70,10 @@ def _measure(backend: Backend, count: int, body: bytes) -> None:
 
         again = {"from": "src/", "to": "copy/", "overwrite": True}
         rows = [
+            ("gateway fork (now)", _seconds(lambda: call("fork", {}, 201))),  # first: the session holds `count` files
             ("gateway copy (folder)", _seconds(lambda: call("copy", {"from": "src/", "to": "copy/"}))),
             ("gateway copy, overwrite", _seconds(lambda: call("copy", again))),
             ("direct copy_object", _seconds(lambda: direct_copy("copy"))),
-            ("gateway fork (now)", _seconds(lambda: call("fork", {}, 201))),
             ("gateway move to another session", _seconds(
                 lambda: call("move", {"from": "src/", "to": "moved/", "to_session": other}))),
             ("direct copy_object + delete_object", _seconds(lambda: direct_copy("moved", delete=True))),
