@@ -171,7 +171,9 @@ class Grants:
 
     async def _grant_for(self, grantee: Owner, session_id: str) -> tuple[SessionKeys, Grant] | None:
         try:
-            data, _ = await self._store.read_bytes(grantee.granted(session_id))
+            # Asked on every 404 of one's own: a missing entry is taken at its word (no listing to double-check it),
+            # since the moment of re-linking that would fake a 404 happens only while an entry is being revoked.
+            data, _ = await self._store.read_bytes(grantee.granted(session_id), believe_missing=True)
             entry = strict_json.loads(data)
             if not isinstance(entry, dict):
                 return None

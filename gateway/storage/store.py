@@ -398,7 +398,9 @@ class Store:
         *,
         version_id: str | None = None,
         byte_range: str | None = None,
+        believe_missing: bool = False,
     ) -> ObjectStream:
+        """A version's bytes (the current one by default); `believe_missing` as for `head`."""
         headers = {}
         if byte_range:
             headers["range"] = byte_range
@@ -406,7 +408,8 @@ class Store:
         async def fetch(version: str | None) -> aiohttp.ClientResponse:
             return await self._object_call("get_object", "GET", key, params=_version_query(version), headers=headers)
 
-        response = await (fetch(version_id) if version_id is not None else self._current(fetch, key))
+        direct = version_id is not None or believe_missing
+        response = await (fetch(version_id) if direct else self._current(fetch, key))
         try:
             info = _header_info(key, response.headers)
         except (KeyError, ValueError) as exc:
@@ -431,9 +434,9 @@ class Store:
         finally:
             response.release()
 
-    async def read_bytes(self, key: str) -> tuple[bytes, ObjectInfo]:
-        """Read a small object whole (session records only)."""
-        stream = await self.get(key)
+    async def read_bytes(self, key: str, *, believe_missing: bool = False) -> tuple[bytes, ObjectInfo]:
+        """Read a small object whole (records the gateway keeps)."""
+        stream = await self.get(key, believe_missing=believe_missing)
         data = b"".join([chunk async for chunk in stream.body])
         return data, stream.info
 
