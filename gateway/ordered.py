@@ -1,4 +1,4 @@
-"""Work on a stream's items a few at a time, handing the results on in the stream's order.
+"""Work on a stream's (or a list's) items a few at a time, handing the results on in their order.
 
 Exports read tags and open file downloads ahead of the one being written: each is an S3 round trip, and doing a
 handful at once is what makes a zip of a thousand small files start quickly and move at a steady pace. The source
@@ -10,11 +10,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from typing import TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
+# S3 calls in flight for one request's batch of independent reads or writes.
+CONCURRENCY = 16
+
+
+async def bounded(items: Sequence[T], work: Callable[[T], Awaitable[R]], limit: int = CONCURRENCY) -> list[R]:
+    """`work` on every item, at most `limit` at a time, results in the items' order."""
+    gate = asyncio.Semaphore(limit)
+
+    async def one(item: T) -> R:
+        async with gate:
+            return await work(item)
+
+    return list(await asyncio.gather(*(one(item) for item in items)))
 
 
 async def ordered(

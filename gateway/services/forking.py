@@ -20,9 +20,10 @@ from datetime import datetime
 from gateway.changes import Actor
 from gateway.errors import GatewayError, InvalidBody, ObjectMissing, TooManyFiles
 from gateway.keys import Owner, SessionKeys
+from gateway.ordered import bounded
 from gateway.policy.tiers import Policy
 from gateway.services.files import StoredVersion
-from gateway.services.moving import UNCONDITIONAL, Moving, Pair, bounded
+from gateway.services.moving import UNCONDITIONAL, Moving, Pair
 from gateway.services.sessions import MAX_NAME_CHARS, SessionRecord, Sessions
 from gateway.services.snapshot import Selection, SnapshotFile, Snapshots, selectors
 from gateway.settings import Settings

@@ -14,7 +14,6 @@ session; a second is a 409 until the first is revoked.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
@@ -28,6 +27,7 @@ from gateway.auth.tokens import MAX_CLAIM_CHARS
 from gateway.changes import Actor, Change, ChangeHook
 from gateway.errors import Conflict, InvalidBody, NotFound, ObjectMissing
 from gateway.keys import Owner, SessionKeys, new_grant_id
+from gateway.ordered import bounded
 from gateway.storage.store import Store
 from gateway.storage.writes import DeleteMarker, Prepared, VersionWriter
 from gateway.wire import iso
@@ -36,7 +36,6 @@ READ_ACCESS = "read"
 WRITE_ACCESS = "write"
 ACCESS_LEVELS = (READ_ACCESS, WRITE_ACCESS)
 RECORD_CONTENT_TYPE = "application/json"
-FETCH_CONCURRENCY = 16
 
 
 @dataclass(frozen=True)
@@ -130,7 +129,7 @@ class Grants:
         ids = []
         async for batch in self._store.current_keys(keys.grants_prefix):
             ids += [key[len(keys.grants_prefix) : -len(".json")] for key in batch if key.endswith(".json")]
-        found = await self._gather([self._read(keys.grant(grant_id)) for grant_id in ids])
+        found = await bounded(ids, lambda grant_id: self._read(keys.grant(grant_id)))
         return sorted((g for g in found if g is not None), key=lambda g: (g.created_at, g.id))
 
     async def revoke(self, owner: Owner, keys: SessionKeys, grant_id: str) -> None:
@@ -164,7 +163,7 @@ class Grants:
         session_ids = []
         async for batch in self._store.current_keys(grantee.granted_prefix):
             session_ids += [sid for sid in map(grantee.granted_session_id, batch) if sid is not None]
-        found = await self._gather([self._grant_for(grantee, sid) for sid in session_ids])
+        found = await bounded(session_ids, lambda sid: self._grant_for(grantee, sid))
         now = self._clock()
         live = [grant for _keys, grant in (f for f in found if f is not None) if grant.allows(READ_ACCESS, now)]
         return sorted(live, key=lambda g: g.session_id, reverse=True)
@@ -221,15 +220,6 @@ class Grants:
         body = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
         written = await self._writer.write(key, body, prepared=Prepared(None, None), content_type=RECORD_CONTENT_TYPE)
         return written.info.version_id
-
-    async def _gather(self, reads: list[Any]) -> list[Any]:
-        gate = asyncio.Semaphore(FETCH_CONCURRENCY)
-
-        async def bounded(read: Any) -> Any:
-            async with gate:
-                return await read
-
-        return list(await asyncio.gather(*(bounded(read) for read in reads)))
 
     async def _announce(
         self, action: str, owner: Owner, keys: SessionKeys, grant: Grant, version_id: str | None

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
@@ -39,6 +39,7 @@ from gateway.errors import (
     TooManyFiles,
 )
 from gateway.keys import SessionKeys
+from gateway.ordered import bounded
 from gateway.policy import visibility
 from gateway.policy.tiers import Policy, tier_of
 from gateway.services.files import Files, StoredVersion, require_active
@@ -97,17 +98,6 @@ class _Progress:
     copied_only: dict[int, Transferred] = field(default_factory=dict)  # moves whose source had to stay
     failed: list[tuple[Pair, BaseException]] = field(default_factory=list)
     not_attempted: int = 0
-
-
-async def bounded(items: Sequence[T], work: Callable[[T], Awaitable[R]], limit: int = CONCURRENCY) -> list[R]:
-    """`work` on every item, at most `limit` at a time, results in the items' order."""
-    gate = asyncio.Semaphore(limit)
-
-    async def one(item: T) -> R:
-        async with gate:
-            return await work(item)
-
-    return list(await asyncio.gather(*(one(item) for item in items)))
 
 
 class Moving:

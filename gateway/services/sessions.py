@@ -7,7 +7,6 @@ changing one record at once go through the same conditional-write protocol as fi
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
@@ -23,6 +22,7 @@ from gateway.auth.cursors import CursorSealer
 from gateway.changes import Actor, Change, ChangeHook
 from gateway.errors import Conflict, DamagedRecord, InvalidBody, NotFound, ObjectMissing
 from gateway.keys import Owner, SessionKeys, encode_session_id, is_session_id
+from gateway.ordered import bounded
 from gateway.policy.janitor import Janitor
 from gateway.policy.tiers import Policy
 from gateway.services import records
@@ -33,7 +33,6 @@ from gateway.wire import iso
 MAX_NAME_CHARS = 256
 MAX_METADATA_BYTES = 16 * 1024
 MAX_FOLDER_TIERS = 100
-FETCH_CONCURRENCY = 16
 ACTIVE, ENDED = "active", "ended"
 # The operation name in session-list cursor bindings.
 LIST_OPERATION = "sessions.list"
@@ -277,18 +276,16 @@ class Sessions:
         continuation = self._cursors.open(cursor, binding, expect=("token",))["token"] if cursor else None
         page = await self._store.list_page(owner.sessions_prefix, delimiter="/", limit=limit, continuation=continuation)
         ids = [sid for sid in map(owner.session_id_from_prefix, page.prefixes) if sid is not None]
-        gate = asyncio.Semaphore(FETCH_CONCURRENCY)
 
         async def fetch(session_id: str) -> SessionRecord | None:
-            async with gate:
-                try:
-                    return await self.get(owner, session_id)
-                except NotFound:
-                    return None  # files left behind by a deleted session
-                except DamagedRecord:
-                    return None  # logged where it was found; one bad record must not hide the others
+            try:
+                return await self.get(owner, session_id)
+            except NotFound:
+                return None  # files left behind by a deleted session
+            except DamagedRecord:
+                return None  # logged where it was found; one bad record must not hide the others
 
-        records = await asyncio.gather(*(fetch(sid) for sid in ids))
+        records = await bounded(ids, fetch)
         next_cursor = self._cursors.seal({"token": page.continuation}, binding) if page.continuation else None
         return SessionListing([r for r in records if r is not None], next_cursor)
 

@@ -29,6 +29,7 @@ from gateway import changes, strict_json
 from gateway.changes import Actor, Change, ChangeHook
 from gateway.errors import InvalidBody, NotFound, ObjectMissing
 from gateway.keys import Owner, SessionKeys, new_share_id, share_index_key
+from gateway.ordered import bounded
 from gateway.services import records
 from gateway.services.files import Files
 from gateway.storage.store import Store
@@ -172,7 +173,7 @@ class Shares:
         ids = []
         async for batch in self._store.current_keys(keys.shares_prefix):
             ids += [key[len(keys.shares_prefix) : -len(".json")] for key in batch if key.endswith(".json")]
-        found = [await self._read(keys, share_id) for share_id in ids]
+        found = await bounded(ids, lambda share_id: self._read(keys, share_id))
         return sorted((s for s in found if s is not None), key=lambda s: (s.created_at, s.id))
 
     async def revoke(self, owner: Owner, keys: SessionKeys, share_id: str) -> None:
