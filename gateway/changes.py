@@ -31,6 +31,11 @@ GRANT_CREATED = "grant.created"
 GRANT_REVOKED = "grant.revoked"
 SHARE_CREATED = "share.created"
 SHARE_REVOKED = "share.revoked"
+# Recovery: a file brought back by a restore, a session record brought back, snapshots taken and removed.
+FILE_RESTORED = "file.restored"
+SESSION_RESTORED = "session.restored"
+SNAPSHOT_CREATED = "snapshot.created"
+SNAPSHOT_DELETED = "snapshot.deleted"
 # The janitor: a delete marker on an expired file, an exact version removed, an abandoned upload aborted.
 VERSION_EXPIRED = "version.expired"
 VERSION_REMOVED = "version.removed"

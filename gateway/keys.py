@@ -61,6 +61,10 @@ _GRANT_ID = re.compile(r"[a-z2-7]{26}")
 # Beside `grants/` in a session: its share links (the truth about each), and, under the gateway's own objects, an
 # index from a link's id to the session it belongs to (owner segments are opaque, so the id alone finds nothing).
 SHARES_DIR = "shares/"
+SNAPSHOTS_DIR = "snapshots/"
+SNAPSHOT_RECORD_SUFFIX = ".json"
+# A snapshot's name: ASCII letters, digits, '.', '_' and '-', starting with a letter or digit; it is part of keys.
+_SNAPSHOT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 SHARE_INDEX_DIR = "_gateway/shares/"
 _SHARE_ID = re.compile(r"[a-z2-7]{32}")
 
@@ -155,6 +159,19 @@ def is_share_id(value: str) -> bool:
     return _SHARE_ID.fullmatch(value) is not None
 
 
+def is_snapshot_name(value: str) -> bool:
+    return _SNAPSHOT_NAME.fullmatch(value) is not None
+
+
+def snapshot_record_of(root: str, key: str) -> tuple[str, str] | None:
+    """For the key of a snapshot's record anywhere in the bucket: its session prefix and the snapshot's name."""
+    layout = re.escape(_rooted(root, OWNERS_DIR)) + rf"{_OWNER_SEGMENT}/{_OWNER_SEGMENT}/s/{_SESSION_ID.pattern}/"
+    match = re.fullmatch(
+        f"({layout}){re.escape(SNAPSHOTS_DIR)}({_SNAPSHOT_NAME.pattern}){re.escape(SNAPSHOT_RECORD_SUFFIX)}", key
+    )
+    return (match.group(1), match.group(2)) if match else None
+
+
 def share_index_key(root: str, share_id: str) -> str:
     """Where a share link's id leads to its session: under `_gateway/`, beside `o/`, never a session's key."""
     if not is_share_id(share_id):
@@ -242,6 +259,12 @@ def _export_id(value: str) -> str:
     # Export ids are ULIDs like session ids; anything else cannot name an export, and must not hint at why.
     if not is_session_id(value):
         raise NotFound("no such export")
+    return value
+
+
+def _snapshot_name(value: str) -> str:
+    if not is_snapshot_name(value):
+        raise NotFound("no such snapshot")
     return value
 
 
@@ -390,6 +413,25 @@ class SessionKeys:
         if not is_share_id(share_id):
             raise NotFound("no such link")
         return self.shares_prefix + share_id + ".json"
+
+    @property
+    def snapshots_prefix(self) -> str:
+        return self.prefix + SNAPSHOTS_DIR
+
+    def snapshot_record(self, name: str) -> str:
+        """A snapshot's record; a name this API cannot have made names nothing (404)."""
+        return self.snapshots_prefix + _snapshot_name(name) + SNAPSHOT_RECORD_SUFFIX
+
+    def snapshot_copies(self, name: str) -> str:
+        """The prefix of a snapshot's protected copies and its manifest (ends with '/')."""
+        return self.snapshots_prefix + _snapshot_name(name) + "/"
+
+    def snapshot_copy(self, name: str, index: int) -> str:
+        """The protected copy of a snapshot's `index`-th file: numbered, so a long path never makes a long key."""
+        return self.snapshot_copies(name) + f"c/{index:08d}"
+
+    def snapshot_manifest(self, name: str) -> str:
+        return self.snapshot_copies(name) + "manifest.jsonl"
 
     def grant(self, grant_id: str) -> str:
         if not is_grant_id(grant_id):

@@ -128,6 +128,11 @@ class Settings:
     max_bulk_files: int = _setting(
         _positive_int, 10_000, "most files one copy, move or fork may take; more is refused (413) before any write"
     )
+    snapshot_keep_seconds: int = _setting(
+        _non_negative_int,
+        7 * 86_400,
+        "how long automatic snapshots (taken before restores, deletes, moves and imports) are kept; 0: none are taken",
+    )
     multipart_threshold_bytes: int = _setting(
         _positive_int, 8 * MiB, "uploads larger than this go to S3 as multipart uploads (at least 5 MiB)"
     )

@@ -156,6 +156,9 @@ def create_app(
                 forking=core.forking,
                 exports=core.exports,
                 imports=core.imports,
+                snapshots=core.snapshots,
+                restorer=core.restorer,
+                cursors=cursors,
                 capabilities=capabilities,
                 owner_key=owner_key,
             )

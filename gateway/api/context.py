@@ -12,12 +12,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway import strict_json
+from gateway.auth.cursors import CursorSealer
 from gateway.auth.tokens import Principal, TokenVerifier
 from gateway.changes import Actor
 from gateway.errors import BadRequest, FieldError, InvalidBody, NotFound, PayloadTooLarge, UnsupportedMediaType
 from gateway.imports.archive import ArchiveImports
 from gateway.keys import Owner, SessionKeys, decode_path_bytes
 from gateway.policy.tiers import Policy
+from gateway.recovery.restoring import Restorer
+from gateway.recovery.snapshots import SessionSnapshots
 from gateway.services.exports import Exports
 from gateway.services.files import Files
 from gateway.services.forking import Forking
@@ -48,6 +51,9 @@ class Services:
     forking: Forking
     exports: Exports
     imports: ArchiveImports
+    snapshots: SessionSnapshots
+    restorer: Restorer
+    cursors: CursorSealer
     # What the backend honours, probed once at start-up (gateway/storage/capabilities.py).
     capabilities: Capabilities
     # Makes the owner segments of keys opaque (gateway/keys.py); the same on every replica.

@@ -8,7 +8,16 @@ from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from gateway.api.context import caller, json_body, json_response, open_session, query_flag, reach, services
+from gateway.api.context import (
+    caller,
+    json_body,
+    json_response,
+    open_session,
+    query_flag,
+    reach,
+    services,
+    session_keys,
+)
 from gateway.api.models import ExportRequest, ExportStatus
 from gateway.auth.tokens import READ
 from gateway.errors import InvalidBody, InvalidParameter
@@ -40,13 +49,27 @@ async def export_zip(request: Request) -> Response:
         at = exports.moment(query.get("at"))
     except ValueError as exc:
         raise InvalidParameter("at", str(exc)) from None
-    asked = ExportInput(Selection(query.get("prefix", ""), tuple(paths)), at, query_flag(request, "redact"))
+    snapshot = query.get("snapshot") or None
+    if snapshot is not None and at is not None:
+        raise InvalidParameter("snapshot", "a snapshot is one moment already; leave `at` out")
+    asked = ExportInput(
+        Selection(query.get("prefix", ""), tuple(paths)), at, query_flag(request, "redact"), snapshot=snapshot
+    )
+    if snapshot is not None:
+        # Snapshots are the owner's: only the owner's own keys name them.
+        keys = session_keys(request, principal)
+        download = await exports.download(OpenSession(keys, await sessions.read(keys)), asked)
+        return await _zip_response(request, download)
 
     async def download_from(keys: SessionKeys) -> ZipDownload:
         # A grantee's zip holds what the grant opens (the keys are narrowed to it), and nothing else is named.
         return await exports.download(OpenSession(keys, await sessions.read(keys)), asked)
 
     download = await reach(request, principal, READ_ACCESS, download_from)
+    return await _zip_response(request, download)
+
+
+async def _zip_response(request: Request, download: ZipDownload) -> Response:
     headers = {**ZIP_HEADERS, "Content-Disposition": content_disposition(download.filename, inline=False)}
     if request.method == "HEAD":
         await download.close()

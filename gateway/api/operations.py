@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.api import exports, files, grants, imports, moving, sessions, shares
+from gateway.api import exports, files, grants, imports, moving, recovery, sessions, shares
 from gateway.api.models import (
     FILE_PATH_PATTERN,
     FOLDER_PATH_PATTERN,
@@ -49,6 +49,17 @@ from gateway.api.models import (
     SharePage,
     TierChange,
     TransferInput,
+)
+from gateway.api.recovery_models import (
+    RESTORE_RULES,
+    SNAPSHOT_NAME_PATTERN,
+    RestoreInput,
+    RestoreResult,
+    Snapshot,
+    SnapshotDetail,
+    SnapshotInput,
+    SnapshotPage,
+    SnapshotRestoreInput,
 )
 from gateway.services.snapshot import MAX_SELECTED_PATHS
 from gateway.wire import MAX_PAGE
@@ -172,6 +183,13 @@ AT = Param(
 )
 REDACT = Param("redact", "query", "Replace secrets in text files with [REDACTED:kind]", {"type": "boolean"})
 EXPORT_ID = Param("export_id", "path", "Export id", _string(SESSION_ID_PATTERN), required=True)
+SNAPSHOT_NAME = Param("name", "path", "A snapshot's name", _string(SNAPSHOT_NAME_PATTERN), required=True)
+SNAPSHOT_QUERY = Param(
+    "snapshot",
+    "query",
+    "The files of this snapshot (from its protected copies) instead of the current ones",
+    _string(SNAPSHOT_NAME_PATTERN),
+)
 
 STORE = (502, 503)
 _DOWNLOAD_HEADERS = {
@@ -546,7 +564,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "Download files as one zip, streamed as it is built, with a manifest.json",
         (Reply(200, "The zip (application/zip)", binary=True, headers=_ZIP_REPLY_HEADERS),),
         (400, 401, 403, 404, *STORE),
-        params=(SID, PREFIX, SELECTED_PATHS, AT, REDACT),
+        params=(SID, PREFIX, SELECTED_PATHS, AT, SNAPSHOT_QUERY, REDACT),
         description=(
             "Entries are the file paths; `manifest.json` (last) lists every entry's path, version, size, SHA-256, "
             "tier and time, and what was redacted. 404 when no file matches the selection."
@@ -573,5 +591,73 @@ OPERATIONS: tuple[Operation, ...] = (
         (Reply(200, "The export", ExportStatus, headers={"Cache-Control": True}),),
         (401, 403, 404, *STORE),
         params=(SID, EXPORT_ID),
+    ),
+    Operation(
+        "POST",
+        SESSION + "/restore",
+        "restore_session",
+        recovery.restore_session,
+        "Bring the session, or one folder, back to a moment (dry_run: the plan only) (owner only)",
+        (Reply(200, "The plan, or what was done", RestoreResult),),
+        (400, 401, 403, 404, 409, 413, 415, *STORE),
+        params=(SID,),
+        body=RestoreInput,
+        description=RESTORE_RULES + " An ended session is read-only (409); more files than the bulk limit is a 413.",
+    ),
+    Operation(
+        "POST",
+        SESSION + "/snapshots",
+        "create_snapshot",
+        recovery.create_snapshot,
+        "Record every current file's version (of a folder, or all), kept beyond retention until deleted (owner only)",
+        (Reply(201, "The snapshot", Snapshot, headers={"Location": True}),),
+        (400, 401, 403, 404, 409, 413, 415, *STORE),
+        params=(SID,),
+        body=SnapshotInput,
+        description="A name in use is a 409. Each file gets a protected copy that no tier's retention removes.",
+    ),
+    Operation(
+        "GET",
+        SESSION + "/snapshots",
+        "list_snapshots",
+        recovery.list_snapshots,
+        "The snapshots of this session, oldest first, automatic ones included (owner only)",
+        (Reply(200, "The snapshots", SnapshotPage),),
+        (401, 403, 404, *STORE),
+        params=(SID,),
+        description="Also answers for a session deleted since, while snapshots of it are left.",
+    ),
+    Operation(
+        "GET",
+        SESSION + "/snapshots/{name}",
+        "get_snapshot",
+        recovery.get_snapshot,
+        "A snapshot and a page of its files (owner only)",
+        (Reply(200, "The snapshot", SnapshotDetail),),
+        (400, 401, 403, 404, *STORE),
+        params=(SID, SNAPSHOT_NAME, LIMIT, CURSOR),
+    ),
+    Operation(
+        "DELETE",
+        SESSION + "/snapshots/{name}",
+        "delete_snapshot",
+        recovery.delete_snapshot,
+        "Delete a snapshot and its protected copies (owner only)",
+        (Reply(204, "Deleted"),),
+        (401, 403, 404, 409, *STORE),
+        params=(SID, SNAPSHOT_NAME),
+    ),
+    Operation(
+        "POST",
+        SESSION + "/snapshots/{name}/restore",
+        "restore_snapshot",
+        recovery.restore_snapshot,
+        "Bring the files a snapshot covers back to what it holds; a deleted session comes back too (owner only)",
+        (Reply(200, "The plan, or what was done", RestoreResult),),
+        (400, 401, 403, 404, 409, 413, 415, *STORE),
+        params=(SID, SNAPSHOT_NAME),
+        body=SnapshotRestoreInput,
+        body_required=False,
+        description=RESTORE_RULES,
     ),
 )

@@ -59,9 +59,12 @@ from gateway.imports.zipread import (
 )
 from gateway.keys import SessionKeys
 from gateway.policy.tiers import Policy
+from gateway.recovery.records import BEFORE_IMPORT
+from gateway.recovery.snapshots import SessionSnapshots
 from gateway.services.downloads import content_type_for_name
 from gateway.services.files import Files, Written, require_active
 from gateway.services.sessions import OpenSession, SessionRecord
+from gateway.services.snapshot import Selection
 from gateway.storage.digests import Expected
 from gateway.storage.writes import Streamed, VersionWriter
 
@@ -119,7 +122,15 @@ class _Plan:
 
 
 class ArchiveImports:
-    def __init__(self, files: Files, writer: VersionWriter, policy: Policy, limits: Limits) -> None:
+    def __init__(
+        self,
+        files: Files,
+        writer: VersionWriter,
+        policy: Policy,
+        limits: Limits,
+        snapshots: SessionSnapshots | None = None,
+    ) -> None:
+        self._snapshots = snapshots
         self._files = files
         self._writer = writer
         self._policy = policy
@@ -133,6 +144,9 @@ class ArchiveImports:
         archive = await read_archive(spooled, self._limits)
         manifest = await self._manifest(archive)
         plan = self._plan(session.keys, archive, folder, manifest)
+        if self._snapshots is not None and plan.items:
+            # What the import may replace stays recoverable, even from versions retention would remove.
+            await self._snapshots.before(actor, session.keys, Selection(folder), BEFORE_IMPORT)
         written = await self._write_all(session.keys, session.record, archive, plan, if_content_differs)
         imported: list[tuple[int, Imported]] = []
         for item, result in sorted(written, key=lambda pair: pair[0].index):

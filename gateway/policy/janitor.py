@@ -27,12 +27,12 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gateway import changes
 from gateway.changes import SYSTEM_JANITOR, Change, ChangeHook
-from gateway.errors import ObjectMissing, PreconditionFailed
-from gateway.keys import SESSION_RECORD_NAME, SessionKeys, is_export_key, session_prefix_of
+from gateway.errors import GatewayError, ObjectMissing, PreconditionFailed
+from gateway.keys import SESSION_RECORD_NAME, SessionKeys, is_export_key, session_prefix_of, snapshot_record_of
 from gateway.policy import lifecycle
 from gateway.policy.tiers import Policy, tier_of
 from gateway.policy.visibility import DELETE, EXPIRE, Verdict, judge_history
@@ -42,8 +42,12 @@ from gateway.storage.store import Store, VersionEntry
 from gateway.storage.tagging import tags_of
 from gateway.storage.writes import DeleteMarker, VersionWriter
 
+if TYPE_CHECKING:
+    from gateway.recovery.snapshots import SessionSnapshots
+
 ABORT = "abort"
-VERBS = {EXPIRE: "expire", DELETE: "delete", ABORT: "abort"}
+DROP_SNAPSHOT = "drop-snapshot"
+VERBS = {EXPIRE: "expire", DELETE: "delete", ABORT: "abort", DROP_SNAPSHOT: "remove snapshot"}
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,8 @@ class Action:
     reason: str
 
     def describe(self) -> str:
+        if self.kind == DROP_SNAPSHOT:
+            return f"{VERBS[self.kind]} {self.version_id} ({self.key}): {self.reason}"
         what = "upload" if self.kind == ABORT else "version"
         return f"{VERBS[self.kind]} {self.key} {what} {self.version_id}: {self.reason}"
 
@@ -96,8 +102,10 @@ class Janitor:
         *,
         writer: VersionWriter,
         hook: ChangeHook,
+        snapshots: SessionSnapshots | None = None,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
+        self._snapshots = snapshots
         self._store = store
         self._settings = settings
         self._policy = policy
@@ -161,6 +169,9 @@ class Janitor:
     ) -> list[Action]:
         """Actions for one key's history (newest first)."""
         key = group[0].key
+        saved = snapshot_record_of(self._settings.key_root, key)
+        if saved is not None:
+            return [] if only_ephemeral else await self._expired_snapshot(group, *saved)
         if is_export_key(self._settings.key_root, key):
             return [] if only_ephemeral else self._expired_export(group)
         session_prefix = session_prefix_of(self._settings.key_root, key)
@@ -187,6 +198,17 @@ class Janitor:
             if verdict.action is not None and (not only_ephemeral or _ends_with_session(verdict))
         ]
 
+    async def _expired_snapshot(self, group: list[VersionEntry], session_prefix: str, name: str) -> list[Action]:
+        """An automatic snapshot past its keep time, or one a stopped replica left half-made or half-removed."""
+        if self._snapshots is None or group[0].is_delete_marker:
+            return []
+        try:
+            record = await self._snapshots.get(SessionKeys(session_prefix), name)
+        except GatewayError:  # removed meanwhile, or damaged: nothing is removed on its account
+            return []
+        reason = self._snapshots.judge(record)
+        return [] if reason is None else [Action(DROP_SNAPSHOT, group[0].key, name, reason)]
+
     def _expired_export(self, group: list[VersionEntry]) -> list[Action]:
         """Versions of an export's record or zip past the export's time to live (counted from each one's write)."""
         cutoff = self._clock() - timedelta(seconds=self._settings.export_ttl_seconds)
@@ -211,6 +233,10 @@ class Janitor:
         deletions = [(a.key, a.version_id) for a in report.actions if a.kind == DELETE]
         await self._store.delete_versions(walk, deletions)
         for action in report.actions:
+            if action.kind == DROP_SNAPSHOT and self._snapshots is not None:
+                found = snapshot_record_of(self._settings.key_root, action.key)
+                if found is not None:
+                    await self._snapshots.expire(SessionKeys(found[0]), action.version_id)
             if action.kind == DELETE:
                 await self._announce(changes.VERSION_REMOVED, action)
             if action.kind == ABORT:

@@ -14,6 +14,8 @@ from gateway.imports.archive import ArchiveImports
 from gateway.imports.zipread import Limits
 from gateway.policy.janitor import Janitor
 from gateway.policy.tiers import Policy
+from gateway.recovery.restoring import Restorer
+from gateway.recovery.snapshots import SessionSnapshots
 from gateway.services.exports import Exports
 from gateway.services.files import Files
 from gateway.services.forking import Forking
@@ -40,6 +42,8 @@ class Core:
     forking: Forking
     exports: Exports
     imports: ArchiveImports
+    snapshots: SessionSnapshots
+    restorer: Restorer
 
 
 def export_tier(settings: Settings, policy: Policy) -> str:
@@ -81,16 +85,24 @@ def assemble(
         max_bytes=settings.max_upload_bytes,
         threshold=settings.multipart_threshold_bytes,
     )
-    janitor = Janitor(store, settings, policy, writer=writer, hook=hook, clock=now)
+    snapshots = SessionSnapshots(store, settings, policy, writer=writer, hook=hook, clock=now)
+    janitor = Janitor(store, settings, policy, writer=writer, hook=hook, snapshots=snapshots, clock=now)
     sessions = Sessions(store, policy, cursors=cursors, writer=writer, hook=hook, janitor=janitor, clock=now)
     files = Files(store, settings, policy, cursors, sessions=sessions, writer=writer, hook=hook, clock=now)
     grants = Grants(store, writer, hook, now)
     shares = None
     if owner_key is not None:
         shares = Shares(store, writer, files, hook, now, root=settings.key_root, owner_key=owner_key)
-    exports = Exports(store, settings, policy, writer=writer, tier=export_tier(settings, policy), clock=now)
+    exports = Exports(
+        store, settings, policy, writer=writer, tier=export_tier(settings, policy), snapshots=snapshots, clock=now
+    )
     moving = Moving(store, settings, policy, sessions=sessions, files=files, writer=writer, hook=hook, clock=now)
     forking = Forking(store, settings, policy, sessions=sessions, moving=moving, clock=now)
+    # Automatic snapshots before what removes or replaces files.
+    sessions.snapshots = files.snapshots = moving.snapshots = snapshots
+    restorer = Restorer(
+        store, settings, policy, writer=writer, hook=hook, sessions=sessions, snapshots=snapshots, clock=now
+    )
     return Core(
         hook=hook,
         writer=writer,
@@ -102,5 +114,7 @@ def assemble(
         moving=moving,
         forking=forking,
         exports=exports,
-        imports=ArchiveImports(files, writer, policy, Limits.of(settings)),
+        imports=ArchiveImports(files, writer, policy, Limits.of(settings), snapshots),
+        snapshots=snapshots,
+        restorer=restorer,
     )

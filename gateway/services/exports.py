@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from gateway.errors import NotFound
 from gateway.keys import SessionKeys, encode_session_id
 from gateway.policy.tiers import Policy
+from gateway.recovery.snapshots import SessionSnapshots
 from gateway.services.archive import ArchiveWriter
 from gateway.services.downloads import content_disposition
 from gateway.services.export_jobs import DONE, ZIP_TYPE, ExportJobs, ExportRecord
@@ -38,6 +39,7 @@ class ExportInput:
     selection: Selection
     at: datetime | None = None
     redact: bool = False
+    snapshot: str | None = None  # the files of this snapshot instead of the session's
 
 
 @dataclass(frozen=True)
@@ -73,9 +75,12 @@ class Exports:
         *,
         writer: VersionWriter,
         tier: str,
+        snapshots: SessionSnapshots | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._store = store
+        self._policy = policy
+        self._saved = snapshots
         self._clock = clock
         self._snapshots = Snapshots(store, settings, policy, clock=clock)
         self._archive = ArchiveWriter(
@@ -104,7 +109,10 @@ class Exports:
     async def download(self, opened: OpenSession, asked: ExportInput) -> ZipDownload:
         """The zip, ready to stream; 404 when the selection holds no file (known before the first byte)."""
         chosen = selectors(opened.keys, asked.selection)
-        files = await self._nonempty(opened.keys, chosen, asked.at)
+        if asked.snapshot is not None:
+            files = await _first_known(self._saved_files(opened.keys, chosen, asked.snapshot))
+        else:
+            files = await self._nonempty(opened.keys, chosen, asked.at)
         chunks = self._archive.zip(files, self._request(opened, asked), expected=_named(opened.keys, chosen))
         return ZipDownload(zip_filename(opened.keys.session_id, opened.record.name), chunks, files)
 
@@ -173,22 +181,40 @@ class Exports:
             at=asked.at,
             redact=asked.redact,
             redaction_kinds=self._archive.redaction_kinds if asked.redact else (),
+            snapshot=asked.snapshot,
         )
 
     async def _nonempty(
         self, keys: SessionKeys, chosen: list[Selector], at: datetime | None
     ) -> AsyncGenerator[SnapshotFile, None]:
         """The selected files, once the first one is known to exist; 404 otherwise."""
-        files = self._snapshots.files(keys, chosen, at=at)
-        try:
-            first = await anext(files, None)
-        except BaseException:
-            await files.aclose()
-            raise
-        if first is None:
-            await files.aclose()
-            raise NotFound(EMPTY)
-        return _after(first, files)
+        return await _first_known(self._snapshots.files(keys, chosen, at=at))
+
+    async def _saved_files(
+        self, keys: SessionKeys, chosen: list[Selector], name: str
+    ) -> AsyncGenerator[SnapshotFile, None]:
+        """The selected files of a snapshot, read from its protected copies."""
+        if self._saved is None:
+            raise NotFound("no such snapshot")
+        record = await self._saved.get(keys, name)
+        async with contextlib.aclosing(self._saved.files(keys, record)) as saved_files:
+            async for saved in saved_files:
+                key = keys.files_prefix + saved.path
+                if not any(key == s.key if s.exact else key.startswith(s.key) for s in chosen):
+                    continue
+                yield SnapshotFile(
+                    path=saved.path,
+                    key=keys.snapshot_copy(name, saved.copy),
+                    version_id=saved.copy_version,
+                    size=saved.size,
+                    etag=saved.etag,
+                    last_modified=parse_moment(saved.last_modified),
+                    tier=self._policy.tiers.get(saved.tier or ""),
+                    sha256=saved.sha256,
+                    tags=saved.tags,
+                    from_snapshot=name,
+                    original_version_id=saved.version_id,
+                )
 
     async def _require_files(
         self, keys: SessionKeys, chosen: list[Selector], at: datetime | None
@@ -200,6 +226,19 @@ class Exports:
                 yield file
         finally:
             await files.aclose()
+
+
+async def _first_known(files: AsyncGenerator[SnapshotFile, None]) -> AsyncGenerator[SnapshotFile, None]:
+    """`files`, once the first one is known to exist; 404 otherwise."""
+    try:
+        first = await anext(files, None)
+    except BaseException:
+        await files.aclose()
+        raise
+    if first is None:
+        await files.aclose()
+        raise NotFound(EMPTY)
+    return _after(first, files)
 
 
 async def _after(first: SnapshotFile, rest: AsyncGenerator[SnapshotFile, None]) -> AsyncGenerator[SnapshotFile, None]:

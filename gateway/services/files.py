@@ -20,8 +20,11 @@ from gateway.errors import BadRequest, Conflict, NotFound, NotModified, ObjectMi
 from gateway.keys import SessionKeys
 from gateway.policy import visibility
 from gateway.policy.tiers import Policy, Tier, tier_for_new_file, tier_of
+from gateway.recovery.records import BEFORE_FOLDER_DELETE
+from gateway.recovery.snapshots import SessionSnapshots
 from gateway.services.downloads import DEFAULT_CONTENT_TYPE, content_disposition, is_inline_safe
 from gateway.services.sessions import SessionRecord, Sessions, named_tier
+from gateway.services.snapshot import Selection
 from gateway.settings import Settings
 from gateway.storage.digests import Expected
 from gateway.storage.preconditions import Precondition, none_match_holds
@@ -158,6 +161,8 @@ class Files:
         self._writer = writer
         self._hook = hook
         self._clock = clock
+        # Set by the assembly: automatic snapshots before a folder is deleted.
+        self.snapshots: SessionSnapshots | None = None
 
     def _now(self) -> datetime:
         return self._clock()
@@ -382,6 +387,9 @@ class Files:
 
     async def delete_folder(self, actor: Actor, keys: SessionKeys, folder: str) -> int:
         require_active(await self._sessions.read(keys))
+        if self.snapshots is not None and not keys.scope:
+            # A grantee's delete is not snapshotted: snapshots belong to the owner, and cover the owner's view.
+            await self.snapshots.before(actor, keys, Selection(keys.path_of(keys.folder(folder))), BEFORE_FOLDER_DELETE)
         deleted = await self._store.delete_all_current(keys.folder(folder))
         if not deleted:
             raise NotFound("no files under that folder")

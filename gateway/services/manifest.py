@@ -73,6 +73,7 @@ class Request:
     at: datetime | None
     redact: bool
     redaction_kinds: tuple[str, ...] = ()
+    snapshot: str | None = None  # the snapshot the files come from
 
 
 @dataclass
@@ -97,7 +98,8 @@ class Manifest:
     ) -> None:
         entry: dict[str, Any] = {
             "path": file.path,
-            "version_id": file.version_id,
+            # A snapshot's file is read from its protected copy; the version it keeps is the file's own.
+            "version_id": file.original_version_id if file.from_snapshot else file.version_id,
             "size": size,
             "sha256": sha256,
             "tier": file.tier.name if file.tier else None,
@@ -129,6 +131,7 @@ class Manifest:
                 "prefix": asked.prefix,
                 "paths": list(asked.paths),
                 "at": iso(asked.at) if asked.at else None,
+                **({"snapshot": asked.snapshot} if asked.snapshot else {}),
             },
             "redact": asked.redact,
             "file_count": len(self.files),

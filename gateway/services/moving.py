@@ -42,8 +42,11 @@ from gateway.keys import SessionKeys
 from gateway.ordered import bounded
 from gateway.policy import visibility
 from gateway.policy.tiers import Policy, tier_of
+from gateway.recovery.records import BEFORE_MOVE
+from gateway.recovery.snapshots import SessionSnapshots
 from gateway.services.files import Files, StoredVersion, require_active
 from gateway.services.sessions import Sessions
+from gateway.services.snapshot import Selection
 from gateway.settings import Settings
 from gateway.storage.preconditions import Precondition
 from gateway.storage.store import Store, VersionEntry
@@ -121,6 +124,8 @@ class Moving:
         self._writer = writer
         self._hook = hook
         self._clock = clock
+        # Set by the assembly: an automatic snapshot of what a move takes away.
+        self.snapshots: SessionSnapshots | None = None
 
     async def transfer(
         self,
@@ -149,6 +154,9 @@ class Moving:
             await asyncio.gather(planning, return_exceptions=True)
             raise
         looks = None if overwrite else await self._look_at_targets(pairs)
+        if move and pairs and self.snapshots is not None and not source.scope:
+            # Sources are deleted once copied: what leaves stays recoverable beyond retention.
+            await self.snapshots.before(actor, source, _moved(source, from_path, pairs), BEFORE_MOVE)
         progress = await self._carry_out(actor, source, target, pairs, looks, move=move)
         return TransferReport(move, target.session_id, [progress.done[i] for i in sorted(progress.done)])
 
@@ -344,6 +352,13 @@ class Moving:
                 at=self._clock(),
             )
         )
+
+
+def _moved(source: SessionKeys, from_path: str, pairs: list[Pair]) -> Selection:
+    """What a move takes away: the one file, or the folder."""
+    if len(pairs) == 1 and pairs[0].source_path.rstrip("/") == from_path.rstrip("/"):
+        return Selection("", (pairs[0].source_path,))
+    return Selection(source.path_of(source.folder(from_path)))
 
 
 def _part_way(progress: _Progress, *, move: bool) -> GatewayError:

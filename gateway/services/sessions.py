@@ -25,7 +25,10 @@ from gateway.keys import Owner, SessionKeys, encode_session_id, is_session_id
 from gateway.ordered import bounded
 from gateway.policy.janitor import Janitor
 from gateway.policy.tiers import Policy
+from gateway.recovery.records import BEFORE_SESSION_DELETE
+from gateway.recovery.snapshots import SessionSnapshots
 from gateway.services import records
+from gateway.services.snapshot import Selection
 from gateway.storage.store import Store
 from gateway.storage.writes import DeleteMarker, Prepared, VersionWriter
 from gateway.wire import iso
@@ -194,6 +197,8 @@ class Sessions:
         self._cursors = cursors
         self._janitor = janitor
         self._clock = clock
+        # Set by the assembly: an automatic snapshot before a session is deleted.
+        self.snapshots: SessionSnapshots | None = None
 
     async def _announce(self, action: str, owner: Owner, keys: SessionKeys, version_id: str | None = None) -> None:
         await self._hook.announce(
@@ -362,6 +367,11 @@ class Sessions:
             await self._store.purge(keys.prefix)
             await self._announce(changes.SESSION_PURGED, owner, keys)
             return
+        if self.snapshots is not None:
+            # Every file as it was, kept beyond retention: restoring this snapshot brings the session back.
+            await self.snapshots.before(
+                Actor.user_of(owner.tenant, owner.user), keys, Selection(), BEFORE_SESSION_DELETE
+            )
         # Files first: a failure half-way leaves a session that still exists and can be deleted again. Exports are
         # copies of the files, not their history: they go for good (a zip must not outlive the session it copied).
         await self._store.purge(keys.exports_prefix)

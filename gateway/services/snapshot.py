@@ -69,6 +69,9 @@ class SnapshotFile:
     tier: Tier | None
     sha256: str | None  # as the gateway stored it (its tags); None where unknown
     tags: Mapping[str, str] = field(default_factory=dict)  # the version's tags, for copies that keep them
+    # Read from a snapshot's protected copy (`key`, `version_id`): the snapshot's name and the file's own version.
+    from_snapshot: str | None = None
+    original_version_id: str | None = None
 
 
 def selectors(keys: SessionKeys, selection: Selection) -> list[Selector]:
