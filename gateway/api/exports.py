@@ -49,7 +49,7 @@ async def export_zip(request: Request) -> Response:
         at = exports.moment(query.get("at"))
     except ValueError as exc:
         raise InvalidParameter("at", str(exc)) from None
-    snapshot = query.get("snapshot") or None
+    snapshot = query.get("snapshot") or None  # empty: none, as the document says
     if snapshot is not None and at is not None:
         raise InvalidParameter("snapshot", "a snapshot is one moment already; leave `at` out")
     asked = ExportInput(

@@ -37,7 +37,7 @@ from gateway.api.models import (
     TierChange,
 )
 from gateway.auth.tokens import READ, WRITE
-from gateway.errors import BadRequest, InvalidBody
+from gateway.errors import BadRequest, InvalidBody, InvalidParameter
 from gateway.keys import SessionKeys
 from gateway.services import files as file_service
 from gateway.services.downloads import content_type_of, download_disposition
@@ -58,6 +58,9 @@ _DOWNLOAD_HEADERS = {
 def _requested_tier(request: Request) -> str | None:
     header = request.headers.get("x-tier")
     query = request.query_params.get("tier")
+    for name, value in (("X-Tier", header), ("tier", query)):
+        if value == "":
+            raise InvalidParameter(name, "names no tier; leave it out for the default tier")
     if header and query and header != query:
         raise BadRequest("X-Tier and ?tier= name different tiers")
     return header or query or None

@@ -187,8 +187,8 @@ SNAPSHOT_NAME = Param("name", "path", "A snapshot's name", _string(SNAPSHOT_NAME
 SNAPSHOT_QUERY = Param(
     "snapshot",
     "query",
-    "The files of this snapshot (from its protected copies) instead of the current ones",
-    _string(SNAPSHOT_NAME_PATTERN),
+    "The files of this snapshot (from its protected copies) instead of the current ones; not with `at`",
+    _string("^(?:" + SNAPSHOT_NAME_PATTERN.strip("^$") + ")?$"),
 )
 
 STORE = (502, 503)

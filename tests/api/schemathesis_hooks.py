@@ -186,6 +186,9 @@ def breaks_a_rule_in_words(case: Any, problem: dict[str, Any]) -> bool:
     if _future_at(case, kind, problem):
         # `at` must not be in the future: a moment, not a format, so no schema can say it.
         return True
+    if kind == "/problems/invalid-parameter" and problem.get("parameter") == "snapshot":
+        # A snapshot is one moment already: `at` beside it is refused, which no schema of two parameters can say.
+        return bool(query.get("snapshot")) and bool(query.get("at"))
     if kind == "/problems/invalid-cursor":
         # A cursor is opaque: only one a listing returned is valid, and no schema can tell which strings those are.
         return "cursor" in query
