@@ -563,7 +563,7 @@ OPERATIONS: tuple[Operation, ...] = (
         exports.export_zip,
         "Download files as one zip, streamed as it is built, with a manifest.json",
         (Reply(200, "The zip (application/zip)", binary=True, headers=_ZIP_REPLY_HEADERS),),
-        (400, 401, 403, 404, *STORE),
+        (400, 401, 403, 404, 409, *STORE),
         params=(SID, PREFIX, SELECTED_PATHS, AT, SNAPSHOT_QUERY, REDACT),
         description=(
             "Entries are the file paths; `manifest.json` (last) lists every entry's path, version, size, SHA-256, "

@@ -144,10 +144,17 @@ class ArchiveImports:
         archive = await read_archive(spooled, self._limits)
         manifest = await self._manifest(archive)
         plan = self._plan(session.keys, archive, folder, manifest)
+        taken = None
         if self._snapshots is not None and plan.items:
             # What the import may replace stays recoverable, even from versions retention would remove.
-            await self._snapshots.before(actor, session.keys, Selection(folder), BEFORE_IMPORT)
-        written = await self._write_all(session.keys, session.record, archive, plan, if_content_differs)
+            taken = await self._snapshots.before(actor, session.keys, Selection(folder), BEFORE_IMPORT)
+        try:
+            written = await self._write_all(session.keys, session.record, archive, plan, if_content_differs)
+        except BaseException:
+            if taken is not None and self._snapshots is not None:
+                # Nothing of a failed import remains, the snapshot taken for it neither.
+                await self._snapshots.discard(actor, session.keys, taken.name)
+            raise
         imported: list[tuple[int, Imported]] = []
         for item, result in sorted(written, key=lambda pair: pair[0].index):
             file = result.file

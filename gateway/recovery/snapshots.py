@@ -286,6 +286,16 @@ class SessionSnapshots:
         await self._remove(keys, name)
         await self._announce(changes.SNAPSHOT_DELETED, actor, keys, name)
 
+    async def discard(self, actor: Actor, keys: SessionKeys, name: str) -> None:
+        """Remove an automatic snapshot the operation it was taken for did not need (it failed and left nothing);
+        a failure here is logged, never raised over the operation's own."""
+        try:
+            await self._remove(keys, name)
+        except Exception:
+            log.warning("the snapshot %s of %s was left behind", name, keys.session_id, exc_info=True)
+            return
+        await self._announce(changes.SNAPSHOT_DELETED, actor, keys, name, reason="its operation failed")
+
     async def expire(self, keys: SessionKeys, name: str) -> None:
         """Remove a snapshot the janitor found expired (or abandoned while it was being taken)."""
         await self._remove(keys, name)
