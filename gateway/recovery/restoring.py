@@ -33,7 +33,7 @@ from gateway.recovery.records import BEFORE_RESTORE, READY, PendingRestore, Snap
 from gateway.recovery.snapshots import SessionSnapshots, folder_of
 from gateway.services.files import require_active
 from gateway.services.sessions import Sessions
-from gateway.services.snapshot import Selection, Selector, SnapshotFile, Snapshots, selectors
+from gateway.services.snapshot import Selection, SnapshotFile, Snapshots, selectors
 from gateway.settings import Settings
 from gateway.storage.preconditions import Precondition
 from gateway.storage.store import ObjectInfo, Store
@@ -41,6 +41,8 @@ from gateway.storage.writes import CopyOf, DeleteMarker, VersionWriter
 from gateway.wire import iso, moment
 
 CREATE_ONLY = Precondition(if_none_match_any=True)
+# Up to this many chosen paths, each is listed on its own; beyond, their folder is walked once.
+EXACT_PATHS = 64
 # How many paths of each kind an answer names; the counts are always whole.
 SHOWN_PATHS = 1000
 
@@ -185,7 +187,7 @@ class Restorer:
         *,
         detail: dict[str, str],
     ) -> None:
-        steps = await self._plan(keys, selectors(keys, selection), wanted, report)
+        steps, current = await self._plan(keys, selection, wanted, report)
         if report.dry_run:
             return
         pending = await self._pending(keys, job)
@@ -193,7 +195,12 @@ class Restorer:
             report.resumed = True
             report.undo_snapshot = pending.name
         elif steps:
-            taken = await self._snapshots.before(actor, keys, selection, BEFORE_RESTORE, restore=job)
+            # Only what the restore changes: restoring it puts back those files and removes those it creates, and
+            # leaves the rest alone. The plan has just read those files, so the snapshot does not walk again.
+            changed = Selection(selection.prefix, tuple(sorted(step.path for step in steps)))
+            taken = await self._snapshots.before(
+                actor, keys, changed, BEFORE_RESTORE, restore=job, files=[current[s.path] for s in steps if s.current]
+            )
             report.undo_snapshot = taken.name if taken else None
 
         async def one(step: Step) -> None:
@@ -207,11 +214,18 @@ class Restorer:
             await self._snapshots.mark_restored(keys, report.undo_snapshot)
 
     async def _plan(
-        self, keys: SessionKeys, chosen: list[Selector], wanted: list[Wanted], report: RestoreReport
-    ) -> list[Step]:
+        self, keys: SessionKeys, selection: Selection, wanted: list[Wanted], report: RestoreReport
+    ) -> tuple[list[Step], dict[str, SnapshotFile]]:
+        """The steps, and the files there now (by path) that they replace or remove."""
         now = self._clock()
         walk = Snapshots(self._store, self._settings, self._policy, clock=lambda: now)
-        current = {found.path: found async for found in _bounded_walk(walk.files(keys, chosen, at=None), self._limit)}
+        many = len(selection.paths) > EXACT_PATHS
+        # Many paths (a snapshot of what a restore changed): one walk of the folder, kept to the paths, rather than
+        # a listing per path.
+        chosen = selectors(keys, Selection(selection.prefix) if many else selection)
+        found = _bounded_walk(walk.files(keys, chosen, at=None), self._limit)
+        current = {item.path: item async for item in found if not many or _selected(item.path, selection)}
+        replaced = dict(current)
         steps: list[Step] = []
         for item in wanted:
             there = current.pop(item.path, None)
@@ -225,7 +239,7 @@ class Restorer:
             report.delete.append(path)
         report.restore.sort()
         report.delete.sort()
-        return steps
+        return steps, replaced
 
     async def _pending(self, keys: SessionKeys, job: PendingRestore) -> SnapshotRecord | None:
         """The snapshot of this very restore, taken by an earlier call that did not finish it."""
@@ -323,6 +337,10 @@ class Restorer:
             )
         )
         return True
+
+
+def _selected(path: str, selection: Selection) -> bool:
+    return any(path == chosen or (chosen.endswith("/") and path.startswith(chosen)) for chosen in selection.paths)
 
 
 def _same(wanted: Wanted, there: SnapshotFile) -> bool:

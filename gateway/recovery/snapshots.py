@@ -88,6 +88,7 @@ class SessionSnapshots:
         selection: Selection,
         reason: str,
         restore: PendingRestore | None = None,
+        files: list[SnapshotFile] | None = None,
     ) -> SnapshotRecord:
         """Take a snapshot of the selected files (a folder, or chosen paths in it); `name` None makes an automatic
         one, kept for `GATEWAY_SNAPSHOT_KEEP_SECONDS`."""
@@ -120,7 +121,7 @@ class SessionSnapshots:
         except PreconditionFailed:
             raise Conflict(f"a snapshot named {chosen!r} exists already", extra={"field": "name"}) from None
         try:
-            count, size = await self._copy_files(keys, chosen, chosen_files, now)
+            count, size = await self._copy_files(keys, chosen, chosen_files, now, files)
             record = await self._modify(keys, chosen, lambda r: replace(r, state=READY, file_count=count, bytes=size))
         except BaseException:
             await self._discard(keys, chosen)
@@ -136,21 +137,29 @@ class SessionSnapshots:
         reason: str,
         *,
         restore: PendingRestore | None = None,
+        files: list[SnapshotFile] | None = None,
     ) -> SnapshotRecord | None:
         """An automatic snapshot before an operation that changes or removes files; None when they are switched off
         (`GATEWAY_SNAPSHOT_KEEP_SECONDS=0`) or a folder holds no file to keep."""
         if self._settings.snapshot_keep_seconds == 0:
             return None
-        if not selection.paths:
+        if not selection.paths and files is None:
             listing = keys.files_prefix + folder_of(keys, selection.prefix)
             page = await self._store.list_page(listing, delimiter=None, limit=1, continuation=None)
             if not page.objects:
                 return None
-        return await self.take(actor, keys, name=None, selection=selection, reason=reason, restore=restore)
+        return await self.take(actor, keys, name=None, selection=selection, reason=reason, restore=restore, files=files)
 
-    async def _copy_files(self, keys: SessionKeys, name: str, chosen: list[Selector], now: datetime) -> tuple[int, int]:
-        walk = Snapshots(self._store, self._settings, self._policy, clock=lambda: now)
-        found = walk.files(keys, chosen, at=None)
+    async def _copy_files(
+        self, keys: SessionKeys, name: str, chosen: list[Selector], now: datetime, files: list[SnapshotFile] | None
+    ) -> tuple[int, int]:
+        """Copy the chosen files (walked now, or `files` as the caller has just read them, in path order)."""
+        found: AsyncIterator[SnapshotFile]
+        if files is None:
+            walk = Snapshots(self._store, self._settings, self._policy, clock=lambda: now)
+            found = walk.files(keys, chosen, at=None)
+        else:
+            found = _listed(sorted(files, key=lambda item: item.key))
         numbered = _numbered(found)
         totals = [0, 0]
 
@@ -371,6 +380,11 @@ def folder_of(keys: SessionKeys, prefix: str) -> str:
 def _automatic_name(now: datetime, reason: str) -> str:
     stamp = now.astimezone(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     return f"{AUTOMATIC_PREFIX}{stamp}-{reason.removeprefix('before-')}-{os.urandom(3).hex()}"
+
+
+async def _listed(files: list[SnapshotFile]) -> AsyncIterator[SnapshotFile]:
+    for item in files:
+        yield item
 
 
 async def _numbered(found: AsyncIterator[SnapshotFile]) -> AsyncIterator[tuple[int, SnapshotFile]]:
