@@ -30,6 +30,7 @@ from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 from urllib.request import getproxies, proxy_bypass
 from xml.etree import ElementTree
+from xml.sax.saxutils import escape
 
 import aiohttp
 from botocore.exceptions import NoCredentialsError
@@ -244,6 +245,17 @@ def _sendable(body: bytes) -> bytes | AsyncIterator[memoryview] | None:
             yield view[start : start + SEND_PIECE_BYTES]
 
     return pieces()
+
+
+def refusal_in(headers: Mapping[str, str], body: bytes) -> S3Refusal | None:
+    """The error S3 may put in the body of a 200 answer to a copy (the copy failed after the status was sent)."""
+    return _refusal(200, headers, body) if b"<Error>" in body[:512] else None
+
+
+def tagging_xml(tags: Mapping[str, str]) -> bytes:
+    """A PutObjectTagging body."""
+    items = "".join(f"<Tag><Key>{escape(k)}</Key><Value>{escape(v)}</Value></Tag>" for k, v in tags.items())
+    return f'<Tagging xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><TagSet>{items}</TagSet></Tagging>'.encode()
 
 
 def _refusal(status: int, headers: Mapping[str, str], body: bytes) -> S3Refusal:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import html
 import re
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 from xml.etree import ElementTree
 
 import aiohttp
@@ -41,6 +42,8 @@ from gateway.storage.s3http import (
     parse_tags,
     parse_versions,
     payload_sha256,
+    refusal_in,
+    tagging_xml,
 )
 
 T = TypeVar("T")
@@ -518,10 +521,18 @@ class Store:
         return tags, _version(response.headers.get("x-amz-version-id"))
 
     async def put_tags(self, key: str, tags: Mapping[str, str], version_id: str | None = None) -> None:
-        """Replace the tags of one version (the current one by default) without touching its data."""
-        params = {"VersionId": version_id} if version_id else {}
-        tag_set = [{"Key": k, "Value": v} for k, v in tags.items()]
-        await self._call("put_object_tagging", key, Key=key, Tagging={"TagSet": tag_set}, **params)
+        """Replace the tags of one version (the current one by default) without touching its data.
+
+        On the lean client, like the copies it follows (Ceph RGW drops tags on copies, so every copy needs one).
+        """
+        body = tagging_xml(tags)
+        headers = {"content-type": "application/xml"}
+        payload_hash = self._vouch(hashlib.md5(body).digest(), headers)  # noqa: S324 (S3 asks for Content-MD5)
+        params: dict[str, str | None] = {"tagging": None, **_version_query(version_id)}
+        response = await self._object_call(
+            "put_object_tagging", "PUT", key, params=params, headers=headers, body=body, payload_hash=payload_hash
+        )
+        response.release()
 
     async def delete(self, key: str) -> None:
         """Put a delete marker on `key` (history is kept)."""
@@ -538,17 +549,7 @@ class Store:
         copy_source = {"Bucket": self.bucket, "Key": source.key, "VersionId": source.version_id or "null"}
         stored_type, stored_metadata = _stored_type(source.content_type, metadata)
         if source.size <= self._max_copy_bytes:
-            response = await self._call(
-                "copy_object",
-                key,
-                Key=key,
-                CopySource=copy_source,
-                MetadataDirective="REPLACE",
-                ContentType=stored_type,
-                Metadata=stored_metadata,
-                **({"TaggingDirective": "REPLACE", **_tagging(tags)} if tags is not None else {}),
-            )
-            return _version(response.get("VersionId"))
+            return await self._copy_object(key, source, stored_type, stored_metadata, tags)
         upload_id = await self.start_multipart(key, content_type=source.content_type, metadata=metadata, tags=tags)
         try:
             parts = []
@@ -568,6 +569,38 @@ class Store:
         except BaseException:
             await self.abort_multipart(key, upload_id)
             raise
+
+    async def _copy_object(
+        self,
+        key: str,
+        source: ObjectInfo,
+        stored_type: str,
+        stored_metadata: Mapping[str, str],
+        tags: Mapping[str, str] | None,
+    ) -> str | None:
+        """One CopyObject on the lean client: copies, moves, forks, snapshots and restores make one per file."""
+        version = quote(source.version_id or "null", safe="")
+        headers = {
+            "x-amz-copy-source": f"/{quote(self.bucket, safe='')}/{quote(source.key, safe='/~')}?versionId={version}",
+            "x-amz-metadata-directive": "REPLACE",
+            "content-type": stored_type,
+            **{META_PREFIX + name: value for name, value in stored_metadata.items()},
+        }
+        if tags is not None:
+            headers["x-amz-tagging-directive"] = "REPLACE"
+            if tags:
+                headers["x-amz-tagging"] = urlencode(dict(tags))
+        response = await self._object_call("copy_object", "PUT", key, headers=headers)
+        try:
+            body = await response.read()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise translate(exc) from exc
+        finally:
+            response.release()
+        failed = refusal_in(response.headers, body)
+        if failed is not None:
+            raise translate(failed)
+        return _version(response.headers.get("x-amz-version-id"))
 
     # Multipart uploads
 
@@ -767,9 +800,11 @@ class Store:
             await self._delete_batch(prefix, [{"Key": key, "VersionId": version} for key, version in batch])
 
     async def delete_marking(self, key: str) -> str | None:
-        """Put a delete marker on `key`; returns the marker's version id."""
-        response = await self._call("delete_object", key, Key=key)
-        return _version(response.get("VersionId"))
+        """Put a delete marker on `key`; returns the marker's version id. On the lean client: restores and moves
+        make one per file."""
+        response = await self._object_call("delete_object", "DELETE", key)
+        response.release()
+        return _version(response.headers.get("x-amz-version-id"))
 
     async def _delete_batch(
         self, prefix: str, objects: list[dict[str, str]], *, quiet: bool = True
