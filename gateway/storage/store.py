@@ -622,14 +622,23 @@ class Store:
     # Listings
 
     async def list_page(
-        self, prefix: str, *, delimiter: str | None, limit: int, continuation: str | None
+        self,
+        prefix: str,
+        *,
+        delimiter: str | None,
+        limit: int,
+        continuation: str | None,
+        start_after: str | None = None,
     ) -> ListingPage:
-        """One page of current objects under `prefix`; `continuation` is a previous page's, as S3 gave it."""
+        """One page of current objects under `prefix`; `continuation` is a previous page's, as S3 gave it.
+        `start_after` (a first page only) starts after that key."""
         params: dict[str, Any] = {"Prefix": prefix, "MaxKeys": limit}
         if delimiter:
             params["Delimiter"] = delimiter
         if continuation:
             params["ContinuationToken"] = continuation
+        elif start_after:
+            params["StartAfter"] = start_after
         try:
             response = await self._call("list_objects_v2", prefix, **params)
         except errors.BadRequest as exc:
@@ -785,10 +794,18 @@ class Store:
             )
         return list(response.get("Deleted") or [])
 
-    async def version_pages(self, prefix: str, *, page_size: int = DELETE_BATCH) -> AsyncIterator[list[VersionEntry]]:
-        """Every version and delete marker under `prefix`, a page at a time, newest first within each key."""
-        async for page in self._pages("list_object_versions", prefix, PaginationConfig={"PageSize": page_size}):
-            yield _entries(page, None)
+    async def version_pages(
+        self, prefix: str, *, page_size: int = DELETE_BATCH, after: str | None = None
+    ) -> AsyncIterator[list[VersionEntry]]:
+        """Every version and delete marker under `prefix`, a page at a time, newest first within each key; with
+        `after`, only those of keys after it."""
+        params: dict[str, Any] = {"PaginationConfig": {"PageSize": page_size}}
+        if after:
+            params["KeyMarker"] = after
+        async for page in self._pages("list_object_versions", prefix, **params):
+            entries = _entries(page, None)
+            # Ceph RGW also lists the versions of a key equal to a lone key marker; S3 starts after it.
+            yield [entry for entry in entries if entry.key > after] if after else entries
 
     async def pending_uploads(self, prefix: str) -> AsyncIterator[list[PendingUpload]]:
         """Multipart uploads under `prefix` that are still open, a page at a time."""
