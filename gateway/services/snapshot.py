@@ -196,23 +196,10 @@ class Snapshots:
         moment = as_of(history, at)
         if moment is None:
             return None
-        chosen = moment.newest if moment.newest is not None else await self._newest_of(moment.tied)
+        chosen = moment.newest if moment.newest is not None else await newest_of(self._store, moment.tied)
         if chosen.is_delete_marker:
             return None
         return _Candidate(chosen.key, None, (*moment.later, chosen))
-
-    async def _newest_of(self, tied: tuple[VersionEntry, ...]) -> VersionEntry:
-        """The newest of entries of one key written at the same listed time, versions and delete markers both.
-
-        The listing cannot say: moto lists a key's delete markers after all its versions and keeps times to the
-        second. Asking for the entry just below each one (a listing that starts after it) can: every entry of the
-        tie is below another one of it, except the newest.
-        """
-        below = await bounded(list(tied), lambda entry: self._store.entry_below(entry.key, entry.version_id))
-        under = {found.version_id for found in below if found is not None}
-        newest = [entry for entry in tied if entry.version_id not in under]
-        # Exactly one, unless the history changed while it was asked about: then the listing's order stands.
-        return newest[0] if len(newest) == 1 else tied[0]
 
     async def _histories(self, selector: Selector, marker: str | None) -> AsyncIterator[list[VersionEntry]]:
         """Pages of version entries, newest first within each key, for a selector (after `marker`, if given)."""
@@ -289,31 +276,48 @@ class AsOf:
     """What one key's history says of a moment, before any question to the store."""
 
     later: tuple[VersionEntry, ...]  # the entries written after the moment, newest first
-    tied: tuple[VersionEntry, ...]  # the entries of the latest time at or before it, in the listing's order
-    newest: VersionEntry | None  # the newest of `tied`, when the listing says which
+    newest: VersionEntry | None  # the entry current at the moment, when the listing says which
+    tied: tuple[VersionEntry, ...] = ()  # otherwise: the entries it is one of, written at one listed time
 
 
 def as_of(history: list[VersionEntry], at: datetime) -> AsOf | None:
     """Of one key's history (in the listing's order, the latest entry first), the entries that decide what was
-    current at `at`; None when nothing had been written by then.
+    current at `at`: the newest of those written at or before it. None when nothing had been written by then.
 
-    By time first: the current entry at `at` is one with the latest time at or before it. Several may share that
-    time (moto and AWS keep times to the second, Ceph RGW to the millisecond). Among those the listing's order
-    decides where it is certain: the entry S3 marks latest is the newest, and entries of one kind (versions, or
-    delete markers) are listed newest first on every backend. Only versions and delete markers of one instant
-    together, none of them the latest, are left open: moto lists every delete marker after every version.
+    The listing's order is the order of writes, except that moto lists all of a key's delete markers after all its
+    versions; times may not give it either (moto and AWS keep them to the second, Ceph RGW to the millisecond, and
+    Ceph RGW stamps concurrent writes in another order than it lists them). So: the newest version and the newest
+    delete marker written by `at` are each the first of their kind in the listing, on every backend; of the two,
+    the one S3 marks latest wins, else the later time. Only when both share their time is it left open (`tied`).
     """
     written = [entry for entry in history if entry.last_modified <= at]
     if not written:
         return None
-    moment = max(entry.last_modified for entry in written)
-    tied = tuple(entry for entry in written if entry.last_modified == moment)
     # Newest first by time; the sort is stable (also reversed), so entries of one time keep the listing's order,
     # the latest entry first, which is all the judge needs of them.
-    later = sorted((entry for entry in history if entry.last_modified > at), key=_written, reverse=True)
-    certain = tied[0].is_latest or len({entry.is_delete_marker for entry in tied}) == 1
-    return AsOf(tuple(later), tied, tied[0] if certain else None)
+    later = tuple(sorted((entry for entry in history if entry.last_modified > at), key=_written, reverse=True))
+    first = written[0]
+    other = next((entry for entry in written if entry.is_delete_marker != first.is_delete_marker), None)
+    if first.is_latest or other is None:
+        return AsOf(later, first)
+    if first.last_modified != other.last_modified:
+        return AsOf(later, max(first, other, key=_written))
+    return AsOf(later, None, tuple(entry for entry in written if entry.last_modified == first.last_modified))
 
 
 def _written(entry: VersionEntry) -> datetime:
     return entry.last_modified
+
+
+async def newest_of(store: Store, tied: tuple[VersionEntry, ...]) -> VersionEntry:
+    """The newest of entries of one key, versions and delete markers, that the listing gives one time.
+
+    Neither the listing's order nor the times can say (see `as_of`). Asking for the entry just below each one (a
+    listing that starts after it, which follows the order of writes on every backend) can: each of them is just
+    below another one of them, except the newest.
+    """
+    below = await bounded(list(tied), lambda entry: store.entry_below(entry.key, entry.version_id))
+    under = {found.version_id for found in below if found is not None}
+    newest = [entry for entry in tied if entry.version_id not in under]
+    # Exactly one, unless the history changed while it was asked about: then the listing's order stands.
+    return newest[0] if len(newest) == 1 else tied[0]
