@@ -22,7 +22,7 @@ from gateway.keys import SessionKeys
 from gateway.policy import visibility
 from gateway.policy.tiers import Policy
 from gateway.services.files import LIST_OPERATION, FileEntry, FileListing, Files, FileVersion, Opened
-from gateway.services.snapshot import TAG_WIDTH, Selector, SnapshotFile, Snapshots
+from gateway.services.snapshot import LIST_PAGE, TAG_WIDTH, Selector, SnapshotFile, Snapshots
 from gateway.settings import Settings
 from gateway.storage.store import Store
 from gateway.storage.writes import sha256_of
@@ -58,6 +58,7 @@ class Past:
     ) -> None:
         self._store = store
         self._settings = settings
+        self._policy = policy
         self._cursors = cursors
         self._files = files
         self._clock = clock
@@ -129,7 +130,11 @@ class Past:
         """Add what the walk finds after `start` to `page`, until it is full (then whether there is more) or the
         walk ends; returns the path of a folder just shown, for the walk to start again past it."""
         wanted = page.limit - len(page.items) - len(page.folders) + 1  # one more tells whether there is a next page
-        walk = self._snapshots.files(
+        # Listing pages sized to the page shown (a file has a few entries), not to a walk through the whole session.
+        snapshots = Snapshots(
+            self._store, self._settings, self._policy, clock=self._clock, page_size=min(LIST_PAGE, 2 * wanted + 2)
+        )
+        walk = snapshots.files(
             keys, [Selector(listing, exact=False)], at=at, start_after=start, read_ahead=min(TAG_WIDTH, wanted)
         )
         within = len(keys.path_of(listing))

@@ -204,10 +204,17 @@ class Snapshots:
     async def _histories(self, selector: Selector, marker: str | None) -> AsyncIterator[list[VersionEntry]]:
         """Pages of version entries, newest first within each key, for a selector (after `marker`, if given)."""
         if not selector.exact:
-            async for page in self._store.version_pages(selector.key, page_size=self._page, after=marker):
+            first = min(FIRST_PAGE, self._page)
+            pages = self._store.version_pages(selector.key, page_size=self._page, after=marker, first_page=first)
+            async for page in pages:
                 yield page
             return
-        after: str | None = None
+        # The first page through the lean client: a file read at a moment waits for it.
+        top, complete = await self._store.top_entries(selector.key, min(FIRST_PAGE, self._page))
+        yield top
+        if complete or not top:
+            return
+        after: str | None = top[-1].version_id
         while True:
             exact = await self._store.versions_page(selector.key, limit=self._page, after=after)
             yield exact.entries
