@@ -210,7 +210,7 @@ class Snapshots:
                 yield page
             return
         # The first page through the lean client: a file read at a moment waits for it.
-        top, complete = await self._store.top_entries(selector.key, min(FIRST_PAGE, self._page))
+        top, complete = await self._store.top_entries(selector.key, self._page)
         yield top
         if complete or not top:
             return
