@@ -4,7 +4,8 @@ moto answers `ListObjectVersions` by deep-copying every version in the bucket, d
 a few hundred versions a call took half a second and several megabytes that were never given back, and the gateway
 lists one entry of a key's history on every write. The listing installed here walks the same versions without
 copying them (each entry is a thin view that carries its own `is_latest`), and only those under the prefix, so
-memory stays flat however long the server runs. Its answers are the same as moto's.
+memory stays flat however long the server runs. Its answers are the same as moto's, but for a key marker given
+without a version marker: moto skips the first entry after the marker too, S3 only the keys up to the marker.
 """
 
 from __future__ import annotations
@@ -59,10 +60,10 @@ def _lean_list_object_versions(
         is_latest = name != last_name
         if is_latest:
             last_name = name
+        if skipping and not version_id_marker:
+            # Keys after the marker, as S3 has it (moto also drops the first entry after the marker).
+            skipping = name <= key_marker
         if skipping:
-            if not version_id_marker:
-                skipping = name < key_marker
-                continue
             if name == key_marker and stored.version_id == version_id_marker:
                 skipping = False
             continue

@@ -65,6 +65,9 @@ SNAPSHOTS_DIR = "snapshots/"
 SNAPSHOT_RECORD_SUFFIX = ".json"
 # A snapshot's name: ASCII letters, digits, '.', '_' and '-', starting with a letter or digit; it is part of keys.
 _SNAPSHOT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+# A noncharacter, so no path holds it, and no code point sorts after it: a folder's key followed by it sorts after
+# every key under the folder and before every key beyond it (in code point order, which is S3's UTF-8 byte order).
+PAST_FOLDER = "\U0010ffff"
 SHARE_INDEX_DIR = "_gateway/shares/"
 _SHARE_ID = re.compile(r"[a-z2-7]{32}")
 
@@ -396,6 +399,13 @@ class SessionKeys:
                 raise NotFound("no such file")
             normalised = self.scope  # a wider listing shows what the grant opens, nothing beside it
         return self._bounded(self.files_prefix + normalised)
+
+    def marker(self, path: str) -> str:
+        """Where a listing goes on after the file `path`, or, for a folder path (ending in '/'), after every file
+        under it: keys strictly greater than this one follow."""
+        if path.endswith("/"):
+            return self.folder(path) + PAST_FOLDER
+        return self.file(path)
 
     def scoped(self, folder: str) -> SessionKeys:
         """These keys limited to `folder` (a validated folder path ending with '/', or '' for the whole session)."""

@@ -63,3 +63,14 @@ def moment(raw: object) -> datetime:
         return local - offset
     except OverflowError:
         return (datetime.min if offset > timedelta(0) else datetime.max).replace(tzinfo=UTC)
+
+
+def past_moment(raw: str | None, now: datetime) -> datetime | None:
+    """The moment (`at`) a client asked to see the files at, or None when it sent none; ValueError says what is
+    wrong. Not in the future: the files of a moment to come are not known yet."""
+    if raw is None:
+        return None
+    found = moment(raw)
+    if found > now:
+        raise ValueError("is in the future; the files of a moment to come are not known yet")
+    return found

@@ -150,6 +150,7 @@ def create_app(
                 verifier=verifier,
                 sessions=core.sessions,
                 files=core.files,
+                past=core.past,
                 grants=core.grants,
                 shares=core.shares,
                 moving=core.moving,

@@ -26,6 +26,7 @@ from gateway.services.files import Files
 from gateway.services.forking import Forking
 from gateway.services.grants import Grants
 from gateway.services.moving import Moving
+from gateway.services.past import Past
 from gateway.services.sessions import OpenSession, Sessions
 from gateway.services.shares import Shares
 from gateway.settings import Settings
@@ -45,6 +46,7 @@ class Services:
     verifier: TokenVerifier
     sessions: Sessions
     files: Files
+    past: Past
     grants: Grants
     shares: Shares
     moving: Moving

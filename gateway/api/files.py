@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable
-from datetime import UTC
+from datetime import UTC, datetime
 from email.utils import format_datetime
 from urllib.parse import quote
 
@@ -141,29 +141,50 @@ def _single_byte_range(header: str | None) -> str | None:
     return match.group(0)
 
 
+def _moment(request: Request) -> datetime | None:
+    """`?at=`: a moment of the past (RFC 3339), or None."""
+    try:
+        return services(request).past.moment(request.query_params.get("at"))
+    except ValueError as exc:
+        raise InvalidParameter("at", str(exc)) from None
+
+
 async def get_file(request: Request) -> Response:
     principal = await caller(request, READ)
     path = file_path(request)
     version_id = version_param(request.query_params.get("version_id"))
-    files = services(request).files
+    at = _moment(request)
+    if at is not None and version_id is not None:
+        raise InvalidParameter("at", "names the version current at a moment; send either at or version_id")
+    # A version named by id or by moment never changes.
+    pinned = version_id is not None or at is not None
+    files, past = services(request).files, services(request).past
     if request.method == "HEAD":
-        file = await reach(request, principal, READ_ACCESS, lambda keys: files.head(keys, path, version_id))
-        headers = _file_headers(file, pinned=version_id is not None)
+
+        def head(keys: SessionKeys) -> Awaitable[file_service.FileVersion]:
+            return files.head(keys, path, version_id) if at is None else past.head(keys, path, at)
+
+        file = await reach(request, principal, READ_ACCESS, head)
+        headers = _file_headers(file, pinned=pinned)
         headers["Content-Length"] = str(file.size)
         return Response(status_code=200, headers=headers)
     byte_range = _single_byte_range(request.headers.get("range"))
+    if_none_match = request.headers.get("if-none-match")
 
     async def open_file(keys: SessionKeys) -> tuple[SessionKeys, file_service.Opened]:
-        opened = await files.open(
-            keys, path, version_id=version_id, byte_range=byte_range, if_none_match=request.headers.get("if-none-match")
-        )
+        if at is not None:
+            opened = await past.open(keys, path, at, byte_range=byte_range, if_none_match=if_none_match)
+        else:
+            opened = await files.open(
+                keys, path, version_id=version_id, byte_range=byte_range, if_none_match=if_none_match
+            )
         return keys, opened
 
     keys, opened = await reach(request, principal, READ_ACCESS, open_file)
     stream = opened.stream
     # A GET reads no tags unless a tier could already have removed the file: tier and expiry are in HEAD.
     file = files.file_version(keys, stream.info, None, opened.sha256)
-    headers = _file_headers(file, pinned=version_id is not None)
+    headers = _file_headers(file, pinned=pinned)
     headers["Content-Length"] = str(stream.content_length)
     status = 200
     if stream.content_range:
@@ -230,20 +251,17 @@ async def patch_file(request: Request) -> Response:
 async def list_files(request: Request) -> Response:
     principal = await caller(request, READ)
     query = request.query_params
-    files = services(request).files
+    files, past = services(request).files, services(request).past
     limit = page_limit(query.get("limit"))
-    listing = await in_session(
-        request,
-        principal,
-        READ_ACCESS,
-        lambda keys: files.list(
-            keys,
-            prefix=query.get("prefix", ""),
-            delimiter=query.get("delimiter"),
-            limit=limit,
-            cursor=query.get("cursor") or None,
-        ),
-    )
+    at = _moment(request)
+    prefix, delimiter, cursor = query.get("prefix", ""), query.get("delimiter"), query.get("cursor") or None
+
+    def page(keys: SessionKeys) -> Awaitable[file_service.FileListing]:
+        if at is not None:
+            return past.list(keys, prefix=prefix, delimiter=delimiter, limit=limit, cursor=cursor, at=at)
+        return files.list(keys, prefix=prefix, delimiter=delimiter, limit=limit, cursor=cursor)
+
+    listing = await in_session(request, principal, READ_ACCESS, page)
     return json_response(FilePage.of(listing))
 
 

@@ -213,6 +213,11 @@ _TRANSFER_RULES = (
     "(`failed`) and how many files were not attempted (`not_attempted`); a moved file's source is deleted only "
     "after its copy is in place. Needs files:read and files:write."
 )
+_AT_READ = (
+    "With `at`, the version that was current at that moment, answered as a version read by id (it never changes); "
+    "404 when the file did not exist then, was deleted then, or that version has been removed by retention since. "
+    "`at` with `version_id` is a 400 naming `at`."
+)
 _ZIP_REPLY_HEADERS = {
     "Content-Disposition": True,
     "X-Content-Type-Options": True,
@@ -336,10 +341,15 @@ OPERATIONS: tuple[Operation, ...] = (
         SESSION + "/files",
         "list_files",
         files.list_files,
-        "List files, in path order",
+        "List files, in path order (now, or as they were at `at`)",
         (Reply(200, "A page", FilePage),),
         (400, 401, 403, 404, *STORE),
-        params=(SID, PREFIX, DELIMITER, LIMIT, CURSOR),
+        params=(SID, PREFIX, DELIMITER, LIMIT, CURSOR, AT),
+        description=(
+            "With `at`, each file's version that was current at that moment, in the same shape; folders (with "
+            "`delimiter=/`) are those holding a file then. A cursor continues only the listing (prefix, delimiter "
+            "and `at`) it came from; any other is a 400 `invalid-cursor`."
+        ),
     ),
     Operation(
         "GET",
@@ -353,7 +363,8 @@ OPERATIONS: tuple[Operation, ...] = (
             Reply(304, "Not modified", headers={"ETag": True, "Last-Modified": False}),
         ),
         (400, 401, 403, 404, 416, *STORE),
-        params=(SID, FILE_PATH, VERSION_ID, RANGE, IF_NONE_MATCH_READ),
+        params=(SID, FILE_PATH, VERSION_ID, AT, RANGE, IF_NONE_MATCH_READ),
+        description=_AT_READ,
     ),
     Operation(
         "HEAD",
@@ -363,7 +374,8 @@ OPERATIONS: tuple[Operation, ...] = (
         "A file's headers without its bytes",
         (Reply(200, "Headers", headers=_DOWNLOAD_HEADERS),),
         (400, 401, 403, 404, *STORE),
-        params=(SID, FILE_PATH, VERSION_ID),
+        params=(SID, FILE_PATH, VERSION_ID, AT),
+        description=_AT_READ,
     ),
     Operation(
         "PUT",

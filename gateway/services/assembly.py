@@ -21,6 +21,7 @@ from gateway.services.files import Files
 from gateway.services.forking import Forking
 from gateway.services.grants import Grants
 from gateway.services.moving import Moving
+from gateway.services.past import Past
 from gateway.services.sessions import Sessions
 from gateway.services.shares import Shares
 from gateway.settings import Settings, env_name
@@ -35,6 +36,8 @@ class Core:
     janitor: Janitor
     sessions: Sessions
     files: Files
+    # The files as they were at a moment: one file, or a listing page.
+    past: Past
     grants: Grants
     # Only with the deployment's owner key (a server has it; commands that need no links do not).
     shares: Shares | None
@@ -89,6 +92,7 @@ def assemble(
     janitor = Janitor(store, settings, policy, writer=writer, hook=hook, snapshots=snapshots, clock=now)
     sessions = Sessions(store, policy, cursors=cursors, writer=writer, hook=hook, janitor=janitor, clock=now)
     files = Files(store, settings, policy, cursors, sessions=sessions, writer=writer, hook=hook, clock=now)
+    past = Past(store, settings, policy, cursors, files=files, clock=now)
     grants = Grants(store, writer, hook, now)
     shares = None
     if owner_key is not None:
@@ -109,6 +113,7 @@ def assemble(
         janitor=janitor,
         sessions=sessions,
         files=files,
+        past=past,
         grants=grants,
         shares=shares,
         moving=moving,

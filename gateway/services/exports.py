@@ -30,6 +30,7 @@ from gateway.settings import Settings
 from gateway.storage.store import Store
 from gateway.storage.writes import VersionWriter
 from gateway.wire import moment as parse_moment
+from gateway.wire import past_moment
 
 EMPTY = "nothing to export: no file matches the selection"
 
@@ -99,12 +100,7 @@ class Exports:
 
     def moment(self, raw: str | None) -> datetime | None:
         """The `at` a client sent, or None; ValueError says what is wrong with it."""
-        if raw is None:
-            return None
-        moment = parse_moment(raw)
-        if moment > self._clock():
-            raise ValueError("is in the future; the files of a moment to come are not known yet")
-        return moment
+        return past_moment(raw, self._clock())
 
     async def download(self, opened: OpenSession, asked: ExportInput) -> ZipDownload:
         """The zip, ready to stream; 404 when the selection holds no file (known before the first byte)."""

@@ -342,15 +342,20 @@ class Files:
         version_id: str | None,
         byte_range: str | None,
         if_none_match: str | None,
+        judged_tags: Mapping[str, str] | None = None,
     ) -> Opened:
-        """Open a file for streaming with one S3 call when it is too young for any tier to have removed it."""
+        """Open a file for streaming with one S3 call when it is too young for any tier to have removed it.
+
+        `judged_tags` are the tags of `version_id` when the caller has read them and judged its retention already
+        (a read of the past judges the version against its history, which says more than its age alone)."""
         key = keys.file(path)
         pinned = version_id is not None
         stream = await self._store.get(key, version_id=version_id, byte_range=byte_range)
         try:
             info = stream.info
-            sha256 = sha256_of(info)
-            if sha256 is None or self._tags_needed(info.last_modified, pinned=pinned):
+            sha256 = sha256_of(info, judged_tags)
+            judged = judged_tags is not None and pinned
+            if not judged and (sha256 is None or self._tags_needed(info.last_modified, pinned=pinned)):
                 tags = await self._tags(key, info.version_id)
                 sha256 = sha256_of(info, tags)
                 if self._gone(tier_of(self._policy, tags), info.last_modified, pinned=pinned):

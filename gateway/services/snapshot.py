@@ -10,6 +10,9 @@ the paths), with the exact version to read and its tier, a page at a time: the l
   `policy.visibility` against the whole history above it, exactly as a history page judges it, so a version that
   retention has removed since (or that S3 lifecycle has yet to remove) is never brought back.
 
+A walk can start after a key (`start_after`, for pages of a listing), so a caller that shows a page holds only that
+page, never the listing.
+
 Tags are read a few files ahead (`TAG_WIDTH` at once) while the caller consumes earlier files.
 """
 
@@ -22,7 +25,7 @@ from datetime import UTC, datetime
 
 from gateway.errors import ObjectMissing
 from gateway.keys import SessionKeys
-from gateway.ordered import ordered
+from gateway.ordered import bounded, ordered
 from gateway.policy import visibility
 from gateway.policy.tiers import Policy, Tier, tier_of
 from gateway.settings import Settings
@@ -128,28 +131,43 @@ class Snapshots:
         self._page = page_size
 
     async def files(
-        self, keys: SessionKeys, chosen: list[Selector], *, at: datetime | None
+        self,
+        keys: SessionKeys,
+        chosen: list[Selector],
+        *,
+        at: datetime | None,
+        start_after: str | None = None,
+        read_ahead: int = TAG_WIDTH,
     ) -> AsyncGenerator[SnapshotFile, None]:
-        """The files under `chosen` (see `selectors`), now or as they were at `at`, in key order."""
+        """The files under `chosen` (see `selectors`), now or as they were at `at`, in key order.
+
+        With `start_after` (a key or a `SessionKeys.marker`), only the files whose keys sort after it. `read_ahead`
+        bounds the tag reads under way: a caller that wants only a few files need not start sixteen.
+        """
         now = self._clock()
-        candidates = self._listed(chosen) if at is None else self._historic(chosen, at)
+        walked = [(selector, _marker_within(selector, start_after)) for selector in _after(chosen, start_after)]
+        candidates = self._listed(walked) if at is None else self._historic(walked, at)
 
         async def judged(candidate: _Candidate) -> SnapshotFile | None:
             return await self._judge(keys, candidate, now)
 
         # Closed explicitly, not left to the garbage collector: it holds a task reading tags ahead.
-        async with contextlib.aclosing(ordered(candidates, judged, width=TAG_WIDTH)) as judging:
+        async with contextlib.aclosing(ordered(candidates, judged, width=max(1, read_ahead))) as judging:
             async for found in judging:
                 if found is not None:
                     yield found
 
-    async def _listed(self, chosen: list[Selector]) -> AsyncIterator[_Candidate]:
+    async def _listed(self, walked: list[tuple[Selector, str | None]]) -> AsyncIterator[_Candidate]:
         limit = min(FIRST_PAGE, self._page)
-        for selector in chosen:
+        for selector, marker in walked:
             continuation: str | None = None
             while True:
                 page = await self._store.list_page(
-                    selector.key, delimiter=None, limit=1 if selector.exact else limit, continuation=continuation
+                    selector.key,
+                    delimiter=None,
+                    limit=1 if selector.exact else limit,
+                    continuation=continuation,
+                    start_after=marker,
                 )
                 limit = self._page
                 for item in page.objects:
@@ -159,29 +177,47 @@ class Snapshots:
                 if selector.exact or continuation is None:
                     break
 
-    async def _historic(self, chosen: list[Selector], at: datetime) -> AsyncIterator[_Candidate]:
-        for selector in chosen:
+    async def _historic(self, walked: list[tuple[Selector, str | None]], at: datetime) -> AsyncIterator[_Candidate]:
+        for selector, marker in walked:
             group: list[VersionEntry] = []
-            async for entries in self._histories(selector):
+            async for entries in self._histories(selector, marker):
                 for entry in entries:
                     if group and entry.key != group[0].key:
-                        found = _as_of(group, at)
+                        found = await self._as_of(group, at)
                         if found is not None:
                             yield found
                         group = []
                     group.append(entry)
             if group:
-                found = _as_of(group, at)
+                found = await self._as_of(group, at)
                 if found is not None:
                     yield found
 
-    async def _histories(self, selector: Selector) -> AsyncIterator[list[VersionEntry]]:
-        """Pages of version entries, newest first within each key, for a selector."""
+    async def _as_of(self, history: list[VersionEntry], at: datetime) -> _Candidate | None:
+        """The version of one key that was current at `at`, with the entries written after it; None when the file
+        did not exist then."""
+        moment = as_of(history, at)
+        if moment is None:
+            return None
+        chosen = moment.newest if moment.newest is not None else await newest_of(self._store, moment.tied)
+        if chosen.is_delete_marker:
+            return None
+        return _Candidate(chosen.key, None, (*moment.later, chosen))
+
+    async def _histories(self, selector: Selector, marker: str | None) -> AsyncIterator[list[VersionEntry]]:
+        """Pages of version entries, newest first within each key, for a selector (after `marker`, if given)."""
         if not selector.exact:
-            async for page in self._store.version_pages(selector.key, page_size=self._page):
+            first = min(FIRST_PAGE, self._page)
+            pages = self._store.version_pages(selector.key, page_size=self._page, after=marker, first_page=first)
+            async for page in pages:
                 yield page
             return
-        after: str | None = None
+        # The first page through the lean client: a file read at a moment waits for it.
+        top, complete = await self._store.top_entries(selector.key, self._page)
+        yield top
+        if complete or not top:
+            return
+        after: str | None = top[-1].version_id
         while True:
             exact = await self._store.versions_page(selector.key, limit=self._page, after=after)
             yield exact.entries
@@ -227,17 +263,71 @@ class Snapshots:
         )
 
 
-def _as_of(history: list[VersionEntry], at: datetime) -> _Candidate | None:
-    """The entry of one key's history (newest first) that was current at `at`, with the entries above it.
+def _after(chosen: list[Selector], start_after: str | None) -> list[Selector]:
+    """The selectors that hold keys after `start_after`."""
+    if start_after is None:
+        return chosen
+    return [
+        selector
+        for selector in chosen
+        if selector.key > start_after or (not selector.exact and start_after.startswith(selector.key))
+    ]
 
-    Chosen by time rather than by place in the listing: some backends (moto) list a key's delete markers apart from
-    its versions, so the newest entry written by `at` is the one with the latest time; entries of the same instant
-    keep the listing's order, newest first.
+
+def _marker_within(selector: Selector, start_after: str | None) -> str | None:
+    """Where the listing of `selector` starts: after `start_after` when that lies inside its stretch of keys."""
+    if start_after is None or selector.exact or not start_after.startswith(selector.key):
+        return None
+    return start_after
+
+
+@dataclass(frozen=True)
+class AsOf:
+    """What one key's history says of a moment, before any question to the store."""
+
+    later: tuple[VersionEntry, ...]  # the entries written after the moment, newest first
+    newest: VersionEntry | None  # the entry current at the moment, when the listing says which
+    tied: tuple[VersionEntry, ...] = ()  # otherwise: the entries it is one of, written at one listed time
+
+
+def as_of(history: list[VersionEntry], at: datetime) -> AsOf | None:
+    """Of one key's history (in the listing's order, the latest entry first), the entries that decide what was
+    current at `at`: the newest of those written at or before it. None when nothing had been written by then.
+
+    The listing's order is the order of writes, except that moto lists all of a key's delete markers after all its
+    versions; times may not give it either (moto and AWS keep them to the second, Ceph RGW to the millisecond, and
+    Ceph RGW stamps concurrent writes in another order than it lists them). So: the newest version and the newest
+    delete marker written by `at` are each the first of their kind in the listing, on every backend; of the two,
+    the one S3 marks latest wins, else the later time. Only when both share their time is it left open (`tied`).
     """
-    written = [(entry.last_modified, -index) for index, entry in enumerate(history) if entry.last_modified <= at]
+    written = [entry for entry in history if entry.last_modified <= at]
     if not written:
         return None
-    index = -max(written)[1]
-    if history[index].is_delete_marker:
-        return None
-    return _Candidate(history[index].key, None, tuple(history[: index + 1]))
+    # Newest first by time; the sort is stable (also reversed), so entries of one time keep the listing's order,
+    # the latest entry first, which is all the judge needs of them.
+    later = tuple(sorted((entry for entry in history if entry.last_modified > at), key=_written, reverse=True))
+    first = written[0]
+    other = next((entry for entry in written if entry.is_delete_marker != first.is_delete_marker), None)
+    if first.is_latest or other is None:
+        return AsOf(later, first)
+    if first.last_modified != other.last_modified:
+        return AsOf(later, max(first, other, key=_written))
+    return AsOf(later, None, tuple(entry for entry in written if entry.last_modified == first.last_modified))
+
+
+def _written(entry: VersionEntry) -> datetime:
+    return entry.last_modified
+
+
+async def newest_of(store: Store, tied: tuple[VersionEntry, ...]) -> VersionEntry:
+    """The newest of entries of one key, versions and delete markers, that the listing gives one time.
+
+    Neither the listing's order nor the times can say (see `as_of`). Asking for the entry just below each one (a
+    listing that starts after it, which follows the order of writes on every backend) can: each of them is just
+    below another one of them, except the newest.
+    """
+    below = await bounded(list(tied), lambda entry: store.entry_below(entry.key, entry.version_id))
+    under = {found.version_id for found in below if found is not None}
+    newest = [entry for entry in tied if entry.version_id not in under]
+    # Exactly one, unless the history changed while it was asked about: then the listing's order stands.
+    return newest[0] if len(newest) == 1 else tied[0]

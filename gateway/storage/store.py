@@ -187,6 +187,23 @@ def _record_entry_order(response_dict: dict[str, Any], customized_response_dict:
         ]
 
 
+def _next_key_of_listed_entry(parsed: dict[str, Any], **_: Any) -> None:
+    """Where the next page of a version listing starts: the key of the version it names, as the page listed it.
+
+    Under `EncodingType=url` (which botocore asks for) Ceph RGW encodes every `Key` but not `NextKeyMarker`, which
+    botocore then decodes all the same: a key with `%20` in its name came back with a space, and the next page
+    started somewhere else (or at the same place again, and pagination stopped with an error).
+    """
+    version = parsed.get("NextVersionIdMarker")
+    if not version or not parsed.get("IsTruncated"):
+        return
+    for name in ("Versions", "DeleteMarkers"):
+        for item in parsed.get(name, []):
+            if item.get("VersionId") == version:
+                parsed["NextKeyMarker"] = item["Key"]
+                return
+
+
 def _entries(page: Mapping[str, Any], key: str | None) -> list[VersionEntry]:
     """Versions and delete markers of one page, merged in S3's order: newest first within a key."""
     found = [
@@ -246,6 +263,8 @@ class Store:
             session.create_client("s3", **self._client_args(self._settings.s3_endpoint_url))
         )
         self._client.meta.events.register("before-parse.s3.ListObjectVersions", _record_entry_order)
+        # Last: after botocore has decoded the URL-encoded keys of the answer.
+        self._client.meta.events.register_last("after-call.s3.ListObjectVersions", _next_key_of_listed_entry)
         public = self._settings.s3_public_endpoint_url
         self._presigner = self._client
         if public and public != self._settings.s3_endpoint_url:
@@ -655,14 +674,23 @@ class Store:
     # Listings
 
     async def list_page(
-        self, prefix: str, *, delimiter: str | None, limit: int, continuation: str | None
+        self,
+        prefix: str,
+        *,
+        delimiter: str | None,
+        limit: int,
+        continuation: str | None,
+        start_after: str | None = None,
     ) -> ListingPage:
-        """One page of current objects under `prefix`; `continuation` is a previous page's, as S3 gave it."""
+        """One page of current objects under `prefix`; `continuation` is a previous page's, as S3 gave it.
+        `start_after` (a first page only) starts after that key."""
         params: dict[str, Any] = {"Prefix": prefix, "MaxKeys": limit}
         if delimiter:
             params["Delimiter"] = delimiter
         if continuation:
             params["ContinuationToken"] = continuation
+        elif start_after:
+            params["StartAfter"] = start_after
         try:
             response = await self._call("list_objects_v2", prefix, **params)
         except errors.BadRequest as exc:
@@ -820,10 +848,31 @@ class Store:
             )
         return list(response.get("Deleted") or [])
 
-    async def version_pages(self, prefix: str, *, page_size: int = DELETE_BATCH) -> AsyncIterator[list[VersionEntry]]:
-        """Every version and delete marker under `prefix`, a page at a time, newest first within each key."""
-        async for page in self._pages("list_object_versions", prefix, PaginationConfig={"PageSize": page_size}):
-            yield _entries(page, None)
+    async def version_pages(
+        self, prefix: str, *, page_size: int = DELETE_BATCH, after: str | None = None, first_page: int | None = None
+    ) -> AsyncIterator[list[VersionEntry]]:
+        """Every version and delete marker under `prefix`, a page at a time, newest first within each key; with
+        `after`, only those of keys after it; with `first_page`, the first page holds that many entries at most (a
+        short first page makes the first entries known sooner)."""
+
+        def kept(entries: list[VersionEntry]) -> list[VersionEntry]:
+            # Ceph RGW also lists the versions of a key equal to a lone key marker; S3 starts after it.
+            return [entry for entry in entries if entry.key > after] if after else entries
+
+        markers: dict[str, str] = {"KeyMarker": after} if after else {}
+        if first_page is not None:
+            response = await self._call("list_object_versions", prefix, Prefix=prefix, MaxKeys=first_page, **markers)
+            yield kept(_entries(response, None))
+            if not response.get("IsTruncated"):
+                return
+            if not response.get("NextKeyMarker"):
+                raise errors.StoreError("the storage backend cut a version listing short without saying where it ends")
+            markers = {"KeyMarker": str(response["NextKeyMarker"])}
+            if response.get("NextVersionIdMarker"):
+                markers["VersionIdMarker"] = str(response["NextVersionIdMarker"])
+        pagination = {"PageSize": page_size}
+        async for page in self._pages("list_object_versions", prefix, PaginationConfig=pagination, **markers):
+            yield kept(_entries(page, None))
 
     async def pending_uploads(self, prefix: str) -> AsyncIterator[list[PendingUpload]]:
         """Multipart uploads under `prefix` that are still open, a page at a time."""

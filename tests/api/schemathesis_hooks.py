@@ -211,6 +211,11 @@ def breaks_a_rule_in_words(case: Any, problem: dict[str, Any]) -> bool:
         return kind == "/problems/invalid-archive"
     if case.operation.path != FILE_OPERATION:
         return False
+    if case.method in ("GET", "HEAD") and (kind == "/problems/invalid-parameter" or case.method == "HEAD"):
+        # A version is named by its id or by a moment, not both: stated in words. A HEAD's problem has no body to
+        # name `at`, so its query says which rule it broke.
+        both = bool(query.get("at")) and bool(query.get("version_id"))
+        return both or (case.method == "HEAD" and _in_future(query.get("at")))
     if case.method == "PUT" and kind == "/problems/bad-request":
         # X-Tier and ?tier= must agree when both are sent.
         tiers = {headers.get("x-tier"), query.get("tier")} - {None}
