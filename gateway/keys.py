@@ -198,6 +198,14 @@ def session_prefix_of(root: str, key: str) -> str | None:
     return match.group(0)[: -len(FILES_DIR)] if match else None
 
 
+def split_session_key(root: str, key: str) -> tuple[str, str] | None:
+    """A key inside any session of the bucket as (the session's prefix, the rest: `session.json`, `f/{path}`, ...);
+    None for keys outside every session (the gateway's own objects, grant indexes, the old layout)."""
+    layout = re.escape(_rooted(root, OWNERS_DIR)) + rf"{_OWNER_SEGMENT}/{_OWNER_SEGMENT}/s/{_SESSION_ID.pattern}/"
+    match = re.match(layout, key)
+    return (match.group(0), key[match.end() :]) if match else None
+
+
 def is_export_key(root: str, key: str) -> bool:
     """Whether `key` is an export's status record or zip, in any session of the bucket."""
     layout = re.escape(_rooted(root, OWNERS_DIR)) + rf"{_OWNER_SEGMENT}/{_OWNER_SEGMENT}/s/{_SESSION_ID.pattern}/"
