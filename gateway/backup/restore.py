@@ -26,7 +26,7 @@ from gateway.backup.summary import Summary
 from gateway.changes import SYSTEM_RESTORE
 from gateway.errors import GatewayError, ObjectMissing, PreconditionFailed
 from gateway.keys import FILES_DIR, SESSION_RECORD_NAME, Owner, SessionKeys
-from gateway.ordered import CONCURRENCY, bounded
+from gateway.ordered import bounded
 from gateway.policy.tiers import TIER_TAG, Policy, tier_of
 from gateway.services import files
 from gateway.services.assembly import assemble
@@ -37,9 +37,6 @@ from gateway.storage.preconditions import Precondition
 from gateway.storage.store import Store
 from gateway.storage.writes import NOTHING_EXPECTED, Streamed, Written, sha256_of
 from gateway.wire import iso
-
-SMALL_BYTES = 1024 * 1024
-LARGE_WRITES = 2
 
 
 class NothingToRestore(Exception):
@@ -70,11 +67,11 @@ class Restore:
         self._policy = policy
         self._root = settings.key_root
         self._summary = summary
-        self._core = assemble(source, settings, policy)
-        # The same write step as the services', without today's upload limit: a file kept must fit back.
-        self._writer = target.writer(source, settings)
 
     async def run(self, request: Request) -> None:
+        traits = await target.traits(self._source, self._settings)
+        self._writer = target.writer(self._source, self._settings, traits)
+        self._core = assemble(self._source, self._settings, self._policy, traits=traits)
         saved_key, records = await self._find(request)
         owner = Owner(self._root, request.tenant, request.user, await self._owner_key(saved_key))
         keys = owner.session(request.to_session or request.session_id)
@@ -89,10 +86,7 @@ class Restore:
         async def write(entry: Entry) -> None:
             await self._restore_file(keys, entry, request)
 
-        small = [entry for entry in wanted if (entry.size or 0) <= SMALL_BYTES]
-        large = [entry for entry in wanted if (entry.size or 0) > SMALL_BYTES]
-        await bounded(small, write, CONCURRENCY)
-        await bounded(large, write, LARGE_WRITES)
+        await target.copy_all(wanted, lambda entry: entry.size or 0, write)
         await self._record(owner, keys, histories.get(record_name, []), request.at)
 
     async def _find(self, request: Request) -> tuple[bytes, list[layout.Listed]]:

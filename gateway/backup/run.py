@@ -14,15 +14,15 @@ at worst copy the same bytes to the same key.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from typing import TypeVar
 
 from gateway.auth.server_key import find_owner_key
 from gateway.backup import layout, plan, target, walk
 from gateway.backup.entries import CONTENT_TYPE, Entry
 from gateway.backup.summary import Summary
 from gateway.errors import DigestMismatch, GatewayError, ObjectMissing
-from gateway.ordered import CONCURRENCY, bounded
+from gateway.ordered import bounded
 from gateway.policy.tiers import Policy, tier_of
 from gateway.settings import Settings
 from gateway.storage.digests import Expected, is_sha256_hex
@@ -31,14 +31,27 @@ from gateway.storage.tagging import tags_of
 from gateway.storage.uploads import SHA256_TAG
 from gateway.storage.writes import NOTHING_EXPECTED, Prepared, Streamed, sha256_of
 
-# Entries (source versions and backup records) worked on together: small sessions share a batch.
+# Entries (source versions and backup records) worked on together: small sessions share a batch, and a large
+# session's versions are worked on this many at a time.
 BATCH_ENTRIES = 1000
-# Versions up to this size are copied 16 at a time; larger ones (each up to three upload parts in memory) two.
-SMALL_BYTES = 1024 * 1024
-LARGE_COPIES = 2
+T = TypeVar("T")
 BLOB_TYPE = "application/octet-stream"
 # The backup's keys are written with no look at what they replace: every write of one writes the same thing.
 NEW = Prepared(None, None)
+
+
+def slices(items: list[T]) -> Iterator[list[T]]:
+    """`items` a batch at a time: a session of a hundred thousand versions is not worked on all at once."""
+    for start in range(0, len(items), BATCH_ENTRIES):
+        yield items[start : start + BATCH_ENTRIES]
+
+
+async def versions_tags(store: Store, versions: list[tuple[str, str]]) -> dict[tuple[str, str], Mapping[str, str]]:
+    """The tags of each (key, version id), 16 reads at a time, a batch at a time."""
+    found: dict[tuple[str, str], Mapping[str, str]] = {}
+    for part in slices(versions):
+        found.update(zip(part, await tags_of(store, part), strict=True))
+    return found
 
 
 async def run_backup(source: Store, backup: Store, settings: Settings, policy: Policy, summary: Summary) -> Summary:
@@ -54,10 +67,11 @@ class Run:
         self._policy = policy
         self._root = settings.key_root
         self._backed = target.backed_up_tiers(settings, policy)
-        self._writer = target.writer(backup, settings)
         self._summary = summary
 
     async def run(self) -> None:
+        settings = target.backup_settings(self._settings)
+        self._writer = target.writer(self._backup, settings, await target.traits(self._backup, settings))
         await self._owner_key()
         sessions = walk.sessions(self._source, self._backup, self._root)
         async for batch in walk.batches(sessions, entries=BATCH_ENTRIES):
@@ -80,8 +94,7 @@ class Run:
         self._summary.count("owner_keys_copied")
 
     async def _batch(self, batch: list[walk.Session]) -> None:
-        wanted = [pair for session in batch for pair in plan.untiered(session)]
-        tags = dict(zip(wanted, await tags_of(self._source, wanted), strict=True))
+        tags = await versions_tags(self._source, [pair for session in batch for pair in plan.untiered(session)])
         tiers = {pair: (tier.name if (tier := tier_of(self._policy, found)) else None) for pair, found in tags.items()}
         copies: list[tuple[str, plan.Item]] = []
         notes: list[tuple[str, plan.Item]] = []
@@ -97,10 +110,10 @@ class Run:
             prefix, item = work
             await self._copy(prefix, item, tags.get((item.entry.key, item.entry.version_id), {}))
 
-        small = [work for work in copies if (work[1].entry.size or 0) <= SMALL_BYTES]
-        large = [work for work in copies if (work[1].entry.size or 0) > SMALL_BYTES]
-        await asyncio.gather(bounded(small, copy, CONCURRENCY), bounded(large, copy, LARGE_COPIES))
-        await bounded(notes, self._note)
+        for part in slices(copies):
+            await target.copy_all(part, lambda work: work[1].entry.size or 0, copy)
+        for part in slices(notes):
+            await bounded(part, self._note)
 
     async def _copy(self, prefix: str, item: plan.Item, tags: Mapping[str, str]) -> None:
         entry = item.entry

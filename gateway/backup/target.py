@@ -7,16 +7,26 @@ through this process as streams: no S3 copies across endpoints.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
+from typing import TypeVar
 
 from gateway.errors import SettingsError
+from gateway.ordered import CONCURRENCY, bounded
 from gateway.policy.tiers import Policy
 from gateway.settings import Settings, env_name
+from gateway.storage.capabilities import discover
 from gateway.storage.store import KeyObserver, Store
-from gateway.storage.writes import CautiousTraits, VersionWriter
+from gateway.storage.writes import Traits, VersionWriter
 
+T = TypeVar("T")
 # S3's largest object: a version the source holds must fit whatever the upload limit is today.
 MAX_OBJECT_BYTES = 5 * 1024**4
+# Versions up to this size are copied 16 at a time; larger ones, each holding up to three upload parts in memory
+# while it passes, two at a time: memory stays at a few tens of MiB whatever the sizes.
+SMALL_BYTES = 1024 * 1024
+LARGE_COPIES = 2
 
 
 def backup_settings(settings: Settings) -> Settings:
@@ -29,6 +39,8 @@ def backup_settings(settings: Settings) -> Settings:
         s3_endpoint_url=settings.backup_endpoint_url or settings.s3_endpoint_url,
         s3_public_endpoint_url=None,
         s3_region=settings.backup_region or settings.s3_region,
+        # GATEWAY_S3_FLAVOR says what the main bucket's backend does; the backup's may be another: it is probed.
+        s3_flavor=None,
     )
 
 
@@ -40,11 +52,15 @@ def backup_store(settings: Settings, *, observer: KeyObserver | None = None) -> 
     return Store(backup_settings(settings), credentials=credentials, observer=observer)
 
 
-def writer(store: Store, settings: Settings) -> VersionWriter:
-    """The one write step, for a bucket whose backend this command does not probe: it assumes the least."""
-    return VersionWriter(
-        store, traits=CautiousTraits(), max_bytes=MAX_OBJECT_BYTES, threshold=settings.multipart_threshold_bytes
-    )
+async def traits(store: Store, settings: Settings) -> Traits:
+    """What the backend of `store` (either bucket, with its settings) honours: probed once, at most 15 small S3
+    calls, unless the settings name a flavor. Writes then skip the workarounds it does not need."""
+    return await discover(store, settings)
+
+
+def writer(store: Store, settings: Settings, traits: Traits) -> VersionWriter:
+    """The one write step on `store`, without today's upload limit: every version kept must fit back."""
+    return VersionWriter(store, traits=traits, max_bytes=MAX_OBJECT_BYTES, threshold=settings.multipart_threshold_bytes)
 
 
 def backed_up_tiers(settings: Settings, policy: Policy) -> frozenset[str]:
@@ -67,3 +83,10 @@ async def bucket_problem(store: Store) -> str | None:
     if state.versioning != "Enabled":
         return f"backup bucket {store.bucket!r} has versioning {state.versioning or 'never enabled'}; enable it"
     return None
+
+
+async def copy_all(items: Sequence[T], size: Callable[[T], int], copy: Callable[[T], Awaitable[None]]) -> None:
+    """`copy` every item, small and large ones side by side, each kind as many at a time as memory allows."""
+    small = [item for item in items if size(item) <= SMALL_BYTES]
+    large = [item for item in items if size(item) > SMALL_BYTES]
+    await asyncio.gather(bounded(small, copy, CONCURRENCY), bounded(large, copy, LARGE_COPIES))

@@ -16,14 +16,13 @@ import hashlib
 from gateway.auth.server_key import find_owner_key
 from gateway.backup import layout, plan, target, walk
 from gateway.backup.entries import Entry
-from gateway.backup.run import BATCH_ENTRIES
+from gateway.backup.run import BATCH_ENTRIES, slices, versions_tags
 from gateway.backup.summary import Summary
 from gateway.errors import GatewayError, ObjectMissing
 from gateway.ordered import bounded
 from gateway.policy.tiers import Policy, tier_of
 from gateway.settings import Settings
 from gateway.storage.store import Store
-from gateway.storage.tagging import tags_of
 
 Digest = tuple[int, str]
 
@@ -66,12 +65,8 @@ class Verify:
             self._summary.count("owner_keys_verified")
 
     async def _batch(self, batch: list[walk.Session]) -> None:
-        wanted = [pair for session in batch for pair in plan.untiered(session)]
-        tags = await tags_of(self._source, wanted)
-        tiers = {
-            pair: (tier.name if (tier := tier_of(self._policy, found)) else None)
-            for pair, found in zip(wanted, tags, strict=True)
-        }
+        tags = await versions_tags(self._source, [pair for session in batch for pair in plan.untiered(session)])
+        tiers = {pair: (tier.name if (tier := tier_of(self._policy, found)) else None) for pair, found in tags.items()}
         records: list[layout.Listed] = []
         for session in batch:
             planned = plan.plan(session, tiers, self._backed)
@@ -79,7 +74,8 @@ class Verify:
                 detail = f"a {'version' if item.kind == layout.VERSION else item.kind + ' entry'} the backup lacks"
                 self._summary.fail("missing-in-backup", detail, key=item.entry.key, version_id=item.entry.version_id)
             records += [listed for listed in session.recorded if listed.kind == layout.VERSION]
-        await bounded(records, self._check)
+        for part in slices(records):
+            await bounded(part, self._check)
 
     async def _check(self, listed: layout.Listed) -> None:
         try:
