@@ -83,8 +83,11 @@ class Restore:
         )
         wanted = [entry for entry in chosen if entry is not None]
 
+        # One listing says which files exist now: only those are read (HEAD and tags) to compare.
+        existing = {key async for batch in self._source.current_keys(keys.files_prefix) for key in batch}
+
         async def write(entry: Entry) -> None:
-            await self._restore_file(keys, entry, request)
+            await self._restore_file(keys, entry, request, existing)
 
         await target.copy_all(wanted, lambda entry: entry.size or 0, write)
         await self._record(owner, keys, histories.get(record_name, []), request.at)
@@ -136,10 +139,11 @@ class Restore:
             self._summary.failed_on("record", exc, key=listed.key)
             return None
 
-    async def _restore_file(self, keys: SessionKeys, entry: Entry, request: Request) -> None:
+    async def _restore_file(self, keys: SessionKeys, entry: Entry, request: Request, existing: set[str]) -> None:
         try:
             key = keys.file(entry.name.removeprefix(FILES_DIR))
-            head = await self._head(key)
+            # A file that appeared since the listing makes the create-only write below fail (412), not vanish.
+            head = await self._head(key) if key in existing else None
             if head is not None and self._same(head, entry):
                 self._summary.count("files_identical")
                 return
