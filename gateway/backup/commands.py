@@ -27,7 +27,7 @@ from gateway.storage.readiness import bucket_problem
 from gateway.storage.store import Store
 
 if TYPE_CHECKING:
-    from gateway.backup.restore import Request
+    from gateway.backup.restore import Everything, Request
 
 EXIT_PROBLEMS, EXIT_USAGE, EXIT_NOTHING = 1, 2, 3
 
@@ -44,10 +44,13 @@ def add_command(commands: Any) -> None:
     verify = actions.add_parser("verify", help="hash every kept version in both buckets; report what differs or lacks")
     restore = actions.add_parser("restore", help="write a session's files back as they were at a moment")
     restore.add_argument("--tenant", help="the tenant claim of the session's owner (leave out for none)")
-    restore.add_argument("--user", required=True, help="the owner's user id (the token's sub)")
-    restore.add_argument("--session", required=True, dest="session_id", help="the session's id")
+    restore.add_argument("--user", help="the owner's user id (the token's sub)")
+    restore.add_argument("--session", dest="session_id", help="the session's id")
     restore.add_argument("--at", help="RFC 3339 moment, such as 2026-01-31T12:00:00Z (default: the newest kept)")
     restore.add_argument("--to-session", help="another session id of the same owner to restore into (made if new)")
+    restore.add_argument(
+        "--all", action="store_true", help="every session in the backup, at the keys it was kept from (no owner named)"
+    )
     for action in (run, verify, restore):
         action.add_argument("--json", action="store_true", help="print one JSON summary (for schedulers)")
         action.add_argument("--file", help="policy file (default GATEWAY_POLICY_FILE or policies/tiers.toml)")
@@ -71,28 +74,43 @@ def run_command(args: argparse.Namespace) -> int:
     return code if code else (0 if summary.ok else EXIT_PROBLEMS)
 
 
-def _request(args: argparse.Namespace) -> Request | None:
-    from gateway.backup.restore import Request
+def _request(args: argparse.Namespace) -> Request | Everything | None:
+    """What to restore, checked before any S3 call; None (after saying why) for what cannot be asked."""
+    from gateway.backup.restore import Everything, Request
 
     try:
         at = wire.moment(args.at) if args.at is not None else None
     except ValueError as exc:
-        print(f"session-gateway: --at {exc}", file=sys.stderr)
+        _usage(f"--at {exc}")
+        return None
+    if args.all:
+        named = [f"--{name}" for name in ("tenant", "user", "session", "to-session") if getattr(args, _dest(name))]
+        if named:
+            _usage("--all restores every session where it was kept: leave out " + ", ".join(named))
+            return None
+        return Everything(at)
+    if not args.user or not args.session_id:
+        _usage("name the session (--user, --session, and --tenant unless it has none), or give --all")
         return None
     for option, value in (("--session", args.session_id), ("--to-session", args.to_session)):
         if value is not None and not keys.is_session_id(value):
-            print(f"session-gateway: {option}: not a session id (26 characters, a ULID)", file=sys.stderr)
+            _usage(f"{option}: not a session id (26 characters, a ULID)")
             return None
-    if not args.user:
-        print("session-gateway: --user: must not be empty", file=sys.stderr)
-        return None
     return Request(args.tenant or None, args.user, args.session_id, at, args.to_session)
 
 
-async def _execute(settings: Settings, policy: Policy, summary: Summary, request: Request | None) -> int:
+def _dest(option: str) -> str:
+    return "session_id" if option == "session" else option.replace("-", "_")
+
+
+def _usage(message: str) -> None:
+    print(f"session-gateway: {message}", file=sys.stderr)
+
+
+async def _execute(settings: Settings, policy: Policy, summary: Summary, request: Request | Everything | None) -> int:
     # Only the command that runs is imported: restores need every service, and the CLI starts for each command.
     from gateway.backup.progress import shown
-    from gateway.backup.restore import NothingToRestore, restore_session
+    from gateway.backup.restore import Everything, NothingToRestore, restore_everything, restore_session
     from gateway.backup.run import run_backup
     from gateway.backup.verify import verify_backup
 
@@ -103,7 +121,9 @@ async def _execute(settings: Settings, policy: Policy, summary: Summary, request
                 print(f"session-gateway: {problem}", file=sys.stderr)
                 return EXIT_USAGE
             with shown(summary):
-                if request is not None:
+                if isinstance(request, Everything):
+                    await restore_everything(source, backup, settings, policy, summary, request.at)
+                elif request is not None:
                     await restore_session(source, backup, settings, policy, summary, request)
                 elif summary.command == "backup run":
                     await run_backup(source, backup, settings, policy, summary)

@@ -18,33 +18,39 @@ import hashlib
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from gateway import strict_json
+from gateway import changes, strict_json
 from gateway.auth.server_key import find_owner_key, restore_owner_key
 from gateway.backup import layout, state, target, walk
 from gateway.backup.entries import Entry
 from gateway.backup.summary import Summary
-from gateway.changes import SYSTEM_RESTORE
+from gateway.changes import SYSTEM_RESTORE, Change
 from gateway.errors import GatewayError, ObjectMissing, PreconditionFailed
 from gateway.keys import FILES_DIR, SESSION_RECORD_NAME, Owner, SessionKeys
 from gateway.ordered import bounded
 from gateway.policy.tiers import TIER_TAG, Policy, tier_of
 from gateway.services import files
 from gateway.services.assembly import assemble
-from gateway.services.sessions import SessionRecord
+from gateway.services.records import RECORD_CONTENT_TYPE
+from gateway.services.sessions import SessionRecord, encode_record
 from gateway.settings import Settings
 from gateway.storage.digests import Expected
 from gateway.storage.preconditions import Precondition
 from gateway.storage.store import Store
-from gateway.storage.writes import NOTHING_EXPECTED, Streamed, Written, sha256_of
+from gateway.storage.writes import NOTHING_EXPECTED, Streamed, Traits, Written, sha256_of
 from gateway.wire import iso
+
+# A record is written only where there is none: a session that appeared meanwhile keeps its own.
+CREATE = Precondition(if_none_match_any=True)
 
 
 class NothingToRestore(Exception):
-    """The backup holds no record of the session asked for."""
+    """The backup holds nothing of the session asked for, or nothing this bucket's owner key can reach."""
 
 
 @dataclass(frozen=True)
 class Request:
+    """One session to restore, named by its owner (the owner segments are opaque without them)."""
+
     tenant: str | None
     user: str
     session_id: str
@@ -52,60 +58,92 @@ class Request:
     to_session: str | None = None
 
 
+@dataclass(frozen=True)
+class Everything:
+    """Every session the backup holds."""
+
+    at: datetime | None = None
+
+
 async def restore_session(
     source: Store, backup: Store, settings: Settings, policy: Policy, summary: Summary, request: Request
 ) -> Summary:
-    await Restore(source, backup, settings, policy, summary).run(request)
+    restore = await Restore.start(source, backup, settings, policy, summary)
+    await restore.one(request)
+    return summary
+
+
+async def restore_everything(
+    source: Store, backup: Store, settings: Settings, policy: Policy, summary: Summary, at: datetime | None
+) -> Summary:
+    restore = await Restore.start(source, backup, settings, policy, summary)
+    await restore.every(at)
     return summary
 
 
 class Restore:
-    def __init__(self, source: Store, backup: Store, settings: Settings, policy: Policy, summary: Summary) -> None:
+    def __init__(
+        self, source: Store, backup: Store, settings: Settings, policy: Policy, summary: Summary, traits: Traits
+    ) -> None:
         self._source = source
         self._backup = backup
         self._settings = settings
         self._policy = policy
         self._root = settings.key_root
         self._summary = summary
+        self._writer = target.writer(source, settings, traits)
+        self._core = assemble(source, settings, policy, traits=traits)
 
-    async def run(self, request: Request) -> None:
-        traits = await target.traits(self._source, self._settings)
-        self._writer = target.writer(self._source, self._settings, traits)
-        self._core = assemble(self._source, self._settings, self._policy, traits=traits)
-        saved_key, records = await self._find(request)
-        owner = Owner(self._root, request.tenant, request.user, await self._owner_key(saved_key))
-        keys = owner.session(request.to_session or request.session_id)
-        histories = state.merged(records)
-        record_name = layout.name_of(SESSION_RECORD_NAME)
-        chosen = await bounded(
-            [history for name, history in histories.items() if name != record_name],
-            lambda history: self._choose(state.candidates(history, request.at)),
-        )
-        wanted = [entry for entry in chosen if entry is not None]
+    @classmethod
+    async def start(cls, source: Store, backup: Store, settings: Settings, policy: Policy, summary: Summary) -> Restore:
+        return cls(source, backup, settings, policy, summary, await target.traits(source, settings))
 
-        # One listing says which files exist now: only those are read (HEAD and tags) to compare.
-        existing = {key async for batch in self._source.current_keys(keys.files_prefix) for key in batch}
+    async def one(self, request: Request) -> None:
+        """The session `request` names, found under whichever owner key it was kept with."""
+        for saved in await self._saved_keys():
+            prefix = Owner(self._root, request.tenant, request.user, saved).session(request.session_id).prefix
+            records = await walk.session_records(self._backup, self._root, prefix)
+            if records:
+                owner = Owner(self._root, request.tenant, request.user, await self._owner_key(saved))
+                keys = owner.session(request.to_session or request.session_id)
+                await self._session(keys, records, request.at, request.session_id)
+                return
+        raise NothingToRestore(f"the backup holds nothing of session {request.session_id} of that user")
 
-        async def write(entry: Entry) -> None:
-            await self._restore_file(keys, entry, request, existing)
+    async def every(self, at: datetime | None) -> None:
+        """Every session the backup holds, at the keys it was kept from: after a bucket lost everything, no owner
+        needs to be named. The bucket's owner key must be the one they were kept under: the backed-up key is put
+        back when the bucket has none."""
+        saved = await self._saved_keys()
+        current = await find_owner_key(self._source, self._settings)
+        if current is None:
+            if len(saved) != 1:
+                raise NothingToRestore(
+                    f"the bucket has no owner key and the backup holds {len(saved)}: restore one session by its "
+                    "owner first (--tenant, --user, --session), which puts back the key it was kept under"
+                )
+            current = await self._owner_key(saved[0])
+        if current not in saved:
+            raise NothingToRestore(
+                "the bucket's owner key is not one the backup was made with: sessions restored at their kept keys "
+                "would be out of every token's reach; restore them one by one, by their owners"
+            )
+        async for prefix, records in walk.recorded_sessions(self._backup, self._root):
+            keys = SessionKeys(prefix)
+            await self._session(keys, records, at, keys.session_id)
+            self._summary.count("sessions")
 
-        await target.copy_all(wanted, lambda entry: entry.size or 0, write)
-        await self._record(owner, keys, histories.get(record_name, []), request.at)
-
-    async def _find(self, request: Request) -> tuple[bytes, list[layout.Listed]]:
-        """The backed-up owner key the session was kept under, and the session's records."""
+    async def _saved_keys(self) -> list[bytes]:
+        """The owner keys the backup holds (usually one), each checked against the fingerprint it is kept under."""
+        saved = []
         async for batch in self._backup.current_keys(layout.owner_keys_prefix(self._root)):
             for key in batch:
-                saved, _ = await self._backup.read_bytes(key, believe_missing=True)
-                if layout.owner_key_copy(self._root, saved) != key:
+                data, _ = await self._backup.read_bytes(key, believe_missing=True)
+                if layout.owner_key_copy(self._root, data) == key:
+                    saved.append(data)
+                else:
                     self._summary.fail("owner-key", "a saved owner key does not match its fingerprint", key=key)
-                    continue
-                owner = Owner(self._root, request.tenant, request.user, saved)
-                prefix = owner.session(request.session_id).prefix
-                records = await walk.session_records(self._backup, self._root, prefix)
-                if records:
-                    return saved, records
-        raise NothingToRestore(f"the backup holds nothing of session {request.session_id} of that user")
+        return saved
 
     async def _owner_key(self, saved: bytes) -> bytes:
         current = await find_owner_key(self._source, self._settings)
@@ -113,6 +151,23 @@ class Restore:
             current = await restore_owner_key(self._source, self._settings, saved)
             self._summary.count("owner_keys_restored")
         return current
+
+    async def _session(self, keys: SessionKeys, records: list[layout.Listed], at: datetime | None, origin: str) -> None:
+        histories = state.merged(records)
+        record_name = layout.name_of(SESSION_RECORD_NAME)
+        chosen = await bounded(
+            [history for name, history in histories.items() if name != record_name],
+            lambda history: self._choose(state.candidates(history, at)),
+        )
+        wanted = [entry for entry in chosen if entry is not None]
+        # One listing says which files exist now: only those are read (HEAD and tags) to compare.
+        existing = {key async for batch in self._source.current_keys(keys.files_prefix) for key in batch}
+
+        async def write(entry: Entry) -> None:
+            await self._restore_file(keys, entry, origin, existing)
+
+        await target.copy_all(wanted, lambda entry: entry.size or 0, write)
+        await self._record(keys, histories.get(record_name, []), at)
 
     async def _choose(self, candidates: list[layout.Listed]) -> Entry | None:
         """The kept version a key held at the moment, or None (with the reason counted)."""
@@ -139,7 +194,7 @@ class Restore:
             self._summary.failed_on("record", exc, key=listed.key)
             return None
 
-    async def _restore_file(self, keys: SessionKeys, entry: Entry, request: Request, existing: set[str]) -> None:
+    async def _restore_file(self, keys: SessionKeys, entry: Entry, origin: str, existing: set[str]) -> None:
         try:
             key = keys.file(entry.name.removeprefix(FILES_DIR))
             # A file that appeared since the listing makes the create-only write below fail (412), not vanish.
@@ -158,9 +213,12 @@ class Restore:
             return
         version = self._core.files.file_version(keys, written.info, tier_of(self._policy, entry.tags), written.sha256)
         previous = written.previous.version_id if written.previous else None
-        origin = {"session_id": request.session_id, "version_id": entry.version_id, "time": iso(entry.time)}
+        restored_from = {"session_id": origin, "version_id": entry.version_id, "time": iso(entry.time)}
         await self._core.files.announce_written(
-            SYSTEM_RESTORE, keys, files.Written(version, not written.replaced, False, previous), restored_from=origin
+            SYSTEM_RESTORE,
+            keys,
+            files.Written(version, not written.replaced, False, previous),
+            restored_from=restored_from,
         )
         self._summary.count("files_restored", size=written.info.size)
 
@@ -194,7 +252,7 @@ class Restore:
             await stream.body.aclose()
             stream.close()
 
-    async def _record(self, owner: Owner, keys: SessionKeys, history: list[layout.Listed], at: datetime | None) -> None:
+    async def _record(self, keys: SessionKeys, history: list[layout.Listed], at: datetime | None) -> None:
         """The session's record, written when the session has none (last: its files are in place by then)."""
         try:
             await self._source.head(keys.record)
@@ -205,7 +263,16 @@ class Restore:
         record = await self._saved_record(history, at)
         if record is None:
             record = self._core.sessions.draft()  # the backup has no record of it: a new, empty one
-        await self._core.sessions.add(owner, replace(record, id=keys.session_id))
+        data = encode_record(replace(record, id=keys.session_id))
+        written = await self._writer.write(keys.record, data, precondition=CREATE, content_type=RECORD_CONTENT_TYPE)
+        change = Change(
+            action=changes.SESSION_CREATED,
+            actor=SYSTEM_RESTORE,
+            key=keys.record,
+            session_id=keys.session_id,
+            version_id=written.info.version_id,
+        )
+        await self._core.hook.announce(change)
         self._summary.count("session_records_restored")
 
     async def _saved_record(self, history: list[layout.Listed], at: datetime | None) -> SessionRecord | None:

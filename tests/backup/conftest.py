@@ -45,8 +45,8 @@ class Site:
             "GATEWAY_BACKUP_SECRET_ACCESS_KEY": self.backend.credentials[1],
         }
 
-    def client(self, user: str) -> httpx.Client:
-        token = issue_token(self.settings, sub=user)
+    def client(self, user: str, tenant: str | None = None) -> httpx.Client:
+        token = issue_token(self.settings, sub=user, tenant=tenant)
         return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {token}"}, timeout=60)
 
     def owner(self, user: str) -> Owner:

@@ -135,3 +135,28 @@ def test_restore_says_what_it_cannot_do(site: Site, cli: Cli, user: str) -> None
     assert summary["errors"][0]["problem"] == "nothing-to-restore"
     assert cli("restore", "--user", user, "--session", new_session_id(), "--at", "yesterday") == (2, None)
     assert cli("restore", "--user", user, "--session", "not-a-session") == (2, None)
+
+
+def test_every_session_comes_back_without_naming_owners(site: Site, cli: Cli, user: str) -> None:
+    """After a total loss nobody has a list of owners: the backup knows their sessions by their kept keys."""
+    owners = [(user, None), (f"{user}-é🎉", "tenant 100%")]
+    sessions = {}
+    for sub, tenant in owners:
+        with site.client(sub, tenant=tenant) as api:
+            sid = api.post("/v1/sessions", json={"name": f"de {sub}"}).json()["id"]
+            for name in NAMES:
+                put(api, sid, name, f"{sub}: {name}".encode(), **{"x-tier": "permanent"})
+            sessions[(sub, tenant)] = sid
+    assert cli("run")[0] == 0
+    site.purge_source()
+
+    assert cli("restore", "--all", "--user", user) == (2, None)
+    code, restored = cli("restore", "--all")
+    assert code == 0 and restored is not None and restored["ok"], restored
+    assert restored["counts"]["sessions"] == 2 and restored["counts"]["owner_keys_restored"] == 1
+    assert restored["counts"]["files_restored"] == 2 * len(NAMES)
+    for (sub, tenant), sid in sessions.items():
+        with site.client(sub, tenant=tenant) as api:
+            assert api.get(f"/v1/sessions/{sid}").json()["name"] == f"de {sub}"
+            for name in NAMES:
+                assert get(api, sid, name).content == f"{sub}: {name}".encode()

@@ -47,25 +47,29 @@ def main() -> int:
     return 0
 
 
+# The command as a scheduler runs it, printing its own peak resident memory (VmHWM: this process's own, from its
+# exec on; a fork's pages before it would count in rusage) to stderr as it ends.
+_REPORTING = (
+    "import sys\n"
+    "from gateway.cli import main\n"
+    "code = main(sys.argv[1:])\n"
+    "peak = [line for line in open('/proc/self/status') if line.startswith('VmHWM:')][0].split()[1]\n"
+    "print(peak, file=sys.stderr)\n"
+    "sys.exit(code)\n"
+)
+
+
 def _command(site: Site, *args: str) -> tuple[float, int, dict[str, Any]]:
     """Seconds, peak RSS (KiB) and JSON summary of `session-gateway backup ...` run as its own process."""
     env = {**os.environ, **site.env}
     t0 = time.perf_counter()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gateway", "backup", *args, "--json"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
+    result = subprocess.run(
+        [sys.executable, "-c", _REPORTING, "backup", *args, "--json"], env=env, capture_output=True, text=True
     )
-    assert process.stdout is not None
-    out = process.stdout.read()
-    _pid, status, usage = os.wait4(process.pid, 0)
     seconds = time.perf_counter() - t0
-    process.returncode = os.waitstatus_to_exitcode(status)
-    summary: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
-    assert process.returncode == 0 and summary["ok"], (process.returncode, summary)
-    return seconds, usage.ru_maxrss, summary
+    summary: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    assert result.returncode == 0 and summary["ok"], (result.returncode, summary, result.stderr[-2000:])
+    return seconds, int(result.stderr.strip().splitlines()[-1]), summary
 
 
 def _measure(backend: Backend, source: str, backups: str, files: int, size: int, large: int) -> None:
