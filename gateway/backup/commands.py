@@ -118,7 +118,7 @@ async def _execute(settings: Settings, policy: Policy, summary: Summary, request
         async with Store(settings) as source, target.backup_store(settings) as backup:
             problem = await target.bucket_problem(backup) or await bucket_problem(source)
             if problem:
-                print(f"session-gateway: {problem}", file=sys.stderr)
+                summary.fail("configuration", problem)
                 return EXIT_USAGE
             with shown(summary):
                 if isinstance(request, Everything):
