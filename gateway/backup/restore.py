@@ -96,7 +96,7 @@ class Restore:
 
     @classmethod
     async def start(cls, source: Store, backup: Store, settings: Settings, policy: Policy, summary: Summary) -> Restore:
-        return cls(source, backup, settings, policy, summary, await target.traits(source, settings))
+        return cls(source, backup, settings, policy, summary, await target.source_traits(source, settings))
 
     async def one(self, request: Request) -> None:
         """The session `request` names, found under whichever owner key it was kept with."""

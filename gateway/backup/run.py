@@ -68,10 +68,9 @@ class Run:
         self._root = settings.key_root
         self._backed = target.backed_up_tiers(settings, policy)
         self._summary = summary
+        self._writer = target.writer(backup, settings, target.backup_traits())
 
     async def run(self) -> None:
-        settings = target.backup_settings(self._settings)
-        self._writer = target.writer(self._backup, settings, await target.traits(self._backup, settings))
         await self._owner_key()
         sessions = walk.sessions(self._source, self._backup, self._root)
         async for batch in walk.batches(sessions, entries=BATCH_ENTRIES):

@@ -16,7 +16,7 @@ from gateway.errors import SettingsError
 from gateway.ordered import CONCURRENCY, bounded
 from gateway.policy.tiers import Policy
 from gateway.settings import Settings, env_name
-from gateway.storage.capabilities import discover
+from gateway.storage.capabilities import LEAST, discover
 from gateway.storage.store import KeyObserver, Store
 from gateway.storage.writes import Traits, VersionWriter
 
@@ -39,7 +39,7 @@ def backup_settings(settings: Settings) -> Settings:
         s3_endpoint_url=settings.backup_endpoint_url or settings.s3_endpoint_url,
         s3_public_endpoint_url=None,
         s3_region=settings.backup_region or settings.s3_region,
-        # GATEWAY_S3_FLAVOR says what the main bucket's backend does; the backup's may be another: it is probed.
+        # GATEWAY_S3_FLAVOR says what the main bucket's backend does; the backup's may be another.
         s3_flavor=None,
     )
 
@@ -52,10 +52,16 @@ def backup_store(settings: Settings, *, observer: KeyObserver | None = None) -> 
     return Store(backup_settings(settings), credentials=credentials, observer=observer)
 
 
-async def traits(store: Store, settings: Settings) -> Traits:
-    """What the backend of `store` (either bucket, with its settings) honours: probed once, at most 15 small S3
-    calls, unless the settings name a flavor. Writes then skip the workarounds it does not need."""
+async def source_traits(store: Store, settings: Settings) -> Traits:
+    """What the gateway's bucket's backend honours, learned as the gateway learns it (probed, at most 15 small S3
+    calls, unless `GATEWAY_S3_FLAVOR` says): a restore's writes then skip the workarounds it does not need."""
     return await discover(store, settings)
+
+
+def backup_traits() -> Traits:
+    """The backup bucket's backend is not probed: the probe deletes what it wrote, which a bucket under Object Lock
+    refuses (and a backup's credentials need not allow). Every write to it is read back, correct everywhere."""
+    return LEAST
 
 
 def writer(store: Store, settings: Settings, traits: Traits) -> VersionWriter:
