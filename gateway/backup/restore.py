@@ -10,6 +10,9 @@ SHA-256 before they become visible. A file whose current version has the same SH
 a restore can be repeated. Nothing is deleted: files that did not exist at the moment, or that came later, stay
 as they are (restore into a new session, `to_session`, for the moment's state alone). The session record is
 written last, and only when the session has none, so a restored session appears with its files in place.
+
+After a total loss nobody holds a list of owners: `restore_everything` brings back every session the backup holds
+at the keys it was kept from, which the owner key (put back first) makes the keys its owners' tokens lead to.
 """
 
 from __future__ import annotations
