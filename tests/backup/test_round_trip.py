@@ -10,9 +10,11 @@ from datetime import datetime
 from typing import Any
 
 from gateway.backup.summary import Summary
+from gateway.keys import owner_key_name
 from gateway.services.sessions import new_session_id
 from gateway.wire import iso
 from tests.backup.conftest import NAMES, Cli, Site, get, history, put
+from tests.conftest import KEY_ROOT
 
 SUMMARY_FIELDS = set(Summary("backup run").document())
 MiB = 1024 * 1024
@@ -151,6 +153,15 @@ def test_every_session_comes_back_without_naming_owners(site: Site, cli: Cli, us
     site.purge_source()
 
     assert cli("restore", "--all", "--user", user) == (2, None)
+    # A gateway started on the emptied bucket made a new owner key: sessions put back at their kept keys would be
+    # out of every token's reach, so nothing is written.
+    s3 = site.backend.client()
+    s3.put_object(Bucket=site.settings.bucket, Key=owner_key_name(KEY_ROOT), Body=os.urandom(32))
+    code, refused = cli("restore", "--all")
+    assert code == 3 and refused is not None and refused["errors"][0]["problem"] == "nothing-to-restore"
+    assert "files_restored" not in refused["counts"]
+    site.purge_source()
+
     code, restored = cli("restore", "--all")
     assert code == 0 and restored is not None and restored["ok"], restored
     assert restored["counts"]["sessions"] == 2 and restored["counts"]["owner_keys_restored"] == 1
