@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, Any
 from gateway import keys, wire
 from gateway.backup import target
 from gateway.backup.summary import Summary
-from gateway.errors import GatewayError
+from gateway.errors import GatewayError, SettingsError
 from gateway.policy.config import load_configured_policy
 from gateway.policy.tiers import Policy
-from gateway.settings import Settings
+from gateway.settings import Settings, env_name
 from gateway.storage.readiness import bucket_problem
 from gateway.storage.store import Store
 
@@ -60,6 +60,8 @@ def run_command(args: argparse.Namespace) -> int:
     overrides = {"GATEWAY_POLICY_FILE": args.file} if args.file else {}
     settings = Settings.from_env(overrides=overrides)
     policy = load_configured_policy(settings)
+    if not settings.bucket:
+        raise SettingsError(f"{env_name('bucket')}: required; name the gateway's bucket")
     target.backup_settings(settings)  # the backup bucket is named
     target.backed_up_tiers(settings, policy)
     request = None

@@ -74,7 +74,7 @@ def backed_up_tiers(settings: Settings, policy: Policy) -> frozenset[str]:
     unknown = [name for name in settings.backup_tiers if name not in policy.tiers]
     if unknown:
         raise SettingsError(
-            f"{env_name('backup_tiers')}: {', '.join(unknown)} not a tier of {policy.source}; "
+            f"{env_name('backup_tiers')}: {', '.join(unknown)}: no such tier in {policy.source}; "
             f"valid tiers: {', '.join(policy.names)}"
         )
     return frozenset(settings.backup_tiers)
