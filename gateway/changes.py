@@ -42,11 +42,13 @@ VERSION_REMOVED = "version.removed"
 UPLOAD_ABORTED = "upload.aborted"
 
 JANITOR = "janitor"
+# `backup restore`, writing files and session records back from a backup.
+RESTORE = "restore"
 
 
 @dataclass(frozen=True)
 class Actor:
-    """Who made a change: a user of a tenant, or the gateway itself (`kind` "janitor")."""
+    """Who made a change: a user of a tenant, or the gateway itself (`kind` "janitor" or "restore")."""
 
     kind: str
     tenant: str | None = None
@@ -58,6 +60,7 @@ class Actor:
 
 
 SYSTEM_JANITOR = Actor(JANITOR)
+SYSTEM_RESTORE = Actor(RESTORE)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from gateway import __version__
+from gateway.backup import commands as backup_commands
 from gateway.errors import SettingsError, StoreError
 from gateway.imports import commands as import_commands
 from gateway.policy import commands as policy_commands
@@ -62,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.add_argument("--remove-old", action="store_true", help="with --apply: delete the old keys once replayed")
     migrate.add_argument("--verbose", action="store_true", help="print each owner prefix moved")
     import_commands.add_command(commands)
+    backup_commands.add_command(commands)
     return parser
 
 
@@ -90,6 +92,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _migrate_layout(args)
         if args.command == "import-tree":
             return import_commands.run_import_tree(args)
+        if args.command == "backup":
+            return backup_commands.run_command(args)
     except (SettingsError, PolicyError) as exc:
         print(f"session-gateway: configuration error: {exc}", file=sys.stderr)
         return 2

@@ -211,18 +211,29 @@ def _rooted(root: str, rest: str) -> str:
     return f"{root}/{rest}" if root else rest
 
 
+def _sessions_layout(root: str) -> str:
+    """A pattern of any session's prefix under `root`."""
+    return re.escape(_rooted(root, OWNERS_DIR)) + rf"{_OWNER_SEGMENT}/{_OWNER_SEGMENT}/s/{_SESSION_ID.pattern}/"
+
+
 def session_prefix_of(root: str, key: str) -> str | None:
     """The session prefix of a file key anywhere in the bucket, or None when `key` is not a session file."""
-    layout = re.escape(_rooted(root, OWNERS_DIR)) + rf"{_OWNER_SEGMENT}/{_OWNER_SEGMENT}/s/{_SESSION_ID.pattern}/"
-    match = re.match(layout + re.escape(FILES_DIR), key)
+    match = re.match(_sessions_layout(root) + re.escape(FILES_DIR), key)
     return match.group(0)[: -len(FILES_DIR)] if match else None
+
+
+def split_session_key(root: str, key: str) -> tuple[str, str] | None:
+    """A key inside any session of the bucket as (the session's prefix, the rest: `session.json`, `f/{path}`, ...);
+    None for keys outside every session (the gateway's own objects, grant indexes, the old layout)."""
+    match = re.match(_sessions_layout(root), key)
+    return (match.group(0), key[match.end() :]) if match else None
 
 
 def is_export_key(root: str, key: str) -> bool:
     """Whether `key` is an export's status record or zip, in any session of the bucket."""
-    layout = re.escape(_rooted(root, OWNERS_DIR)) + rf"{_OWNER_SEGMENT}/{_OWNER_SEGMENT}/s/{_SESSION_ID.pattern}/"
     suffixes = f"(?:{re.escape(EXPORT_RECORD_SUFFIX)}|{re.escape(EXPORT_ARCHIVE_SUFFIX)})"
-    return re.fullmatch(layout + re.escape(EXPORTS_DIR) + _SESSION_ID.pattern + suffixes, key) is not None
+    pattern = _sessions_layout(root) + re.escape(EXPORTS_DIR) + _SESSION_ID.pattern + suffixes
+    return re.fullmatch(pattern, key) is not None
 
 
 def server_key_name(root: str) -> str:

@@ -103,6 +103,13 @@ def _redact_patterns(raw: str) -> tuple[tuple[str, str], ...]:
     return tuple(patterns)
 
 
+def _names(raw: str) -> tuple[str, ...]:
+    names = tuple(part.strip() for part in raw.split(",") if part.strip())
+    if not names:
+        raise ValueError("name at least one tier, comma-separated")
+    return names
+
+
 def _setting(parse: Callable[[str], Any], default: Any, help_text: str) -> Any:
     return field(default=default, metadata={"parse": parse, "help": help_text})
 
@@ -193,6 +200,24 @@ class Settings:
         "more secrets for redacting exports to replace: kind=regex entries, one per line; a group named secret "
         "limits the replacement to it",
     )
+    backup_bucket: str = _setting(
+        _text, "", "the bucket `backup run` copies persistent files into (versioned; required by the backup commands)"
+    )
+    backup_endpoint_url: str | None = _setting(
+        _url, None, "S3 endpoint of the backup bucket; empty: the gateway's own (GATEWAY_S3_ENDPOINT_URL)"
+    )
+    backup_region: str | None = _setting(
+        _optional_text, None, "region used to sign requests to the backup bucket; empty: GATEWAY_S3_REGION"
+    )
+    backup_access_key_id: str | None = _setting(
+        _optional_text, None, "access key for the backup bucket (with the secret); empty: the standard AWS chain"
+    )
+    backup_secret_access_key: str | None = _setting(
+        _optional_text, None, "secret key for the backup bucket (with the access key id)"
+    )
+    backup_tiers: tuple[str, ...] = _setting(
+        _names, ("persistent", "permanent"), "tiers whose file versions are backed up, comma-separated"
+    )
     host: str = _setting(_text, "127.0.0.1", "address `serve` listens on")
     port: int = _setting(_positive_int, 8000, "port `serve` listens on")
 
@@ -221,6 +246,10 @@ class Settings:
         if self.export_ttl_seconds <= self.export_stale_seconds:
             raise SettingsError(
                 f"{env_name('export_ttl_seconds')}: must be longer than {env_name('export_stale_seconds')}"
+            )
+        if (self.backup_access_key_id is None) != (self.backup_secret_access_key is None):
+            raise SettingsError(
+                f"{env_name('backup_access_key_id')} and {env_name('backup_secret_access_key')}: set both or neither"
             )
         if not self.jwt_tenant_claim:
             raise SettingsError(f"{env_name('jwt_tenant_claim')}: must not be empty")

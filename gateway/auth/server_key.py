@@ -53,6 +53,23 @@ async def find_owner_key(store: Store, settings: Settings) -> bytes | None:
     return await _oldest_version(store, owner_key_name(settings.key_root))
 
 
+async def restore_owner_key(store: Store, settings: Settings, saved: bytes) -> bytes:
+    """Put a backed-up owner key back when the bucket lost its own; returns the key the bucket now has, which every
+    replica uses (the saved one, unless a replica that started meanwhile made one first: its sessions then need
+    the keys made with it, and the restored ones are written under it)."""
+    name = owner_key_name(settings.key_root)
+    found = await _oldest_version(store, name)
+    if found is not None:
+        return found
+    if len(saved) < MIN_SECRET_BYTES:
+        raise errors.StoreError(f"the saved owner key holds {len(saved)} bytes, fewer than {MIN_SECRET_BYTES}")
+    await store.put(name, saved, content_type=KEY_CONTENT_TYPE, metadata={})
+    found = await _oldest_version(store, name)
+    if found is None:
+        raise errors.StoreError(f"the bucket does not list {name!r} right after it was written")
+    return found
+
+
 async def _holds_anything(store: Store, prefix: str) -> bool:
     # Versions, not just current objects: deleted sessions are kept in the history and need the key as much.
     async for entries in store.version_pages(prefix):

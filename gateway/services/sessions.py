@@ -394,6 +394,9 @@ def _encode(record: SessionRecord) -> bytes:
     return json.dumps(record.to_json(), separators=(",", ":")).encode()
 
 
+encode_record = _encode  # the stored form, for writers outside this module (a restore from a backup)
+
+
 def _decode(key: str, data: bytes) -> SessionRecord:
     """A stored record, or `DamagedRecord` (logged with its key) for one that is not strict JSON of the right shape."""
     try:
