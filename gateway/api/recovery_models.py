@@ -172,7 +172,7 @@ class SnapshotFile(ResponseBody):
     sha256: Sha256 | None
     tier: str | None
     last_modified: Timestamp
-    content_type: str
+    content_type: str | None = Field(description="As the snapshot read it (null: kept as the file's own version)")
 
     @classmethod
     def of(cls, saved: snapshot_records.SavedFile) -> SnapshotFile:

@@ -91,6 +91,22 @@ def pinned_is_gone(tier: Tier | None, created: datetime, now: datetime, day_seco
     return bound is not None and created + _days(bound, day_seconds) <= now
 
 
+def kept_until(tier: Tier | None, now: datetime, day_seconds: int = DAY_SECONDS) -> datetime | None:
+    """Until when retention keeps a version that is current at `now`, whatever happens to it next (None: for good).
+
+    It can stop being current at once (a new write), and is then removed `noncurrent_days` later at the earliest;
+    a tier that keeps a count of old versions without an age may remove it at any time, and an ephemeral one with
+    its session. Snapshots that end before this moment need no copy of the version to keep it.
+    """
+    if tier is None:
+        return None
+    if tier.ends_with_session or (tier.noncurrent_days is None and tier.keep_versions is not None):
+        return now
+    if tier.noncurrent_days is None:
+        return None
+    return now + _days(tier.noncurrent_days, day_seconds)
+
+
 def tags_needed_for_current(policy: Policy, created: datetime, now: datetime, day_seconds: int = DAY_SECONDS) -> bool:
     """Whether some tier could already have expired a current version written at `created`."""
     bounds = [tier.retention_days for tier in policy.tiers.values() if tier.retention_days is not None]

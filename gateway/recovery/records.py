@@ -6,8 +6,10 @@ Under the session's `snapshots/` prefix (keys from `gateway.keys`):
   before a restore, that restore (so a second call resumes it with the same snapshot);
 - `{name}/manifest.jsonl`, one JSON object per file, in path order: the file's version at the time, its size,
   SHA-256, tier, type, metadata and tags, and the number of its protected copy;
-- `{name}/c/{number}`, the protected copies: server-side copies without the tier tag, so no tier's lifecycle rule
-  matches them and the janitor does not judge them as files. They live until the snapshot is deleted.
+- `{name}/c/{number}`, the protected copies: copies without the tier tag, so no tier's lifecycle rule matches them
+  and the janitor does not judge them as files. They live until the snapshot is deleted. A version whose tier keeps
+  it at least as long as the snapshot lives (an automatic snapshot, a tier that keeps old versions for longer; a
+  tier that never removes them) needs no copy: its manifest line names the file's own version.
 """
 
 from __future__ import annotations
@@ -138,8 +140,10 @@ class SavedFile:
     last_modified: str
     sha256: str | None
     tier: str | None
-    content_type: str
-    copy: int  # the number of its protected copy
+    content_type: str | None
+    # The number of its protected copy; None when its tier keeps the version itself for as long as the snapshot
+    # lives (see `SessionSnapshots`).
+    copy: int | None
     copy_version: str | None = None
     metadata: Mapping[str, str] = field(default_factory=dict)
     tags: Mapping[str, str] = field(default_factory=dict)
@@ -174,8 +178,8 @@ class SavedFile:
             last_modified=_text(data, "last_modified"),
             sha256=_optional(data, "sha256"),
             tier=_optional(data, "tier"),
-            content_type=_text(data, "content_type"),
-            copy=_count(data, "copy"),
+            content_type=_optional(data, "content_type"),
+            copy=None if data.get("copy") is None else _count(data, "copy"),
             copy_version=_optional(data, "copy_version"),
             metadata=_strings(data, "metadata"),
             tags=_strings(data, "tags"),

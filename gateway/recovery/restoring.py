@@ -29,6 +29,7 @@ from gateway.keys import SessionKeys
 from gateway.ordered import bounded
 from gateway.policy import visibility
 from gateway.policy.tiers import Policy, tier_of
+from gateway.recovery.copying import Source, bring
 from gateway.recovery.records import BEFORE_RESTORE, READY, PendingRestore, SnapshotRecord
 from gateway.recovery.snapshots import SessionSnapshots, folder_of
 from gateway.services.files import require_active
@@ -36,9 +37,9 @@ from gateway.services.sessions import Sessions
 from gateway.services.snapshot import Selection, SnapshotFile, Snapshots, selectors
 from gateway.settings import Settings
 from gateway.storage.preconditions import Precondition
-from gateway.storage.store import ObjectInfo, Store
+from gateway.storage.store import Store
 from gateway.storage.writes import CopyOf, DeleteMarker, VersionWriter
-from gateway.wire import iso, moment
+from gateway.wire import iso
 
 CREATE_ONLY = Precondition(if_none_match_any=True)
 # Up to this many chosen paths, each is listed on its own; beyond, their folder is walked once.
@@ -52,7 +53,7 @@ class Wanted:
     """What one path should hold after the restore: an exact version to copy, and what identifies its content."""
 
     path: str
-    source: ObjectInfo | None  # known already (a snapshot's copy); None: read it (a version at a moment)
+    size: int
     source_key: str
     source_version: str | None
     version_id: str | None  # the file's own version then, for telling an unchanged file
@@ -146,21 +147,13 @@ class Restorer:
             async for saved in saved_files:
                 if len(wanted) >= self._limit:
                     raise TooManyFiles(self._limit)
-                source = ObjectInfo(
-                    key=keys.snapshot_copy(name, saved.copy),
-                    version_id=saved.copy_version,
-                    etag=saved.etag,
-                    size=saved.size,
-                    last_modified=moment(saved.last_modified),
-                    content_type=saved.content_type,
-                    metadata=dict(saved.metadata),
-                )
+                source_key, source_version = self._snapshots.source_of(keys, record, saved)
                 wanted.append(
                     Wanted(
                         saved.path,
-                        source,
-                        source.key,
-                        source.version_id,
+                        saved.size,
+                        source_key,
+                        source_version,
                         saved.version_id,
                         saved.sha256,
                         saved.tier,
@@ -262,15 +255,14 @@ class Restorer:
                 written = await self._writer.write(step.key, DeleteMarker(), precondition=precondition)
                 action = changes.FILE_DELETED
             else:
-                source = step.wanted.source or await self._store.head(
-                    step.wanted.source_key, step.wanted.source_version
-                )
-                written = await self._writer.write(
+                wanted = step.wanted
+                written = await bring(
+                    self._store,
+                    self._writer,
                     step.key,
-                    CopyOf(source),
+                    Source(wanted.source_key, wanted.source_version, wanted.size),
+                    tags=wanted.tags,
                     precondition=precondition,
-                    metadata=source.metadata,
-                    tags=step.wanted.tags,
                 )
                 action = changes.FILE_RESTORED
         except PreconditionFailed:
@@ -355,7 +347,7 @@ def _same(wanted: Wanted, there: SnapshotFile) -> bool:
 def _from_version(found: SnapshotFile) -> Wanted:
     return Wanted(
         found.path,
-        None,
+        found.size,
         found.key,
         found.version_id,
         found.version_id,

@@ -28,8 +28,10 @@ from gateway.changes import Actor, Change, ChangeHook
 from gateway.errors import Conflict, NotFound, ObjectMissing, PreconditionFailed
 from gateway.keys import SNAPSHOT_RECORD_SUFFIX, SessionKeys
 from gateway.ordered import CONCURRENCY, bounded, ordered
+from gateway.policy import visibility
 from gateway.policy.tiers import Policy
 from gateway.recovery import records
+from gateway.recovery.copying import Source, bring
 from gateway.recovery.records import (
     AUTOMATIC_PREFIX,
     CREATING,
@@ -44,7 +46,7 @@ from gateway.settings import Settings
 from gateway.storage.preconditions import Precondition
 from gateway.storage.store import Store
 from gateway.storage.uploads import SHA256_TAG
-from gateway.storage.writes import CopyOf, Prepared, Streamed, VersionWriter
+from gateway.storage.writes import Prepared, Streamed, VersionWriter, Written
 from gateway.wire import iso
 from gateway.wire import moment as _moment
 
@@ -121,7 +123,7 @@ class SessionSnapshots:
         except PreconditionFailed:
             raise Conflict(f"a snapshot named {chosen!r} exists already", extra={"field": "name"}) from None
         try:
-            count, size = await self._copy_files(keys, chosen, chosen_files, now, files)
+            count, size = await self._copy_files(keys, chosen, chosen_files, now, expires, files)
             record = await self._modify(keys, chosen, lambda r: replace(r, state=READY, file_count=count, bytes=size))
         except BaseException:
             await self._discard(keys, chosen)
@@ -151,7 +153,13 @@ class SessionSnapshots:
         return await self.take(actor, keys, name=None, selection=selection, reason=reason, restore=restore, files=files)
 
     async def _copy_files(
-        self, keys: SessionKeys, name: str, chosen: list[Selector], now: datetime, files: list[SnapshotFile] | None
+        self,
+        keys: SessionKeys,
+        name: str,
+        chosen: list[Selector],
+        now: datetime,
+        ends: datetime | None,
+        files: list[SnapshotFile] | None,
     ) -> tuple[int, int]:
         """Copy the chosen files (walked now, or `files` as the caller has just read them, in path order)."""
         found: AsyncIterator[SnapshotFile]
@@ -164,7 +172,7 @@ class SessionSnapshots:
         totals = [0, 0]
 
         async def copy(item: tuple[int, SnapshotFile]) -> SavedFile | None:
-            return await self._copy(keys, name, *item)
+            return await self._copy(keys, name, *item, now, ends)
 
         async def lines() -> AsyncIterator[bytes]:
             async with contextlib.aclosing(ordered(numbered, copy, width=CONCURRENCY)) as copies:
@@ -182,31 +190,37 @@ class SessionSnapshots:
         )
         return totals[0], totals[1]
 
-    async def _copy(self, keys: SessionKeys, name: str, number: int, found: SnapshotFile) -> SavedFile | None:
-        try:
-            info = await self._store.head(found.key, found.version_id)
-        except ObjectMissing:
-            return None  # removed since it was listed: it is not part of the snapshot
-        tags = {SNAPSHOT_TAG: name, **({SHA256_TAG: found.sha256} if found.sha256 else {})}
-        written = await self._writer.write(
-            keys.snapshot_copy(name, number),
-            CopyOf(info),
-            prepared=Prepared(None, None),
-            metadata=info.metadata,
-            tags=tags,
-        )
+    async def _copy(
+        self, keys: SessionKeys, name: str, number: int, found: SnapshotFile, now: datetime, ends: datetime | None
+    ) -> SavedFile | None:
+        """The manifest line of one file, with its protected copy unless its tier keeps the version until `ends`
+        anyway (None: the snapshot lives until it is deleted)."""
+        kept = visibility.kept_until(found.tier, now, self._settings.day_seconds)
+        copied: Written | None = None
+        if kept is not None and (ends is None or kept < ends):
+            tags = {SNAPSHOT_TAG: name, **({SHA256_TAG: found.sha256} if found.sha256 else {})}
+            try:
+                copied = await bring(
+                    self._store,
+                    self._writer,
+                    keys.snapshot_copy(name, number),
+                    Source(found.key, found.version_id, found.size),
+                    tags=tags,
+                    prepared=Prepared(None, None),
+                )
+            except ObjectMissing:
+                return None  # removed since it was listed: it is not part of the snapshot
         return SavedFile(
             path=found.path,
             version_id=found.version_id,
             size=found.size,
             etag=found.etag,
             last_modified=iso(found.last_modified),
-            sha256=found.sha256 or written.sha256,
+            sha256=found.sha256 or (copied.sha256 if copied else None),
             tier=found.tier.name if found.tier else None,
-            content_type=info.content_type,
-            copy=number,
-            copy_version=written.info.version_id,
-            metadata=info.metadata,
+            content_type=copied.info.content_type if copied else None,
+            copy=number if copied else None,
+            copy_version=copied.info.version_id if copied else None,
             tags=found.tags,
         )
 
@@ -275,6 +289,13 @@ class SessionSnapshots:
                     found.append(saved)
                 index += 1
         return record, found, following
+
+    @staticmethod
+    def source_of(keys: SessionKeys, record: SnapshotRecord, saved: SavedFile) -> tuple[str, str | None]:
+        """Where a snapshot's file is read: its protected copy, or the file's own version."""
+        if saved.copy is None:
+            return keys.file(saved.path), saved.version_id
+        return keys.snapshot_copy(record.name, saved.copy), saved.copy_version
 
     # Changing
 

@@ -198,10 +198,11 @@ class Exports:
                 key = keys.files_prefix + saved.path
                 if not any(key == s.key if s.exact else key.startswith(s.key) for s in chosen):
                     continue
+                source = self._saved.source_of(keys, record, saved)
                 yield SnapshotFile(
                     path=saved.path,
-                    key=keys.snapshot_copy(name, saved.copy),
-                    version_id=saved.copy_version,
+                    key=source[0],
+                    version_id=source[1],
                     size=saved.size,
                     etag=saved.etag,
                     last_modified=parse_moment(saved.last_modified),

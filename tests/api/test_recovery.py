@@ -169,6 +169,11 @@ def test_snapshots_by_name(api: httpx.Client, gateway: Gateway, user: str) -> No
     snapshot = created.json()
     assert snapshot["state"] == "ready" and snapshot["file_count"] == len(NAMES) and snapshot["automatic"] is False
     assert snapshot["bytes"] == sum(len(name.encode()) * 3 for name in NAMES) and snapshot["expires_at"] is None
+    # A named snapshot lives until deleted, longer than any tier but one that never removes versions: copies.
+    copies = gateway.backend.client().list_objects_v2(
+        Bucket=gateway.settings.bucket, Prefix=gateway.owner(user).session(sid).snapshot_copies("avant-v2.0") + "c/"
+    )
+    assert copies["KeyCount"] == len(NAMES)
     problem(api.post(f"/v1/sessions/{sid}/snapshots", json={"name": "avant-v2.0"}), 409, "/problems/conflict")
 
     # Its files, a page at a time, in path order.
@@ -283,7 +288,7 @@ def test_refusals_and_other_users(gateway: Gateway, api: httpx.Client, session_i
     problem(api.post(f"/v1/sessions/{ended}/restore", json={"at": moment}), 409, "/problems/conflict")
 
 
-def test_automatic_snapshots_before_destructive_operations(api: httpx.Client) -> None:
+def test_automatic_snapshots_before_destructive_operations(api: httpx.Client, gateway: Gateway, user: str) -> None:
     sid = new_session(api)
     for name in NAMES:
         put(api, sid, f"dossier/{name}", name.encode())
@@ -296,6 +301,13 @@ def test_automatic_snapshots_before_destructive_operations(api: httpx.Client) ->
     assert taken["before-folder-delete"]["prefix"] == "dossier/"
     assert taken["before-folder-delete"]["file_count"] == len(NAMES)
     assert taken["before-move"]["paths"] == ["seul.txt"] and taken["before-move"]["file_count"] == 1
+    # The standard tier keeps old versions for 30 days, longer than an automatic snapshot lives: no copies.
+    keys = gateway.owner(user).session(sid)
+    for snapshot in taken.values():
+        copies = gateway.backend.client().list_objects_v2(
+            Bucket=gateway.settings.bucket, Prefix=keys.snapshot_copies(snapshot["name"]) + "c/"
+        )
+        assert copies.get("KeyCount", 0) == 0
 
     # Restoring the folder's snapshot brings it back, and leaves the rest alone.
     back = api.post(f"/v1/sessions/{sid}/snapshots/{taken['before-folder-delete']['name']}/restore").json()

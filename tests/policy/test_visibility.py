@@ -121,3 +121,15 @@ def test_untagged_versions_are_never_removed() -> None:
     entries = [_entry("v2", 0, latest=True), _entry("v1", 0)]
     verdicts = visibility.judge_history(entries, {}, now=T0 + timedelta(days=100_000))
     assert all(v.visible and v.action is None for v in verdicts)
+
+
+def test_how_long_retention_keeps_a_version_current_now() -> None:
+    # Until its tier could remove it at the earliest: noncurrent_days after it stops being current, which may be now.
+    assert visibility.kept_until(STANDARD, T0) == T0 + timedelta(days=30)
+    assert visibility.kept_until(STANDARD, T0, day_seconds=2) == T0 + timedelta(seconds=60)
+    # Tiers that never remove old versions, and untagged versions: for good.
+    assert visibility.kept_until(FOREVER, T0) is None
+    assert visibility.kept_until(None, T0) is None
+    # Gone with its session, or by a count alone (no age): it may go at any time.
+    assert visibility.kept_until(SHORT, T0) == T0
+    assert visibility.kept_until(_tier("count", None, None, 3), T0) == T0
