@@ -158,6 +158,10 @@ class Snapshots:
                     yield found
 
     async def _listed(self, walked: list[tuple[Selector, str | None]]) -> AsyncIterator[_Candidate]:
+        if self._store.tags_name_versions is False:
+            async for candidate in self._latest(walked):
+                yield candidate
+            return
         limit = min(FIRST_PAGE, self._page)
         for selector, marker in walked:
             continuation: str | None = None
@@ -175,6 +179,24 @@ class Snapshots:
                         yield _Candidate(item.key, item)
                 continuation = page.continuation
                 if selector.exact or continuation is None:
+                    break
+
+    async def _latest(self, walked: list[tuple[Selector, str | None]]) -> AsyncIterator[_Candidate]:
+        """The current version of each key, from the version listing: where a tag read does not name the version it
+        read (Ceph RGW), this spares a HeadObject per file, at the price of listing old versions too (a page per
+        1,000 entries)."""
+        for selector, marker in walked:
+            async for entries in self._histories(selector, marker):
+                found = False
+                for entry in entries:
+                    if entry.is_latest and (not selector.exact or entry.key == selector.key):
+                        found = selector.exact
+                        if not entry.is_delete_marker:
+                            info = ObjectInfo(
+                                entry.key, entry.version_id, entry.etag or "", entry.size or 0, entry.last_modified, ""
+                            )
+                            yield _Candidate(entry.key, info)
+                if found:
                     break
 
     async def _historic(self, walked: list[tuple[Selector, str | None]], at: datetime) -> AsyncIterator[_Candidate]:
@@ -230,7 +252,11 @@ class Snapshots:
         try:
             if candidate.info is not None:
                 info = candidate.info
-                tags, version_id = await self._store.get_tags_and_version(candidate.key)
+                version_id: str | None = info.version_id
+                if version_id is not None:  # listed with its version (`_latest`)
+                    tags = await self._store.get_tags(candidate.key, version_id)
+                else:
+                    tags, version_id = await self._store.get_tags_and_version(candidate.key)
                 if version_id is None:  # Ceph RGW does not say which version it read the tags of
                     info = await self._store.head(candidate.key)
                     version_id = info.version_id

@@ -256,6 +256,9 @@ class Store:
         self._client: Any = None
         self._presigner: Any = None
         self._lean: LeanS3 | None = None
+        # Whether a tag read of the current version names the version it read (Ceph RGW 16's does not); learned
+        # from the first such answer, None until then.
+        self.tags_name_versions: bool | None = None
 
     async def __aenter__(self) -> Store:
         session = get_session()
@@ -537,7 +540,10 @@ class Store:
             raise translate(exc) from exc
         finally:
             response.release()
-        return tags, _version(response.headers.get("x-amz-version-id"))
+        named = _version(response.headers.get("x-amz-version-id"))
+        if version_id is None:
+            self.tags_name_versions = named is not None
+        return tags, named
 
     async def put_tags(self, key: str, tags: Mapping[str, str], version_id: str | None = None) -> None:
         """Replace the tags of one version (the current one by default) without touching its data.
