@@ -69,24 +69,25 @@ def dev_server() -> Iterator[tuple[str, str, str, int]]:
 
 
 def _drive(url: str, token: str, session: str, worker: int, count: int, failures: list[str]) -> None:
-    """What clients do: new files, overwrites, conditional writes, reads, misses, listings, history, deletes."""
+    """What clients do, reads first as in real use: reads, misses, listings, history, new files, overwrites,
+    conditional writes and deletes."""
     with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=60) as api:
         files = f"/v1/sessions/{session}/files"
         for i in range(count):
             name = f"w{worker}/{NAMES[i % len(NAMES)]}"
-            step = i % 10
+            step = i % 20
             if step in (0, 1):
                 response = api.put(f"{files}/{name}", content=f"{worker}-{i}".encode() * 64)
             elif step == 2:
                 etag = api.head(f"{files}/{name}").headers.get("etag", '"none"')
                 response = api.put(f"{files}/{name}", content=f"c{i}".encode(), headers={"If-Match": etag})
-            elif step in (3, 4, 5):
+            elif step < 13:
                 response = api.get(f"{files}/{name}")
-            elif step == 6:
+            elif step < 15:
                 response = api.get(f"{files}/w{worker}/missing-{i}.txt")
-            elif step == 7:
+            elif step < 17:
                 response = api.get(files, params={"prefix": f"w{worker}/", "limit": 20})
-            elif step == 8:
+            elif step < 19:
                 response = api.get(f"/v1/sessions/{session}/history", params={"path": name, "limit": 5})
             else:
                 response = api.delete(f"{files}/{name}")
