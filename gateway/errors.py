@@ -21,7 +21,8 @@ adapter ever sees a botocore type::
     │   └── ObjectMissing             404 not-found             (the store has no such object or version)
     ├── MethodNotAllowed              405 method-not-allowed
     ├── Conflict                      409 conflict
-    │   └── TargetExists              409 target-exists         (`conflicts`: paths a copy or move would replace)
+    │   ├── TargetExists              409 target-exists         (`conflicts`: paths a copy or move would replace)
+    │   └── InvalidTransition         409 invalid-transition    (`state`, and the `allowed` transitions from it)
     ├── PreconditionFailed            412 precondition-failed
     ├── PayloadTooLarge               413 payload-too-large     (`limit_bytes`)
     │   └── TooManyFiles              413 too-many-files        (`limit_files`)
@@ -190,6 +191,16 @@ class TargetExists(Conflict):
 
     slug = "target-exists"
     title = "Target exists"
+
+
+class InvalidTransition(Conflict):
+    """A session cannot go to the asked state from the one it is in; `allowed` lists where it can go."""
+
+    slug = "invalid-transition"
+    title = "Invalid state transition"
+
+    def __init__(self, detail: str, *, state: str, allowed: Sequence[str]) -> None:
+        super().__init__(detail, extra={"state": state, "allowed": list(allowed)})
 
 
 class PreconditionFailed(GatewayError):

@@ -121,8 +121,11 @@ class Session(ResponseBody):
     name: str | None
     created_at: Timestamp
     updated_at: Timestamp
-    state: Literal["active", "ended"]
+    state: Literal["active", "ended", "archived"] = Field(
+        description="active → ended (`end`) → archived (`archive`); ended or archived → active (`reactivate`)"
+    )
     ended_at: Timestamp | None
+    archived_at: Timestamp | None = None
     metadata: Metadata
     default_tier: str | None
     folder_tiers: dict[str, str] = Field(description="Folder path (ending in '/') to the default tier of new files")

@@ -76,6 +76,20 @@ async def end_session(request: Request) -> Response:
     return json_response(Session.of(record))
 
 
+async def archive_session(request: Request) -> Response:
+    principal = await caller(request, WRITE)
+    sid = reachable_session_id(request, principal)
+    record = await services(request).sessions.archive(owner_of(request, principal), sid)
+    return json_response(Session.of(record))
+
+
+async def reactivate_session(request: Request) -> Response:
+    principal = await caller(request, WRITE)
+    sid = reachable_session_id(request, principal)
+    record = await services(request).sessions.reactivate(owner_of(request, principal), sid)
+    return json_response(Session.of(record))
+
+
 async def delete_session(request: Request) -> Response:
     principal = await caller(request, WRITE)
     sid = reachable_session_id(request, principal)

@@ -155,7 +155,8 @@ class Janitor:
             try:
                 data, _ = await self._store.read_bytes(record_key)
                 record = json.loads(data)
-                cache[session_prefix] = isinstance(record, dict) and record.get("state") == "ended"
+                # Archived sessions ended first: their ephemeral files go as well.
+                cache[session_prefix] = isinstance(record, dict) and record.get("state") in ("ended", "archived")
             except ObjectMissing:
                 cache[session_prefix] = False
             except (ValueError, RecursionError):

@@ -20,7 +20,7 @@ from typing import Any, Final
 from gateway import changes, strict_json
 from gateway.auth.cursors import CursorSealer
 from gateway.changes import Actor, Change, ChangeHook
-from gateway.errors import Conflict, DamagedRecord, InvalidBody, NotFound, ObjectMissing
+from gateway.errors import Conflict, DamagedRecord, InvalidBody, InvalidTransition, NotFound, ObjectMissing
 from gateway.keys import Owner, SessionKeys, encode_session_id, is_session_id
 from gateway.ordered import bounded
 from gateway.policy.janitor import Janitor
@@ -36,7 +36,10 @@ from gateway.wire import iso
 MAX_NAME_CHARS = 256
 MAX_METADATA_BYTES = 16 * 1024
 MAX_FOLDER_TIERS = 100
-ACTIVE, ENDED = "active", "ended"
+ACTIVE, ENDED, ARCHIVED = "active", "ended", "archived"
+STATES = (ACTIVE, ENDED, ARCHIVED)
+# The operations that move a session out of each state (asking for the state it is in changes nothing).
+TRANSITIONS = {ACTIVE: ("end",), ENDED: ("archive", "reactivate"), ARCHIVED: ("reactivate",)}
 # The operation name in session-list cursor bindings.
 LIST_OPERATION = "sessions.list"
 
@@ -63,10 +66,12 @@ class SessionRecord:
     default_tier: str | None = None
     folder_tiers: dict[str, str] = field(default_factory=dict)
     ended_at: str | None = None
+    archived_at: str | None = None
 
     @property
     def ended(self) -> bool:
-        return self.state == ENDED
+        """Read-only: ended, or ended and archived since."""
+        return self.state in (ENDED, ARCHIVED)
 
     def to_json(self) -> dict[str, Any]:
         """The stored form of the record."""
@@ -77,6 +82,7 @@ class SessionRecord:
             "updated_at": self.updated_at,
             "state": self.state,
             "ended_at": self.ended_at,
+            "archived_at": self.archived_at,
             "metadata": self.metadata,
             "default_tier": self.default_tier,
             "folder_tiers": self.folder_tiers,
@@ -97,11 +103,12 @@ class SessionRecord:
             default_tier=_optional_text(data, "default_tier"),
             folder_tiers=_object(data, "folder_tiers"),
             ended_at=None if data.get("ended_at") is None else _moment(data, "ended_at"),
+            archived_at=None if data.get("archived_at") is None else _moment(data, "archived_at"),
         )
         if not is_session_id(record.id):
             raise ValueError("id is not a session id")
-        if record.state not in {ACTIVE, ENDED}:
-            raise ValueError(f"state is neither {ACTIVE!r} nor {ENDED!r}")
+        if record.state not in STATES:
+            raise ValueError(f"state is none of {', '.join(STATES)}")
         if not all(isinstance(tier, str) for tier in record.folder_tiers.values()):
             raise ValueError("folder_tiers holds a tier that is not a string")
         return record
@@ -348,12 +355,47 @@ class Sessions:
         """
         keys = owner.session(session_id)
         record, _ = await self._read(keys)
+        if record.state == ARCHIVED:
+            raise _refused(record, "end")
         if not record.ended:
             now = iso(self._clock())
-            record = await self._modify(keys, lambda r: r if r.ended else replace(r, state=ENDED, ended_at=now))
+
+            def ending(current: SessionRecord) -> SessionRecord:
+                if current.state == ARCHIVED:
+                    raise _refused(current, "end")
+                return current if current.ended else replace(current, state=ENDED, ended_at=now)
+
+            record = await self._modify(keys, ending)
             await self._announce(changes.SESSION_ENDED, owner, keys)
         if self._janitor is not None:
             await self._janitor.remove_ephemeral(keys)
+        return record
+
+    async def archive(self, owner: Owner, session_id: str) -> SessionRecord:
+        """An ended session put away: still read-only, and kept; `reactivate` brings it back."""
+        return await self._move(owner, session_id, "archive", ARCHIVED, changes.SESSION_ARCHIVED)
+
+    async def reactivate(self, owner: Owner, session_id: str) -> SessionRecord:
+        """An ended or archived session writable again (its ephemeral files, deleted when it ended, stay gone)."""
+        return await self._move(owner, session_id, "reactivate", ACTIVE, changes.SESSION_REACTIVATED)
+
+    async def _move(self, owner: Owner, session_id: str, operation: str, target: str, action: str) -> SessionRecord:
+        keys = owner.session(session_id)
+        now = iso(self._clock())
+
+        def moved(record: SessionRecord) -> SessionRecord:
+            if record.state == target:
+                return record  # already there: nothing changes
+            if operation not in TRANSITIONS[record.state]:
+                raise _refused(record, operation)
+            if target == ARCHIVED:
+                return replace(record, state=ARCHIVED, archived_at=now)
+            return replace(record, state=ACTIVE, ended_at=None, archived_at=None)
+
+        before, _ = await self._read(keys)
+        record = await self._modify(keys, moved)
+        if record.state != before.state:
+            await self._announce(action, owner, keys)
         return record
 
     async def delete(self, owner: Owner, session_id: str, *, purge: bool) -> None:
@@ -386,8 +428,19 @@ class Sessions:
 
         try:
             return await records.modify(self._writer, keys.record, lambda: self._read(keys), stamped, _encode)
+        except InvalidTransition:
+            raise
         except Conflict:
             raise Conflict("the session is being changed by others right now; retry") from None
+
+
+def _refused(record: SessionRecord, operation: str) -> InvalidTransition:
+    allowed = TRANSITIONS[record.state]
+    return InvalidTransition(
+        f"a session that is {record.state} cannot {operation}; it can: {', '.join(allowed)}",
+        state=record.state,
+        allowed=allowed,
+    )
 
 
 def _encode(record: SessionRecord) -> bytes:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import httpx
 
 from tests.conftest import Gateway
@@ -108,3 +110,51 @@ def test_delete_is_recoverable_and_purge_is_not(gateway: Gateway, api: httpx.Cli
     versions = s3.list_object_versions(Bucket=bucket, Prefix=prefix)
     assert versions.get("Versions", []) == [] and versions.get("DeleteMarkers", []) == []
     assert api.delete(f"/v1/sessions/{gone}").status_code == 404
+
+
+def test_states_active_ended_archived_and_back(api: httpx.Client) -> None:
+    sid = api.post("/v1/sessions", json={"name": "états é🎉 100%"}).json()["id"]
+    url = f"/v1/sessions/{sid}"
+    kept = f"{url}/files/" + quote("notes/e\u0301te\u0301.txt")
+    assert api.put(kept, content=b"kept").status_code == 201
+    assert api.put(f"{url}/files/scratch.txt", content=b"x", headers={"X-Tier": "ephemeral"}).status_code == 201
+
+    def refused(operation: str, state: str, allowed: list[str]) -> None:
+        response = api.post(f"{url}/{operation}")
+        assert response.status_code == 409, response.text
+        body = response.json()
+        assert body["type"] == "/problems/invalid-transition"
+        assert (body["state"], body["allowed"]) == (state, allowed)
+
+    # Active: only `end` moves it; the others are refused with what it allows, or change nothing.
+    refused("archive", "active", ["end"])
+    assert api.post(f"{url}/reactivate").json()["state"] == "active"
+    ended = api.post(f"{url}/end").json()
+    assert ended["state"] == "ended" and ended["ended_at"] and ended["archived_at"] is None
+    assert api.get(f"{url}/files/scratch.txt").status_code == 404  # ephemeral files go when it ends
+
+    archived = api.post(f"{url}/archive").json()
+    assert archived["state"] == "archived" and archived["archived_at"] and archived["ended_at"] == ended["ended_at"]
+    assert api.post(f"{url}/archive").json() == archived  # again: nothing changes
+    refused("end", "archived", ["reactivate"])
+    # Archived is read-only like ended: reads work, writes are refused.
+    assert api.get(kept).content == b"kept"
+    write = api.put(f"{url}/files/new.txt", content=b"no")
+    assert write.status_code == 409 and write.json()["type"] == "/problems/conflict"
+    assert api.get(url).json()["state"] == "archived"
+
+    back = api.post(f"{url}/reactivate").json()
+    assert back["state"] == "active" and back["ended_at"] is None and back["archived_at"] is None
+    assert api.put(f"{url}/files/new.txt", content=b"yes").status_code == 201
+    # Ended, then reactivated straight away, is allowed too.
+    assert api.post(f"{url}/end").json()["state"] == "ended"
+    assert api.post(f"{url}/reactivate").json()["state"] == "active"
+
+
+def test_state_changes_of_other_users_sessions_are_not_found(gateway: Gateway, api: httpx.Client) -> None:
+    sid = api.post("/v1/sessions", json={}).json()["id"]
+    with gateway.client("another-user") as other:
+        for operation in ("end", "archive", "reactivate"):
+            response = other.post(f"/v1/sessions/{sid}/{operation}")
+            assert response.status_code == 404, (operation, response.text)
+    assert api.get(f"/v1/sessions/{sid}").json()["state"] == "active"
