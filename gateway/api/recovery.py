@@ -68,7 +68,7 @@ async def get_snapshot(request: Request) -> Response:
     record = await found.snapshots.get(keys, name)
     binding = (FILES_OPERATION, keys.prefix, name, record.created_at)
     start = int(found.cursors.open(cursor, binding, expect=("start",))["start"]) if cursor else 0
-    record, files, following = await found.snapshots.page(keys, name, limit=limit, start=start)
+    files, following = await found.snapshots.page(keys, record, limit=limit, start=start)
     next_cursor = found.cursors.seal({"start": str(following)}, binding) if following is not None else None
     return json_response(
         SnapshotDetail(

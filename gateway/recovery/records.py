@@ -5,7 +5,7 @@ Under the session's `snapshots/` prefix (keys from `gateway.keys`):
   when it expires (automatic snapshots only), counts, the session record's version, and for a snapshot taken
   before a restore, that restore (so a second call resumes it with the same snapshot);
 - `{name}/manifest.jsonl`, one JSON object per file, in path order: the file's version at the time, its size,
-  SHA-256, tier, type, metadata and tags, and the number of its protected copy;
+  SHA-256, tier, type and tags, and the number of its protected copy (if it has one);
 - `{name}/c/{number}`, the protected copies: copies without the tier tag, so no tier's lifecycle rule matches them
   and the janitor does not judge them as files. They live until the snapshot is deleted. A version whose tier keeps
   it at least as long as the snapshot lives (an automatic snapshot, a tier that keeps old versions for longer; a
@@ -145,7 +145,6 @@ class SavedFile:
     # lives (see `SessionSnapshots`).
     copy: int | None
     copy_version: str | None = None
-    metadata: Mapping[str, str] = field(default_factory=dict)
     tags: Mapping[str, str] = field(default_factory=dict)
 
     def to_line(self) -> bytes:
@@ -160,7 +159,6 @@ class SavedFile:
             "content_type": self.content_type,
             "copy": self.copy,
             "copy_version": self.copy_version,
-            "metadata": dict(self.metadata),
             "tags": dict(self.tags),
         }
         return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
@@ -181,7 +179,6 @@ class SavedFile:
             content_type=_optional(data, "content_type"),
             copy=None if data.get("copy") is None else _count(data, "copy"),
             copy_version=_optional(data, "copy_version"),
-            metadata=_strings(data, "metadata"),
             tags=_strings(data, "tags"),
         )
 

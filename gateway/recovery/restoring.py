@@ -27,21 +27,20 @@ from gateway.changes import Actor, Change, ChangeHook
 from gateway.errors import Conflict, InvalidBody, NotFound, ObjectMissing, PreconditionFailed, TooManyFiles
 from gateway.keys import SessionKeys
 from gateway.ordered import bounded
-from gateway.policy import visibility
-from gateway.policy.tiers import Policy, tier_of
+from gateway.policy.tiers import Policy
 from gateway.recovery.copying import Source, bring
 from gateway.recovery.records import BEFORE_RESTORE, READY, PendingRestore, SnapshotRecord
 from gateway.recovery.snapshots import SessionSnapshots, folder_of
 from gateway.services.files import require_active
+from gateway.services.moving import Moving
 from gateway.services.sessions import Sessions
 from gateway.services.snapshot import Selection, SnapshotFile, Snapshots, selectors
 from gateway.settings import Settings
 from gateway.storage.preconditions import Precondition
 from gateway.storage.store import Store
-from gateway.storage.writes import CopyOf, DeleteMarker, VersionWriter
+from gateway.storage.writes import CREATE_ONLY, CopyOf, DeleteMarker, Prepared, VersionWriter
 from gateway.wire import iso
 
-CREATE_ONLY = Precondition(if_none_match_any=True)
 # Up to this many chosen paths, each is listed on its own; beyond, their folder is walked once.
 EXACT_PATHS = 64
 # How many paths of each kind an answer names; the counts are always whole.
@@ -100,6 +99,7 @@ class Restorer:
         hook: ChangeHook,
         sessions: Sessions,
         snapshots: SessionSnapshots,
+        moving: Moving,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._store = store
@@ -109,6 +109,7 @@ class Restorer:
         self._hook = hook
         self._sessions = sessions
         self._snapshots = snapshots
+        self._moving = moving
         self._clock = clock
 
     async def to_moment(
@@ -250,9 +251,11 @@ class Restorer:
     async def _apply(self, actor: Actor, keys: SessionKeys, step: Step, detail: dict[str, str]) -> str | None:
         """Carry out one step; the reason it was skipped, or None when it was done."""
         try:
-            precondition = await self._precondition(step)
+            precondition, prepared = await self._look(step)
             if step.wanted is None:
-                written = await self._writer.write(step.key, DeleteMarker(), precondition=precondition)
+                written = await self._writer.write(
+                    step.key, DeleteMarker(), precondition=precondition, prepared=prepared
+                )
                 action = changes.FILE_DELETED
             else:
                 wanted = step.wanted
@@ -263,6 +266,7 @@ class Restorer:
                     Source(wanted.source_key, wanted.source_version, wanted.size),
                     tags=wanted.tags,
                     precondition=precondition,
+                    prepared=prepared,
                 )
                 action = changes.FILE_RESTORED
         except PreconditionFailed:
@@ -284,19 +288,15 @@ class Restorer:
         )
         return None
 
-    async def _precondition(self, step: Step) -> Precondition:
+    async def _look(self, step: Step) -> tuple[Precondition, Prepared | None]:
+        """The condition of a step's write: the version the plan saw, or, where it saw nothing, the same look a
+        copy takes at its target (a file its tier's retention has removed is as good as none)."""
         if step.current is not None:
-            return Precondition(if_version=step.current)
-        # Nothing there by the plan: a deleted file, or a current version its tier's retention has removed, which
-        # is as good as none and replaced only while it is still the head.
-        head = await self._store.latest_entry(step.key)
-        if head is None or head.is_delete_marker:
-            return CREATE_ONLY
-        now, day = self._clock(), self._settings.day_seconds
-        tags = await self._store.get_tags(head.key, head.version_id)
-        if visibility.current_is_gone(tier_of(self._policy, tags), head.last_modified, now, day):
-            return Precondition(if_version=head.version_id)
-        raise PreconditionFailed("a file appeared there since the plan was made")
+            return Precondition(if_version=step.current), None
+        look = await self._moving.look(step.key)
+        if look is None:
+            raise PreconditionFailed("a file appeared there since the plan was made")
+        return look
 
     async def _session_back(self, actor: Actor, keys: SessionKeys, record: SnapshotRecord) -> bool:
         """A session deleted since the snapshot: its record as it was then. False when the session exists."""

@@ -43,16 +43,14 @@ from gateway.recovery.records import (
 from gateway.services import records as stored_records
 from gateway.services.snapshot import Selection, Selector, SnapshotFile, Snapshots, selectors
 from gateway.settings import Settings
-from gateway.storage.preconditions import Precondition
 from gateway.storage.store import Store
 from gateway.storage.uploads import SHA256_TAG
-from gateway.storage.writes import Prepared, Streamed, VersionWriter, Written
+from gateway.storage.writes import CREATE_ONLY, Prepared, Streamed, VersionWriter, Written
 from gateway.wire import iso
 from gateway.wire import moment as _moment
 
 DELETING = "deleting"
 SNAPSHOT_TAG = "snapshot"
-CREATE_ONLY = Precondition(if_none_match_any=True)
 MANIFEST_TYPE = "application/x-ndjson"
 LIST_PAGE = 1000
 # A snapshot still `creating` this long after it began was abandoned by a replica that stopped.
@@ -273,10 +271,9 @@ class SessionSnapshots:
             stream.close()
 
     async def page(
-        self, keys: SessionKeys, name: str, *, limit: int, start: int
-    ) -> tuple[SnapshotRecord, list[SavedFile], int | None]:
-        """The snapshot and `limit` of its files from the `start`-th; the number the next page starts at, if any."""
-        record = await self.get(keys, name)
+        self, keys: SessionKeys, record: SnapshotRecord, *, limit: int, start: int
+    ) -> tuple[list[SavedFile], int | None]:
+        """`limit` of a snapshot's files from the `start`-th; the number the next page starts at, if any."""
         found: list[SavedFile] = []
         following: int | None = None
         async with contextlib.aclosing(self.files(keys, record)) as saved_files:
@@ -288,7 +285,7 @@ class SessionSnapshots:
                         break
                     found.append(saved)
                 index += 1
-        return record, found, following
+        return found, following
 
     @staticmethod
     def source_of(keys: SessionKeys, record: SnapshotRecord, saved: SavedFile) -> tuple[str, str | None]:
@@ -311,8 +308,7 @@ class SessionSnapshots:
         return await self._modify(keys, name, completed)
 
     async def delete(self, actor: Actor, keys: SessionKeys, name: str) -> None:
-        await self._read(keys, name)  # 404 for a snapshot that is not there
-        await self._modify(keys, name, lambda r: replace(r, state=DELETING))
+        await self._modify(keys, name, lambda r: replace(r, state=DELETING))  # 404 for one that is not there
         await self._remove(keys, name)
         await self._announce(changes.SNAPSHOT_DELETED, actor, keys, name)
 

@@ -105,7 +105,15 @@ def assemble(
     # Automatic snapshots before what removes or replaces files.
     sessions.snapshots = files.snapshots = moving.snapshots = snapshots
     restorer = Restorer(
-        store, settings, policy, writer=writer, hook=hook, sessions=sessions, snapshots=snapshots, clock=now
+        store,
+        settings,
+        policy,
+        writer=writer,
+        hook=hook,
+        sessions=sessions,
+        snapshots=snapshots,
+        moving=moving,
+        clock=now,
     )
     return Core(
         hook=hook,

@@ -50,13 +50,12 @@ from gateway.services.snapshot import Selection
 from gateway.settings import Settings
 from gateway.storage.preconditions import Precondition
 from gateway.storage.store import Store, VersionEntry
-from gateway.storage.writes import CopyOf, DeleteMarker, Prepared, VersionWriter, Written
+from gateway.storage.writes import CREATE_ONLY, CopyOf, DeleteMarker, Prepared, VersionWriter, Written
 
 CONCURRENCY = 16
 # A conflict answer names at most this many targets (and says how many there are).
 SHOWN_CONFLICTS = 100
 UNCONDITIONAL = Precondition()
-CREATE_ONLY = Precondition(if_none_match_any=True)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -229,14 +228,17 @@ class Moving:
         return [look for look in looks if look is not None]
 
     async def _look(self, pair: Pair) -> tuple[Precondition, Prepared] | None:
-        """How to write `pair`'s target without replacing a file: None when one is there."""
+        return await self.look(pair.target_key)
+
+    async def look(self, key: str) -> tuple[Precondition, Prepared] | None:
+        """How to write `key` without replacing a file: None when one is there. Restores use it too."""
         try:
-            return CREATE_ONLY, await self._writer.prepare(pair.target_key, CREATE_ONLY)
+            return CREATE_ONLY, await self._writer.prepare(key, CREATE_ONLY)
         except PreconditionFailed:
             pass
         # Something is there; a file its tier's retention has removed is as good as none, and is replaced only if
         # it is still the head when the copy lands.
-        head = await self._store.latest_entry(pair.target_key)
+        head = await self._store.latest_entry(key)
         if head is None or head.is_delete_marker:
             precondition = CREATE_ONLY  # deleted meanwhile: look again
         elif await self._expired(head):
@@ -244,7 +246,7 @@ class Moving:
         else:
             return None
         try:
-            return precondition, await self._writer.prepare(pair.target_key, precondition)
+            return precondition, await self._writer.prepare(key, precondition)
         except PreconditionFailed:
             return None
 

@@ -382,9 +382,12 @@ class Sessions:
     async def _move(self, owner: Owner, session_id: str, operation: str, target: str, action: str) -> SessionRecord:
         keys = owner.session(session_id)
         now = iso(self._clock())
+        changed = False
 
         def moved(record: SessionRecord) -> SessionRecord:
-            if record.state == target:
+            nonlocal changed
+            changed = record.state != target
+            if not changed:
                 return record  # already there: nothing changes
             if operation not in TRANSITIONS[record.state]:
                 raise _refused(record, operation)
@@ -392,9 +395,8 @@ class Sessions:
                 return replace(record, state=ARCHIVED, archived_at=now)
             return replace(record, state=ACTIVE, ended_at=None, archived_at=None)
 
-        before, _ = await self._read(keys)
         record = await self._modify(keys, moved)
-        if record.state != before.state:
+        if changed:  # as the version that was written found it
             await self._announce(action, owner, keys)
         return record
 

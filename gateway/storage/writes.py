@@ -35,6 +35,8 @@ from gateway.storage.uploads import SHA256_METADATA, SHA256_TAG, SkipWhen, strea
 
 NOTHING_EXPECTED = Expected()
 UNCONDITIONAL = Precondition()
+# A write that lands only where no file is (a delete marker counts as none).
+CREATE_ONLY = Precondition(if_none_match_any=True)
 
 
 class Traits(Protocol):

@@ -375,3 +375,28 @@ def test_a_restore_cut_short_is_finished_by_the_next_call(gateway: Gateway, api:
     assert state(api, sid, prefix="f/") == {
         path: (f"first {int(path[2:4])}".encode(), tier) for path, (_bytes, tier) in expected.items()
     }
+
+
+def test_snapshot_cursors_continue_only_their_own_listing(gateway: Gateway, api: httpx.Client) -> None:
+    sid = new_session(api)
+    for name in NAMES:
+        put(api, sid, name, b"x")
+    for snapshot in ("one", "two"):
+        assert api.post(f"/v1/sessions/{sid}/snapshots", json={"name": snapshot}).status_code == 201
+    first = api.get(f"/v1/sessions/{sid}/snapshots/one", params={"limit": "1"}).json()
+    cursor = first["next_cursor"]
+    assert cursor
+    # Another snapshot, another user's token, a changed byte, a made-up string: the same 400 before any read.
+    other_cursor = api.get(f"/v1/sessions/{sid}/snapshots/two", params={"cursor": cursor})
+    problem(other_cursor, 400, "/problems/invalid-cursor")
+    tampered = cursor[:-2] + ("A" if cursor[-2] != "A" else "B") + cursor[-1]
+    for bad in (tampered, "not-a-cursor", "%00🎉"):
+        problem(api.get(f"/v1/sessions/{sid}/snapshots/one", params={"cursor": bad}), 400, "/problems/invalid-cursor")
+    with gateway.client("someone-else") as other:
+        theirs = other.get(f"/v1/sessions/{sid}/snapshots/one", params={"cursor": cursor})
+        assert theirs.status_code == 404
+    rest = api.get(f"/v1/sessions/{sid}/snapshots/one", params={"cursor": cursor, "limit": "10"}).json()
+    assert [f["path"] for f in first["files"] + rest["files"]] == sorted(nfc(name) for name in NAMES)
+    # Names a user can type but no snapshot can have: 404, never a 5xx.
+    for name in ("100%25", "%C3%A9t%C3%A9", "e%CC%81", "%F0%9F%8E%89", "a%2Fb"):
+        assert api.get(f"/v1/sessions/{sid}/snapshots/{name}").status_code == 404, name

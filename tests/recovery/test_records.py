@@ -32,7 +32,6 @@ FILES = [
         content_type="text/plain; charset=utf-8",
         copy=index,
         copy_version=None,
-        metadata={"sha256": "1" * 64},
         tags={"tier": "standard"},
     )
     for index, path in enumerate(["e\u0301te\u0301.txt", "数据/报告.md", "emoji/🎉 party.txt", "100%.txt", "a\nb"])
