@@ -22,6 +22,8 @@ FILE_WRITTEN = "file.written"
 FILE_DELETED = "file.deleted"
 FILE_ROLLED_BACK = "file.rolled_back"
 FILE_RETIERED = "file.retiered"
+# Every action on a session record starts so.
+SESSION_PREFIX = "session."
 SESSION_CREATED = "session.created"
 SESSION_UPDATED = "session.updated"
 SESSION_ENDED = "session.ended"

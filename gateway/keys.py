@@ -6,6 +6,9 @@ Layout::
     {root}/o/{tenant}/{user}/s/{session}/f/{path}        the session's files
     {root}/o/{tenant}/{user}/s/{session}/exports/{id}.json   an export's status record
     {root}/o/{tenant}/{user}/s/{session}/exports/{id}.zip    an export's zip, once built
+    {root}/o/{tenant}/{user}/s/{session}/activity.json   when the session's files last changed, how many, how big
+    {root}/o/{tenant}/{user}/i/sessions.json             the owner's session index: every session's summary
+    {root}/o/{tenant}/{user}/i/d/{session}               a note that the session changed since that summary
     {root}/_gateway/owner-key                           the key that makes owner segments opaque
     {root}/_gateway/probe/{token}                        short-lived objects the gateway writes to learn the backend
 
@@ -53,6 +56,11 @@ EXPORTS_DIR = "exports/"
 EXPORT_RECORD_SUFFIX = ".json"
 EXPORT_ARCHIVE_SUFFIX = ".zip"
 SERVER_KEY_NAME = "_gateway/server-key"
+ACTIVITY_NAME = "activity.json"
+# Beside `s/` under an owner: the index of their sessions (a cache of the records, which are the truth).
+INDEX_DIR = "i/"
+INDEX_BASE_NAME = "sessions.json"
+INDEX_NOTES_DIR = "d/"
 # Beside `f/` in a session: the grants its owner gave (the truth about each grant).
 GRANTS_DIR = "grants/"
 # Beside `s/` under an owner: which sessions others granted them, one entry per session (an index, not the truth).
@@ -323,6 +331,10 @@ class Owner:
     def legacy_tenant_segment(self) -> str:
         return NO_TENANT_SEGMENT if self.tenant is None else encode_identity(self.tenant)
 
+    @property
+    def space(self) -> OwnerSpace:
+        return OwnerSpace(self.prefix)
+
     def session(self, session_id: str) -> SessionKeys:
         if not is_session_id(session_id):
             # A malformed id cannot name an existing session, and must not hint at why.
@@ -335,6 +347,65 @@ class Owner:
             return None
         candidate = prefix[len(self.sessions_prefix) : -1]
         return candidate if is_session_id(candidate) else None
+
+
+@dataclass(frozen=True)
+class OwnerSpace:
+    """An owner's keys known by their prefix alone (`{root}/o/{tenant}/{user}/`): what the index needs, and what a
+    walk over every owner of the bucket can name without knowing their claims."""
+
+    prefix: str
+
+    @property
+    def sessions_prefix(self) -> str:
+        return self.prefix + "s/"
+
+    @property
+    def index_prefix(self) -> str:
+        return self.prefix + INDEX_DIR
+
+    @property
+    def index_base(self) -> str:
+        return self.index_prefix + INDEX_BASE_NAME
+
+    @property
+    def index_notes_prefix(self) -> str:
+        return self.index_prefix + INDEX_NOTES_DIR
+
+    def index_note_session_id(self, key: str) -> str | None:
+        """The session a change note names, or None for a key that is not one of this owner's notes."""
+        if not key.startswith(self.index_notes_prefix):
+            return None
+        candidate = key[len(self.index_notes_prefix) :]
+        return candidate if is_session_id(candidate) else None
+
+    def session(self, session_id: str) -> SessionKeys:
+        if not is_session_id(session_id):
+            raise NotFound("no such session")
+        return SessionKeys(self.sessions_prefix + session_id + "/")
+
+    def session_id_from_prefix(self, prefix: str) -> str | None:
+        if not prefix.startswith(self.sessions_prefix) or not prefix.endswith("/"):
+            return None
+        candidate = prefix[len(self.sessions_prefix) : -1]
+        return candidate if is_session_id(candidate) else None
+
+
+def owners_prefix(root: str) -> str:
+    """Where every owner's keys begin: `{root}/o/`, then a tenant segment, then a user segment."""
+    return _rooted(root, OWNERS_DIR)
+
+
+def owner_space_of(root: str, prefix: str) -> OwnerSpace | None:
+    """The owner whose prefix `prefix` is (a listing's common prefix two levels under `owners_prefix`)."""
+    pattern = re.escape(owners_prefix(root)) + rf"{_OWNER_SEGMENT}/{_OWNER_SEGMENT}/"
+    return OwnerSpace(prefix) if re.fullmatch(pattern, prefix) else None
+
+
+def session_keys_of(root: str, key: str) -> SessionKeys | None:
+    """The keys of the session `key` lies in (its record, one of its files, anything under its prefix)."""
+    match = re.match(_sessions_layout(root), key)
+    return SessionKeys(match.group(0)) if match else None
 
 
 @dataclass(frozen=True)
@@ -360,6 +431,16 @@ class SessionKeys:
     @property
     def files_prefix(self) -> str:
         return self.prefix + FILES_DIR
+
+    @property
+    def activity(self) -> str:
+        return self.prefix + ACTIVITY_NAME
+
+    @property
+    def index_note(self) -> str:
+        """The change note of this session in its owner's index (`{owner}/i/d/{session}`)."""
+        owner_prefix = self.prefix.rstrip("/").rsplit("/", 2)[0] + "/"
+        return owner_prefix + INDEX_DIR + INDEX_NOTES_DIR + self.session_id
 
     @property
     def exports_prefix(self) -> str:

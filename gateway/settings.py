@@ -140,6 +140,20 @@ class Settings:
         7 * 86_400,
         "how long automatic snapshots (taken before restores, deletes, moves and imports) are kept; 0: none are taken",
     )
+    activity_interval_seconds: int = _setting(
+        _positive_int,
+        30,
+        "how often each replica writes what changed in sessions (last activity, file count, bytes); listings lag the"
+        " files by at most this much",
+    )
+    archive_after_seconds: int = _setting(
+        _non_negative_int, 0, "the janitor archives sessions idle this long (ending them first); 0: never"
+    )
+    orphan_after_seconds: int = _setting(
+        _non_negative_int,
+        0,
+        "the janitor deletes (recoverably) sessions with no files that were idle this long; 0: never",
+    )
     multipart_threshold_bytes: int = _setting(
         _positive_int, 8 * MiB, "uploads larger than this go to S3 as multipart uploads (at least 5 MiB)"
     )

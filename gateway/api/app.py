@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -159,15 +160,23 @@ def create_app(
                 imports=core.imports,
                 snapshots=core.snapshots,
                 restorer=core.restorer,
+                index=core.index,
+                activity=core.activity,
                 cursors=cursors,
                 capabilities=capabilities,
                 owner_key=owner_key,
             )
+            stop = asyncio.Event()
+            refreshing = asyncio.create_task(core.activity.run(stop))
             try:
                 yield
             finally:
-                # Builds of this process record that they were stopped, while the store is still open.
+                # Builds of this process record that they were stopped, while the store is still open; what changed
+                # in sessions since the last refresh is written before it closes.
                 await core.exports.close()
+                stop.set()
+                await refreshing
+                await core.index.settle()
 
     return Starlette(routes=ROUTES, exception_handlers=HANDLERS, lifespan=lifespan, middleware=[Middleware(Guard)])
 

@@ -17,6 +17,8 @@ from gateway.auth.tokens import Principal, TokenVerifier
 from gateway.changes import Actor
 from gateway.errors import BadRequest, FieldError, InvalidBody, NotFound, PayloadTooLarge, UnsupportedMediaType
 from gateway.imports.archive import ArchiveImports
+from gateway.index.activity import ActivityTracker
+from gateway.index.catalog import SessionIndex
 from gateway.keys import Owner, SessionKeys, decode_path_bytes
 from gateway.policy.tiers import Policy
 from gateway.recovery.restoring import Restorer
@@ -55,6 +57,8 @@ class Services:
     imports: ArchiveImports
     snapshots: SessionSnapshots
     restorer: Restorer
+    index: SessionIndex
+    activity: ActivityTracker
     cursors: CursorSealer
     # What the backend honours, probed once at start-up (gateway/storage/capabilities.py).
     capabilities: Capabilities

@@ -13,14 +13,23 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, JsonValue, PlainSerializer, WithJsonSchema
 
 from gateway.imports import archive as import_service
+from gateway.index.summaries import SessionSummary as SessionSummaryData
 from gateway.services import exports as export_service
 from gateway.services import files as file_service
 from gateway.services import grants as grant_service
 from gateway.services import moving as moving_service
+from gateway.services import session_records
 from gateway.services import sessions as session_service
 from gateway.services import shares as share_service
 from gateway.services.files import DEFAULT_LINK_SECONDS, MAX_LINK_SECONDS
-from gateway.services.sessions import MAX_METADATA_BYTES, MAX_NAME_CHARS
+from gateway.services.session_records import (
+    MAX_EXTERNAL_ID_CHARS,
+    MAX_EXTERNAL_IDS,
+    MAX_METADATA_BYTES,
+    MAX_NAME_CHARS,
+    MAX_TAG_CHARS,
+    MAX_TAGS,
+)
 from gateway.services.snapshot import MAX_SELECTED_PATHS
 from gateway.wire import iso, moment
 
@@ -85,6 +94,20 @@ SessionName = Annotated[
     Field(max_length=MAX_NAME_CHARS, pattern=r"^[^\u0000-\u001f]*$", description="Text without control characters"),
 ]
 
+Tag = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=MAX_TAG_CHARS,
+        pattern=r"^[^\u0000-\u001f\u007f-\u009f]*$",
+        description="Text without control characters; stored in NFC",
+    ),
+]
+ExternalId = Annotated[
+    str,
+    Field(min_length=1, max_length=MAX_EXTERNAL_ID_CHARS, pattern=r"^[^\u0000-\u001f\u007f-\u009f]*$"),
+]
+
 
 class RequestBody(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
@@ -102,6 +125,13 @@ class SessionCreate(RequestBody):
         default_factory=dict, description=f"Any JSON object, at most {MAX_METADATA_BYTES} bytes once encoded"
     )
     default_tier: TierName | None = None
+    tags: list[Tag] = Field(default_factory=list, max_length=MAX_TAGS, description="Free-form labels to filter by")
+    external_ids: list[ExternalId] = Field(
+        default_factory=list,
+        max_length=MAX_EXTERNAL_IDS,
+        description="Other systems' ids of this session (an agent SDK's own session id): "
+        "`GET /v1/sessions?external_id=` finds it",
+    )
 
 
 class SessionUpdate(RequestBody):
@@ -114,9 +144,15 @@ class SessionUpdate(RequestBody):
     name: SessionName | None = None
     metadata: Metadata = Field(default_factory=dict, description="Keys to set; a null value removes the key")
     default_tier: TierName | None = None
+    tags: list[Tag] | None = Field(default=None, max_length=MAX_TAGS, description="Replaces the tags")
+    external_ids: list[ExternalId] | None = Field(
+        default=None, max_length=MAX_EXTERNAL_IDS, description="Replaces the external ids"
+    )
 
 
-class Session(ResponseBody):
+class SessionSummary(ResponseBody):
+    """A session as listings show it: everything but its metadata and folder tiers (`GET` the session for those)."""
+
     id: str = Field(pattern=SESSION_ID_PATTERN)
     name: str | None
     created_at: Timestamp
@@ -126,23 +162,45 @@ class Session(ResponseBody):
     )
     ended_at: Timestamp | None
     archived_at: Timestamp | None = None
-    metadata: Metadata
+    last_activity_at: Timestamp = Field(
+        description="The last change its owner made to it or its files; may lag by the activity interval "
+        "(`GATEWAY_ACTIVITY_INTERVAL_SECONDS`, 30 s by default)"
+    )
+    file_count: int = Field(ge=0, description="Current files (may lag like `last_activity_at`)")
+    bytes: int = Field(ge=0, description="Bytes of the current files (may lag like `last_activity_at`)")
+    tags: list[str]
+    external_ids: list[str]
+    project: str | None = Field(description="The project the session belongs to, if any")
     default_tier: str | None
+
+    @classmethod
+    def of(cls, summary: SessionSummaryData) -> SessionSummary:
+        return cls.model_validate(summary, from_attributes=True)
+
+
+class Session(SessionSummary):
+    metadata: Metadata
     folder_tiers: dict[str, str] = Field(description="Folder path (ending in '/') to the default tier of new files")
 
     @classmethod
-    def of(cls, record: session_service.SessionRecord) -> Session:
-        # The record keeps ISO 8601 text, which the model reads back as times.
-        return cls.model_validate(record, from_attributes=True)
+    def of(cls, detail: session_service.SessionDetail) -> Session:  # type: ignore[override]
+        summary = SessionSummaryData.of(detail.record, detail.activity)
+        return cls.model_validate(
+            {
+                **SessionSummary.of(summary).model_dump(),
+                "metadata": detail.record.metadata,
+                "folder_tiers": detail.record.folder_tiers,
+            }
+        )
 
 
 class SessionPage(ResponseBody):
-    items: list[Session]
+    items: list[SessionSummary]
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page")
 
     @classmethod
     def of(cls, listing: session_service.SessionListing) -> SessionPage:
-        return cls(items=[Session.of(record) for record in listing.items], next_cursor=listing.next_cursor)
+        return cls(items=[SessionSummary.of(item) for item in listing.items], next_cursor=listing.next_cursor)
 
 
 class FileVersion(ResponseBody):
@@ -232,7 +290,7 @@ class FolderChange(ResponseBody):
 
     @classmethod
     def of(
-        cls, path: str, record: session_service.SessionRecord | None, retagged: file_service.FolderRetagged | None
+        cls, path: str, record: session_records.SessionRecord | None, retagged: file_service.FolderRetagged | None
     ) -> FolderChange:
         change = FolderChange(path=path)
         if record is not None:

@@ -58,7 +58,10 @@ async def fork_session(request: Request) -> Response:
     keys = session_keys(request, principal)  # 404 first: a session it cannot reach is one that does not exist
     principal.require_unrestricted()  # a fork is a new session, which a session-bound token cannot make
     body = await json_body(request, ForkInput)
-    record = await services(request).forking.fork(
-        actor_of(principal), owner_of(request, principal), keys, name=body.name, at=body.at
+    found, owner = services(request), owner_of(request, principal)
+    record = await found.forking.fork(actor_of(principal), owner, keys, name=body.name, at=body.at)
+    return json_response(
+        Session.of(await found.sessions.detailed(owner, record)),
+        status=201,
+        headers={"Location": f"/v1/sessions/{record.id}"},
     )
-    return json_response(Session.of(record), status=201, headers={"Location": f"/v1/sessions/{record.id}"})

@@ -154,6 +154,25 @@ IF_MATCH = Param(
 IF_NONE_MATCH_WRITE = Param("If-None-Match", "header", "Write only if no file exists", {"enum": ["*"]})
 IF_NONE_MATCH_READ = Param("If-None-Match", "header", "ETags the client has: 304 when one is current", _string())
 RANGE = Param("Range", "header", "bytes=START-END, bytes=START- or bytes=-SUFFIX; others get the whole file", _string())
+_TIME = {"type": "string", "format": "date-time"}
+SESSION_FILTERS = (
+    Param(
+        "state",
+        "query",
+        "Only sessions in these states (comma-separated: active, ended, archived)",
+        _string(r"^(active|ended|archived)?(,(active|ended|archived))*$"),
+    ),
+    Param("tag", "query", "Only sessions with this tag (repeat it: sessions with every one)", _string()),
+    Param("project", "query", "Only sessions of this project", _string()),
+    Param("q", "query", "Only sessions whose name contains this, ignoring case and accents", _string()),
+    Param("external_id", "query", "Only sessions with this external id (exactly)", _string()),
+    Param("created_after", "query", "Only sessions created after this moment", _TIME),
+    Param("created_before", "query", "Only sessions created before this moment", _TIME),
+    Param("active_after", "query", "Only sessions last active after this moment", _TIME),
+    Param("active_before", "query", "Only sessions last active before this moment", _TIME),
+    Param("sort", "query", "Order by creation (default) or last activity", {"enum": ["created", "last_activity"]}),
+    Param("order", "query", "Ascending (default) or descending", {"enum": ["asc", "desc"]}),
+)
 GRANT_ID = Param("grant_id", "path", "A grant's id", _string("^[a-z2-7]{26}$"), required=True)
 SHARE_ID = Param("share_id", "path", "A share link's id", _string("^[a-z2-7]{32}$"), required=True)
 IMPORT_FOLDER = Param(
@@ -246,10 +265,11 @@ OPERATIONS: tuple[Operation, ...] = (
         SESSIONS,
         "list_sessions",
         sessions.list_sessions,
-        "List your sessions, oldest first",
+        "List and search your sessions: filter by state, tag, project, name, external id and time ranges; sort by "
+        "creation or last activity. Cursors stay stable while sessions change.",
         (Reply(200, "A page", SessionPage),),
         (400, 401, 403, *STORE),
-        params=(LIMIT, CURSOR),
+        params=(LIMIT, CURSOR, *SESSION_FILTERS),
     ),
     Operation(
         "GET",

@@ -15,43 +15,53 @@ from gateway.api.context import (
     services,
 )
 from gateway.api.models import Session, SessionCreate, SessionPage, SessionUpdate
+from gateway.api.session_query import session_query
 from gateway.auth.tokens import READ, WRITE
-from gateway.errors import DamagedRecord, NotFound
-from gateway.services.sessions import KEEP, SessionListing
+from gateway.index.summaries import Activity, folded
+from gateway.services.sessions import KEEP, SessionDetail, SessionListing
 from gateway.wire import page_limit
+
+# A session just created has no files and no activity but its creation.
+EMPTY = Activity(last_activity_at=None, file_count=0, bytes=0, counted_at="1970-01-01T00:00:00.000000Z")
 
 
 async def create_session(request: Request) -> Response:
     principal = await caller(request, WRITE)
     principal.require_unrestricted()
     body = await json_body(request, SessionCreate)
-    record = await services(request).sessions.create(
-        owner_of(request, principal), name=body.name, metadata=body.metadata, default_tier=body.default_tier
+    sessions, owner = services(request).sessions, owner_of(request, principal)
+    record = await sessions.create(
+        owner,
+        name=body.name,
+        metadata=body.metadata,
+        default_tier=body.default_tier,
+        tags=body.tags,
+        external_ids=body.external_ids,
     )
-    return json_response(Session.of(record), status=201, headers={"Location": f"/v1/sessions/{record.id}"})
+    detail = SessionDetail(record, EMPTY)
+    return json_response(Session.of(detail), status=201, headers={"Location": f"/v1/sessions/{record.id}"})
 
 
 async def list_sessions(request: Request) -> Response:
     principal = await caller(request, READ)
     limit = page_limit(request.query_params.get("limit"))
+    query = session_query(request.query_params)
     sessions = services(request).sessions
     owner = owner_of(request, principal)
     if principal.session_id is not None:
-        # A session-bound token sees at most its own session.
-        try:
-            listing = SessionListing([await sessions.get(owner, principal.session_id)], None)
-        except (NotFound, DamagedRecord):  # a damaged record is logged by the service; listings never fail on one
-            listing = SessionListing([], None)
+        # A session-bound token sees at most its own session (when the filters take it).
+        own = await sessions.summary(owner.session(principal.session_id))
+        listing = SessionListing([own] if own is not None and query.matches(own, folded(own.name or "")) else [], None)
         return json_response(SessionPage.of(listing))
-    listing = await sessions.list(owner, limit=limit, cursor=request.query_params.get("cursor") or None)
+    listing = await sessions.list(owner, query=query, limit=limit, cursor=request.query_params.get("cursor") or None)
     return json_response(SessionPage.of(listing))
 
 
 async def get_session(request: Request) -> Response:
     principal = await caller(request, READ)
     sid = reachable_session_id(request, principal)
-    record = await services(request).sessions.get(owner_of(request, principal), sid)
-    return json_response(Session.of(record))
+    detail = await services(request).sessions.detail(owner_of(request, principal), sid)
+    return json_response(Session.of(detail))
 
 
 async def update_session(request: Request) -> Response:
@@ -59,35 +69,41 @@ async def update_session(request: Request) -> Response:
     sid = reachable_session_id(request, principal)
     body = await json_body(request, SessionUpdate)
     sent = body.model_fields_set
-    record = await services(request).sessions.update(
-        owner_of(request, principal),
+    sessions, owner = services(request).sessions, owner_of(request, principal)
+    record = await sessions.update(
+        owner,
         sid,
         name=body.name if "name" in sent else KEEP,
         metadata_patch=body.metadata,
         default_tier=body.default_tier if "default_tier" in sent else KEEP,
+        tags=body.tags if body.tags is not None else KEEP,
+        external_ids=body.external_ids if body.external_ids is not None else KEEP,
     )
-    return json_response(Session.of(record))
+    return json_response(Session.of(await sessions.detailed(owner, record)))
 
 
 async def end_session(request: Request) -> Response:
     principal = await caller(request, WRITE)
     sid = reachable_session_id(request, principal)
-    record = await services(request).sessions.end(owner_of(request, principal), sid)
-    return json_response(Session.of(record))
+    sessions, owner = services(request).sessions, owner_of(request, principal)
+    record = await sessions.end(owner, sid)
+    return json_response(Session.of(await sessions.detailed(owner, record)))
 
 
 async def archive_session(request: Request) -> Response:
     principal = await caller(request, WRITE)
     sid = reachable_session_id(request, principal)
-    record = await services(request).sessions.archive(owner_of(request, principal), sid)
-    return json_response(Session.of(record))
+    sessions, owner = services(request).sessions, owner_of(request, principal)
+    record = await sessions.archive(owner, sid)
+    return json_response(Session.of(await sessions.detailed(owner, record)))
 
 
 async def reactivate_session(request: Request) -> Response:
     principal = await caller(request, WRITE)
     sid = reachable_session_id(request, principal)
-    record = await services(request).sessions.reactivate(owner_of(request, principal), sid)
-    return json_response(Session.of(record))
+    sessions, owner = services(request).sessions, owner_of(request, principal)
+    record = await sessions.reactivate(owner, sid)
+    return json_response(Session.of(await sessions.detailed(owner, record)))
 
 
 async def delete_session(request: Request) -> Response:

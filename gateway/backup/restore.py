@@ -34,7 +34,8 @@ from gateway.policy.tiers import TIER_TAG, Policy, tier_of
 from gateway.services import files
 from gateway.services.assembly import assemble
 from gateway.services.records import RECORD_CONTENT_TYPE
-from gateway.services.sessions import SessionRecord, encode_record
+from gateway.services.session_records import SessionRecord
+from gateway.services.sessions import encode_record
 from gateway.settings import Settings
 from gateway.storage.digests import Expected
 from gateway.storage.preconditions import Precondition

@@ -63,7 +63,8 @@ from gateway.recovery.records import BEFORE_IMPORT
 from gateway.recovery.snapshots import SessionSnapshots
 from gateway.services.downloads import content_type_for_name
 from gateway.services.files import Files, Written, require_active
-from gateway.services.sessions import OpenSession, SessionRecord
+from gateway.services.session_records import SessionRecord
+from gateway.services.sessions import OpenSession
 from gateway.services.snapshot import Selection
 from gateway.storage.digests import Expected
 from gateway.storage.writes import Streamed, VersionWriter

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from gateway.changes import Actor
-from gateway.errors import BadRequest, GatewayError, InvalidBody, PayloadTooLarge
+from gateway.errors import BadRequest, DamagedRecord, GatewayError, InvalidBody, NotFound, PayloadTooLarge
 from gateway.imports.disk import (
     DiskFile,
     Layout,
@@ -42,9 +42,11 @@ from gateway.imports.disk import (
 )
 from gateway.imports.names import Refusal, place
 from gateway.keys import Owner, SessionKeys
+from gateway.ordered import bounded
 from gateway.services.downloads import content_type_for_name
 from gateway.services.files import Files
-from gateway.services.sessions import SessionRecord, Sessions
+from gateway.services.session_records import SessionRecord
+from gateway.services.sessions import Sessions
 from gateway.storage.writes import Streamed
 from gateway.wire import MAX_PAGE
 
@@ -146,13 +148,21 @@ class TreeImport:
         cursor: str | None = None
         while True:
             page = await self._sessions.list(owner, limit=MAX_PAGE, cursor=cursor)
-            for record in page.items:
+            # Listings carry no metadata: the records of a page, read at once.
+            records = await bounded([item.id for item in page.items], lambda sid: self._record(owner, sid))
+            for record in filter(None, records):
                 origin = record.metadata.get(IMPORTED_FROM)
                 if isinstance(origin, str):
                     found.setdefault(origin, record)
             cursor = page.next_cursor
             if cursor is None:
                 return found
+
+    async def _record(self, owner: Owner, session_id: str) -> SessionRecord | None:
+        try:
+            return await self._sessions.get(owner, session_id)
+        except (NotFound, DamagedRecord):
+            return None  # deleted since it was listed, or damaged (logged where it was found)
 
     async def _session(self, owner: Owner, directory: SessionDir, record: SessionRecord | None) -> None:
         existed = record is not None

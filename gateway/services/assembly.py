@@ -12,6 +12,8 @@ from gateway.changes import ChangeHook
 from gateway.errors import SettingsError
 from gateway.imports.archive import ArchiveImports
 from gateway.imports.zipread import Limits
+from gateway.index.activity import ActivityTracker
+from gateway.index.catalog import SessionIndex
 from gateway.policy.janitor import Janitor
 from gateway.policy.tiers import Policy
 from gateway.recovery.restoring import Restorer
@@ -47,6 +49,8 @@ class Core:
     imports: ArchiveImports
     snapshots: SessionSnapshots
     restorer: Restorer
+    index: SessionIndex
+    activity: ActivityTracker
 
 
 def export_tier(settings: Settings, policy: Policy) -> str:
@@ -102,6 +106,13 @@ def assemble(
     )
     moving = Moving(store, settings, policy, sessions=sessions, files=files, writer=writer, hook=hook, clock=now)
     forking = Forking(store, settings, policy, sessions=sessions, moving=moving, clock=now)
+    index = SessionIndex(store, writer, settings.key_root, read_truth=sessions.summary, clock=now)
+    sessions.index = index
+    activity = ActivityTracker(store, settings.key_root, index, interval=settings.activity_interval_seconds, clock=now)
+    # The index hears of every change to a record before the request answers (a listing right after it shows it);
+    # file changes reach it through the activity tracker, at most once per interval.
+    hook.subscribe(index.listener)
+    hook.subscribe(activity.listener)
     # Automatic snapshots before what removes or replaces files.
     sessions.snapshots = files.snapshots = moving.snapshots = snapshots
     restorer = Restorer(
@@ -130,4 +141,6 @@ def assemble(
         imports=ArchiveImports(files, writer, policy, Limits.of(settings), snapshots),
         snapshots=snapshots,
         restorer=restorer,
+        index=index,
+        activity=activity,
     )

@@ -23,7 +23,8 @@ from gateway.policy.tiers import Policy, Tier, tier_for_new_file, tier_of
 from gateway.recovery.records import BEFORE_FOLDER_DELETE
 from gateway.recovery.snapshots import SessionSnapshots
 from gateway.services.downloads import DEFAULT_CONTENT_TYPE, content_disposition, is_inline_safe
-from gateway.services.sessions import SessionRecord, Sessions, named_tier
+from gateway.services.session_records import SessionRecord
+from gateway.services.sessions import Sessions, named_tier
 from gateway.services.snapshot import Selection
 from gateway.settings import Settings
 from gateway.storage.digests import Expected

@@ -24,7 +24,8 @@ from gateway.ordered import bounded
 from gateway.policy.tiers import Policy
 from gateway.services.files import StoredVersion
 from gateway.services.moving import UNCONDITIONAL, Moving, Pair
-from gateway.services.sessions import MAX_NAME_CHARS, SessionRecord, Sessions
+from gateway.services.session_records import MAX_NAME_CHARS, SessionRecord
+from gateway.services.sessions import Sessions
 from gateway.services.snapshot import Selection, SnapshotFile, Snapshots, selectors
 from gateway.settings import Settings
 from gateway.storage.store import Store

@@ -7,12 +7,13 @@ changing one record at once go through the same conditional-write protocol as fi
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import Enum
 from typing import Any, Final
@@ -20,28 +21,46 @@ from typing import Any, Final
 from gateway import changes, strict_json
 from gateway.auth.cursors import CursorSealer
 from gateway.changes import Actor, Change, ChangeHook
-from gateway.errors import Conflict, DamagedRecord, InvalidBody, InvalidTransition, NotFound, ObjectMissing
-from gateway.keys import Owner, SessionKeys, encode_session_id, is_session_id
-from gateway.ordered import bounded
+from gateway.errors import (
+    Conflict,
+    DamagedRecord,
+    InvalidBody,
+    InvalidCursor,
+    InvalidTransition,
+    NotFound,
+    ObjectMissing,
+)
+from gateway.index.activity import count_files, read_activity
+from gateway.index.catalog import SessionIndex
+from gateway.index.query import SessionQuery
+from gateway.index.summaries import Activity, SessionSummary
+from gateway.keys import Owner, SessionKeys, encode_session_id
 from gateway.policy.janitor import Janitor
 from gateway.policy.tiers import Policy
 from gateway.recovery.records import BEFORE_SESSION_DELETE
 from gateway.recovery.snapshots import SessionSnapshots
 from gateway.services import records
+from gateway.services.session_records import (
+    ACTIVE,
+    ARCHIVED,
+    ENDED,
+    SessionRecord,
+    checked_external_ids,
+    checked_metadata,
+    checked_name,
+    checked_tags,
+)
 from gateway.services.snapshot import Selection
 from gateway.storage.store import Store
 from gateway.storage.writes import DeleteMarker, Prepared, VersionWriter
 from gateway.wire import iso
 
-MAX_NAME_CHARS = 256
-MAX_METADATA_BYTES = 16 * 1024
 MAX_FOLDER_TIERS = 100
-ACTIVE, ENDED, ARCHIVED = "active", "ended", "archived"
-STATES = (ACTIVE, ENDED, ARCHIVED)
 # The operations that move a session out of each state (asking for the state it is in changes nothing).
 TRANSITIONS = {ACTIVE: ("end",), ENDED: ("archive", "reactivate"), ARCHIVED: ("reactivate",)}
 # The operation name in session-list cursor bindings.
 LIST_OPERATION = "sessions.list"
+ANY_SESSION = SessionQuery()
 
 log = logging.getLogger(__name__)
 
@@ -56,90 +75,6 @@ KEEP: Final = Keep.KEEP
 
 
 @dataclass(frozen=True)
-class SessionRecord:
-    id: str
-    name: str | None
-    created_at: str
-    updated_at: str
-    state: str
-    metadata: dict[str, Any]
-    default_tier: str | None = None
-    folder_tiers: dict[str, str] = field(default_factory=dict)
-    ended_at: str | None = None
-    archived_at: str | None = None
-
-    @property
-    def ended(self) -> bool:
-        """Read-only: ended, or ended and archived since."""
-        return self.state in (ENDED, ARCHIVED)
-
-    def to_json(self) -> dict[str, Any]:
-        """The stored form of the record."""
-        return {
-            "id": self.id,
-            "name": self.name,
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
-            "state": self.state,
-            "ended_at": self.ended_at,
-            "archived_at": self.archived_at,
-            "metadata": self.metadata,
-            "default_tier": self.default_tier,
-            "folder_tiers": self.folder_tiers,
-        }
-
-    @classmethod
-    def from_json(cls, data: object) -> SessionRecord:
-        """Read the stored form back; a ValueError says what is wrong with a record that does not fit it."""
-        if not isinstance(data, dict):
-            raise ValueError("the record is not a JSON object")
-        record = cls(
-            id=_text(data, "id"),
-            name=_optional_text(data, "name"),
-            created_at=_moment(data, "created_at"),
-            updated_at=_moment(data, "updated_at"),
-            state=_text(data, "state", ACTIVE),
-            metadata=_object(data, "metadata"),
-            default_tier=_optional_text(data, "default_tier"),
-            folder_tiers=_object(data, "folder_tiers"),
-            ended_at=None if data.get("ended_at") is None else _moment(data, "ended_at"),
-            archived_at=None if data.get("archived_at") is None else _moment(data, "archived_at"),
-        )
-        if not is_session_id(record.id):
-            raise ValueError("id is not a session id")
-        if record.state not in STATES:
-            raise ValueError(f"state is none of {', '.join(STATES)}")
-        if not all(isinstance(tier, str) for tier in record.folder_tiers.values()):
-            raise ValueError("folder_tiers holds a tier that is not a string")
-        return record
-
-
-def _text(data: dict[str, Any], name: str, default: str | None = None) -> str:
-    value = data.get(name, default)
-    if not isinstance(value, str):
-        raise ValueError(f"{name} is not a string")
-    return value
-
-
-def _optional_text(data: dict[str, Any], name: str) -> str | None:
-    return None if data.get(name) is None else _text(data, name)
-
-
-def _moment(data: dict[str, Any], name: str) -> str:
-    value = _text(data, name)
-    if datetime.fromisoformat(value).tzinfo is None:  # raises ValueError for what is not a time at all
-        raise ValueError(f"{name} has no time zone")
-    return value
-
-
-def _object(data: dict[str, Any], name: str) -> dict[str, Any]:
-    value = data.get(name) or {}
-    if not isinstance(value, dict):
-        raise ValueError(f"{name} is not an object")
-    return value
-
-
-@dataclass(frozen=True)
 class OpenSession:
     """A session the caller may reach: its keys and its record."""
 
@@ -148,10 +83,18 @@ class OpenSession:
 
 
 @dataclass(frozen=True)
-class SessionListing:
-    """One page of a user's sessions, oldest first."""
+class SessionDetail:
+    """A session's record and its activity (None before its files first changed)."""
 
-    items: list[SessionRecord]
+    record: SessionRecord
+    activity: Activity | None
+
+
+@dataclass(frozen=True)
+class SessionListing:
+    """One page of a user's sessions, in the query's order."""
+
+    items: list[SessionSummary]
     next_cursor: str | None
 
 
@@ -167,22 +110,6 @@ def named_tier(policy: Policy, value: str, field_name: str) -> str:
 
 def new_session_id() -> str:
     return encode_session_id(time.time_ns() // 1_000_000, os.urandom(10))
-
-
-def _name(value: str | None) -> str | None:
-    if value is not None and (len(value) > MAX_NAME_CHARS or any(ord(c) < 0x20 for c in value)):
-        raise InvalidBody.field("name", f"at most {MAX_NAME_CHARS} characters, without control characters")
-    return value
-
-
-def _metadata(value: Mapping[str, Any]) -> dict[str, Any]:
-    try:
-        size = len(json.dumps(value, allow_nan=False).encode())
-    except (TypeError, ValueError) as exc:
-        raise InvalidBody.field("metadata", "metadata must hold JSON values only") from exc
-    if size > MAX_METADATA_BYTES:
-        raise InvalidBody.field("metadata", f"metadata must encode to at most {MAX_METADATA_BYTES} bytes of JSON")
-    return dict(value)
 
 
 class Sessions:
@@ -204,8 +131,9 @@ class Sessions:
         self._cursors = cursors
         self._janitor = janitor
         self._clock = clock
-        # Set by the assembly: an automatic snapshot before a session is deleted.
+        # Set by the assembly: an automatic snapshot before a session is deleted; the index of each owner's sessions.
         self.snapshots: SessionSnapshots | None = None
+        self.index: SessionIndex | None = None
 
     async def _announce(self, action: str, owner: Owner, keys: SessionKeys, version_id: str | None = None) -> None:
         await self._hook.announce(
@@ -229,8 +157,19 @@ class Sessions:
         name: str | None = None,
         metadata: Mapping[str, Any] | None = None,
         default_tier: str | None = None,
+        tags: Iterable[str] = (),
+        external_ids: Iterable[str] = (),
+        project: str | None = None,
     ) -> SessionRecord:
-        return await self.add(owner, self.draft(name=name, metadata=metadata, default_tier=default_tier))
+        draft = self.draft(
+            name=name,
+            metadata=metadata,
+            default_tier=default_tier,
+            tags=tags,
+            external_ids=external_ids,
+            project=project,
+        )
+        return await self.add(owner, draft)
 
     def draft(
         self,
@@ -238,18 +177,25 @@ class Sessions:
         name: str | None = None,
         metadata: Mapping[str, Any] | None = None,
         default_tier: str | None = None,
+        tags: Iterable[str] = (),
+        external_ids: Iterable[str] = (),
+        project: str | None = None,
     ) -> SessionRecord:
         """A new session's record, checked but not stored: a session exists once `add` has stored it, so a fork
         can fill a new session's files before anyone can see it."""
         now = iso(self._clock())
         return SessionRecord(
             id=new_session_id(),
-            name=_name(name),
+            name=checked_name(name),
             created_at=now,
             updated_at=now,
+            touched_at=now,
             state=ACTIVE,
-            metadata=_metadata(metadata or {}),
+            metadata=checked_metadata(metadata or {}),
             default_tier=self._tier(default_tier, "default_tier"),
+            tags=checked_tags(tags),
+            external_ids=checked_external_ids(external_ids),
+            project=project,
         )
 
     async def add(self, owner: Owner, record: SessionRecord) -> SessionRecord:
@@ -282,24 +228,42 @@ class Sessions:
             raise NotFound("no such session") from exc
         return _decode(keys.record, data), info.etag
 
-    async def list(self, owner: Owner, *, limit: int, cursor: str | None) -> SessionListing:
-        # The owner's prefix names root, tenant and user injectively: a cursor lists only its owner's sessions.
-        binding = (LIST_OPERATION, owner.sessions_prefix)
-        continuation = self._cursors.open(cursor, binding, expect=("token",))["token"] if cursor else None
-        page = await self._store.list_page(owner.sessions_prefix, delimiter="/", limit=limit, continuation=continuation)
-        ids = [sid for sid in map(owner.session_id_from_prefix, page.prefixes) if sid is not None]
+    async def detail(self, owner: Owner, session_id: str) -> SessionDetail:
+        keys = owner.session(session_id)
+        (record, _), activity = await asyncio.gather(self._read(keys), self._activity(keys))
+        return SessionDetail(record, activity)
 
-        async def fetch(session_id: str) -> SessionRecord | None:
-            try:
-                return await self.get(owner, session_id)
-            except NotFound:
-                return None  # files left behind by a deleted session
-            except DamagedRecord:
-                return None  # logged where it was found; one bad record must not hide the others
+    async def detailed(self, owner: Owner, record: SessionRecord) -> SessionDetail:
+        """`record` (just changed) with the session's activity."""
+        return SessionDetail(record, await self._activity(owner.session(record.id)))
 
-        records = await bounded(ids, fetch)
-        next_cursor = self._cursors.seal({"token": page.continuation}, binding) if page.continuation else None
-        return SessionListing([r for r in records if r is not None], next_cursor)
+    async def _activity(self, keys: SessionKeys) -> Activity:
+        """The stored activity, or, before the first refresh, the files counted now (no user activity yet)."""
+        stored = await read_activity(self._store, keys)
+        if stored is not None:
+            return stored
+        files, size = await count_files(self._store, keys)
+        return Activity(last_activity_at=None, file_count=files, bytes=size, counted_at=iso(self._clock()))
+
+    async def summary(self, keys: SessionKeys) -> SessionSummary | None:
+        """What the index shows of the session at `keys`, from the truth; None when it does not exist."""
+        try:
+            (record, _), activity = await asyncio.gather(self._read(keys), read_activity(self._store, keys))
+        except (NotFound, DamagedRecord):
+            return None  # a damaged record is logged where it was found; a listing must not fail on one
+        return SessionSummary.of(record, activity)
+
+    async def list(
+        self, owner: Owner, *, query: SessionQuery = ANY_SESSION, limit: int, cursor: str | None
+    ) -> SessionListing:
+        # The owner's prefix names root, tenant and user injectively: a cursor lists only its owner's sessions, and
+        # only with the filters and order it was made for.
+        binding = (LIST_OPERATION, owner.sessions_prefix, query.binding())
+        after = _position(self._cursors.open(cursor, binding, expect=("after",))["after"]) if cursor else None
+        assert self.index is not None, "the assembly sets the index"
+        items, position = await self.index.page(owner.space, query, limit, after)
+        next_cursor = self._cursors.seal({"after": " ".join(position)}, binding) if position else None
+        return SessionListing(items, next_cursor)
 
     async def update(
         self,
@@ -309,21 +273,30 @@ class Sessions:
         name: str | Keep | None = KEEP,
         metadata_patch: Mapping[str, Any] | None = None,
         default_tier: str | Keep | None = KEEP,
+        tags: Iterable[str] | Keep = KEEP,
+        external_ids: Iterable[str] | Keep = KEEP,
     ) -> SessionRecord:
-        """Change what is given: `None` clears `name` or `default_tier`; `metadata_patch` is merged (null removes)."""
+        """Change what is given: `None` clears `name` or `default_tier`; `metadata_patch` is merged (null removes);
+        `tags` and `external_ids` replace the lists."""
         updates: dict[str, Any] = {}
         if name is not KEEP:
-            updates["name"] = _name(name)
+            updates["name"] = checked_name(name)
+        if tags is not KEEP:
+            updates["tags"] = checked_tags(tags)
+        if external_ids is not KEEP:
+            updates["external_ids"] = checked_external_ids(external_ids)
         if default_tier is not KEEP:
             updates["default_tier"] = self._tier(default_tier, "default_tier")
-        patch = _metadata(metadata_patch) if metadata_patch else None
+        patch = checked_metadata(metadata_patch) if metadata_patch else None
 
         def change(record: SessionRecord) -> SessionRecord:
             updated = replace(record, **updates)
             if patch is not None:
                 # JSON merge patch (RFC 7396) on the top level: null removes a key.
                 merged = {**record.metadata, **patch}
-                updated = replace(updated, metadata=_metadata({k: v for k, v in merged.items() if v is not None}))
+                updated = replace(
+                    updated, metadata=checked_metadata({k: v for k, v in merged.items() if v is not None})
+                )
             return updated
 
         keys = owner.session(session_id)
@@ -423,10 +396,16 @@ class Sessions:
         marker = await self._writer.write(keys.record, DeleteMarker(), prepared=Prepared(None, None))
         await self._announce(changes.SESSION_DELETED, owner, keys, marker.info.version_id)
 
-    async def _modify(self, keys: SessionKeys, change: Callable[[SessionRecord], SessionRecord]) -> SessionRecord:
+    async def _modify(
+        self, keys: SessionKeys, change: Callable[[SessionRecord], SessionRecord], *, by_owner: bool = True
+    ) -> SessionRecord:
         def stamped(record: SessionRecord) -> SessionRecord:
             updated = change(record)
-            return updated if updated == record else replace(updated, updated_at=iso(self._clock()))
+            if updated == record:
+                return record
+            now = iso(self._clock())
+            # The janitor archiving an idle session is no activity: it must not keep the session from being idle.
+            return replace(updated, updated_at=now, touched_at=now if by_owner else record.touched_at)
 
         try:
             return await records.modify(self._writer, keys.record, lambda: self._read(keys), stamped, _encode)
@@ -434,6 +413,13 @@ class Sessions:
             raise
         except Conflict:
             raise Conflict("the session is being changed by others right now; retry") from None
+
+
+def _position(value: str) -> tuple[str, str]:
+    sort_time, _, session_id = value.partition(" ")
+    if not session_id:
+        raise InvalidCursor("this cursor does not continue this listing")
+    return sort_time, session_id
 
 
 def _refused(record: SessionRecord, operation: str) -> InvalidTransition:

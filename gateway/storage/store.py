@@ -465,6 +465,23 @@ class Store:
         data = b"".join([chunk async for chunk in stream.body])
         return data, stream.info
 
+    async def read_if_changed(self, key: str, etag: str | None) -> tuple[bytes, ObjectInfo] | None:
+        """A small object whole, or None when its current ETag is still `etag` (S3 answers 304 and no body): a
+        reader that caches what it parsed pays one short call while nothing changed."""
+        if etag is None:
+            return await self.read_bytes(key)
+        try:
+            response = await self._object_call("get_object", "GET", key, headers={"if-none-match": etag})
+        except errors.NotModified:
+            return None
+        except errors.ObjectMissing:
+            return await self.read_bytes(key)  # believed only when the history agrees (`_current`)
+        try:
+            info = _header_info(key, response.headers)
+            return await response.read(), info
+        finally:
+            response.release()
+
     async def put(
         self,
         key: str,
