@@ -11,6 +11,7 @@ from gateway import __version__
 from gateway.backup import commands as backup_commands
 from gateway.errors import SettingsError, StoreError
 from gateway.imports import commands as import_commands
+from gateway.index import commands as index_commands
 from gateway.policy import commands as policy_commands
 from gateway.policy.tiers import PolicyError
 from gateway.settings import Settings, describe
@@ -64,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.add_argument("--verbose", action="store_true", help="print each owner prefix moved")
     import_commands.add_command(commands)
     backup_commands.add_command(commands)
+    index_commands.add_command(commands)
     return parser
 
 
@@ -94,6 +96,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return import_commands.run_import_tree(args)
         if args.command == "backup":
             return backup_commands.run_command(args)
+        if args.command == "index":
+            return index_commands.run_command(args)
     except (SettingsError, PolicyError) as exc:
         print(f"session-gateway: configuration error: {exc}", file=sys.stderr)
         return 2

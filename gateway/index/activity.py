@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 
 from gateway import changes, strict_json
 from gateway.changes import Change
-from gateway.errors import ObjectMissing
+from gateway.errors import InvalidBody, ObjectMissing
 from gateway.index.catalog import SessionIndex
 from gateway.index.summaries import Activity, canonical_time
 from gateway.keys import SessionKeys, session_keys_of
@@ -44,7 +44,7 @@ async def read_activity(store: Store, keys: SessionKeys) -> Activity | None:
         return Activity.from_json(strict_json.loads(data))
     except ObjectMissing:
         return None
-    except (ValueError, KeyError, TypeError) as exc:
+    except (InvalidBody, ValueError, KeyError, TypeError) as exc:
         log.warning("activity %s cannot be read: %s", keys.activity, exc)
         return None
 

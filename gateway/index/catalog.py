@@ -34,7 +34,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from gateway import changes, strict_json
+from gateway import changes
 from gateway.changes import Change
 from gateway.errors import ObjectMissing, PreconditionFailed
 from gateway.index.query import SessionQuery
@@ -50,7 +50,7 @@ log = logging.getLogger(__name__)
 
 BASE_FORMAT = 1
 # A listing that finds this many notes compacts after answering: readers stay fast after a burst of changes.
-COMPACT_AFTER_NOTES = 64
+COMPACT_AFTER_NOTES = 16
 CACHED_OWNERS = 32
 # Base versions kept: the current one and the one before it (a reader may be fetching it while it is replaced).
 KEPT_BASE_VERSIONS = 2
@@ -77,13 +77,18 @@ class View:
 
 @dataclass(frozen=True)
 class Repair:
-    """What a compaction or check did: `changed` ids whose summary in the base differed from the truth."""
+    """What a compaction or check did: `changed` ids the base had wrong though no note said they changed."""
 
     owner: str
     sessions: int
     notes: int
     changed: list[str]
     written: bool
+
+
+def _summary_in(entries: dict[str, Entry], session_id: str) -> SessionSummary | None:
+    found = entries.get(session_id)
+    return found[0] if found else None
 
 
 def _entry(summary: SessionSummary) -> Entry:
@@ -96,7 +101,8 @@ def encode_base(entries: dict[str, Entry], at: datetime) -> bytes:
 
 
 def decode_base(data: bytes) -> dict[str, Entry]:
-    body = strict_json.loads(data)
+    # The gateway's own object, read on every listing after it changed: the plain parser, which is faster.
+    body = json.loads(data)
     if not isinstance(body, dict) or body.get("format") != BASE_FORMAT or not isinstance(body.get("sessions"), list):
         raise ValueError("not a session index of a known format")
     entries: dict[str, Entry] = {}
@@ -144,6 +150,10 @@ class SessionIndex:
 
     async def view(self, space: OwnerSpace) -> View:
         base, noted = await asyncio.gather(self._base(space), self._noted(space))
+        if base.etag is None:
+            # No index yet (a new owner, or sessions older than the index): built from the records, once.
+            await self.compact(space, full=True)
+            base, noted = await asyncio.gather(self._base(space), self._noted(space))
         if base.damaged:
             self._compact_soon(space)
         entries = dict(base.entries)
@@ -228,23 +238,27 @@ class SessionIndex:
         ids = await self._all_sessions(space) if full else noted
         truths = await bounded(ids, lambda sid: self._read_truth(space.session(sid)))
         entries = {} if full else dict(base.entries)
-        changed: list[str] = []
         for sid, summary in zip(ids, truths, strict=True):
             if summary is None:
                 entries.pop(sid, None)
             else:
                 entries[sid] = _entry(summary)
-        for sid in sorted(set(base.entries) | set(entries)):
-            if (base.entries.get(sid) or (None,))[0] != (entries.get(sid) or (None,))[0]:
-                changed.append(sid)
-        repair = Repair(space.prefix, len(entries), len(notes), changed, written=False)
-        if dry_run or (not changed and not notes and base.etag is not None):
+        differs = [
+            sid
+            for sid in sorted(set(base.entries) | set(entries))
+            if _summary_in(base.entries, sid) != _summary_in(entries, sid)
+        ]
+        # Wrong: the base differs from the truth where no note says the session changed (a lost note, a damaged base).
+        noted_ids = set(noted)
+        wrong = [sid for sid in differs if sid not in noted_ids]
+        repair = Repair(space.prefix, len(entries), len(notes), wrong, written=False)
+        if dry_run or (not differs and not notes and base.etag is not None):
             return repair
-        if (changed or base.etag is None) and not await self._write_base(space, base, entries):
+        if (differs or base.etag is None) and not await self._write_base(space, base, entries):
             return repair  # another replica compacted first: its base stands, and the notes stay for the next
         await self._store.delete_versions(space.index_notes_prefix, [(key, vid) for key, vid in notes if vid])
         await self._prune_base(space)
-        return Repair(space.prefix, len(entries), len(notes), changed, written=True)
+        return Repair(space.prefix, len(entries), len(notes), wrong, written=True)
 
     async def _all_sessions(self, space: OwnerSpace) -> list[str]:
         ids: list[str] = []

@@ -189,8 +189,8 @@ def run_janitor(args: argparse.Namespace) -> int:
         async with Store(settings) as store:
             report = await assemble(store, settings, policy).janitor.run(dry_run=args.dry_run)
         if not args.quiet:
-            for action in report.actions:
-                print(("would " if args.dry_run else "") + action.describe())
+            for line in report.described():
+                print(("would " if args.dry_run else "") + line)
         print(report.summary())
         return 0
 

@@ -43,6 +43,7 @@ from gateway.storage.tagging import tags_of
 from gateway.storage.writes import DeleteMarker, VersionWriter
 
 if TYPE_CHECKING:
+    from gateway.index.upkeep import SessionAction, SessionUpkeep
     from gateway.recovery.snapshots import SessionSnapshots
 
 ABORT = "abort"
@@ -74,11 +75,19 @@ class Report:
     unreadable_records: list[str] = field(default_factory=list)  # session records that are not valid JSON objects
     # Tiers whose old versions the janitor removes because the bucket's lifecycle rules do not.
     pruned_tiers: frozenset[str] = frozenset()
+    # The care of sessions (`gateway.index.upkeep`): index repairs, idle sessions archived, orphans removed.
+    sessions: list[SessionAction] = field(default_factory=list)
+
+    def described(self) -> list[str]:
+        return [action.describe() for action in self.actions] + [action.describe() for action in self.sessions]
 
     def summary(self) -> str:
         counts = Counter(action.reason for action in self.actions)
+        counts.update(Counter(action.kind for action in self.sessions))
         verb = "would take" if self.dry_run else "took"
-        lines = [f"{verb} {len(self.actions)} action(s)"] + [f"  {n:6d}  {reason}" for reason, n in counts.items()]
+        lines = [f"{verb} {len(self.actions) + len(self.sessions)} action(s)"] + [
+            f"  {n:6d}  {reason}" for reason, n in counts.items()
+        ]
         if self.withdrawn:
             lines.append(f"  {self.withdrawn:6d}  expiries withdrawn: the file was written again meanwhile")
         lines += [f"  unreadable session record (repair or delete it): {key}" for key in self.unreadable_records]
@@ -112,6 +121,8 @@ class Janitor:
         self._writer = writer
         self._hook = hook
         self._clock = clock or (lambda: datetime.now(UTC))
+        # Set by the assembly, which has the sessions and their index.
+        self.upkeep: SessionUpkeep | None = None
 
     async def run(self, *, dry_run: bool, prefix: str | None = None, only_ephemeral: bool = False) -> Report:
         root = self._settings.key_root
@@ -132,6 +143,8 @@ class Janitor:
             report.actions += await self._abandoned_uploads(walk)
         if not dry_run:
             await self._carry_out(walk, report)
+        if self.upkeep is not None and prefix is None and not only_ephemeral:
+            report.sessions = (await self.upkeep.run(dry_run=dry_run)).actions
         return report
 
     async def tiers_to_prune(self) -> frozenset[str]:

@@ -34,6 +34,7 @@ from gateway.recovery import records
 from gateway.recovery.copying import Source, bring
 from gateway.recovery.records import (
     AUTOMATIC_PREFIX,
+    BEFORE_SESSION_DELETE,
     CREATING,
     READY,
     PendingRestore,
@@ -140,10 +141,11 @@ class SessionSnapshots:
         files: list[SnapshotFile] | None = None,
     ) -> SnapshotRecord | None:
         """An automatic snapshot before an operation that changes or removes files; None when they are switched off
-        (`GATEWAY_SNAPSHOT_KEEP_SECONDS=0`) or a folder holds no file to keep."""
+        (`GATEWAY_SNAPSHOT_KEEP_SECONDS=0`) or a folder holds no file to keep. A session's delete always takes one,
+        empty or not: it is what brings the session's record back."""
         if self._settings.snapshot_keep_seconds == 0:
             return None
-        if not selection.paths and files is None:
+        if not selection.paths and files is None and reason != BEFORE_SESSION_DELETE:
             listing = keys.files_prefix + folder_of(keys, selection.prefix)
             page = await self._store.list_page(listing, delimiter=None, limit=1, continuation=None)
             if not page.objects:

@@ -14,6 +14,7 @@ from gateway.imports.archive import ArchiveImports
 from gateway.imports.zipread import Limits
 from gateway.index.activity import ActivityTracker
 from gateway.index.catalog import SessionIndex
+from gateway.index.upkeep import SessionUpkeep
 from gateway.policy.janitor import Janitor
 from gateway.policy.tiers import Policy
 from gateway.recovery.restoring import Restorer
@@ -111,6 +112,7 @@ def assemble(
     activity = ActivityTracker(store, settings.key_root, index, interval=settings.activity_interval_seconds, clock=now)
     # The index hears of every change to a record before the request answers (a listing right after it shows it);
     # file changes reach it through the activity tracker, at most once per interval.
+    janitor.upkeep = SessionUpkeep(store, settings, sessions, index, clock=now)
     hook.subscribe(index.listener)
     hook.subscribe(activity.listener)
     # Automatic snapshots before what removes or replaces files.

@@ -20,7 +20,7 @@ from typing import Any, Final
 
 from gateway import changes, strict_json
 from gateway.auth.cursors import CursorSealer
-from gateway.changes import Actor, Change, ChangeHook
+from gateway.changes import SYSTEM_JANITOR, Actor, Change, ChangeHook
 from gateway.errors import (
     Conflict,
     DamagedRecord,
@@ -135,11 +135,14 @@ class Sessions:
         self.snapshots: SessionSnapshots | None = None
         self.index: SessionIndex | None = None
 
-    async def _announce(self, action: str, owner: Owner, keys: SessionKeys, version_id: str | None = None) -> None:
+    async def _announce(
+        self, action: str, owner: Owner | Actor, keys: SessionKeys, version_id: str | None = None
+    ) -> None:
+        actor = owner if isinstance(owner, Actor) else Actor.user_of(owner.tenant, owner.user)
         await self._hook.announce(
             Change(
                 action=action,
-                actor=Actor.user_of(owner.tenant, owner.user),
+                actor=actor,
                 key=keys.record,
                 session_id=keys.session_id,
                 version_id=version_id,
@@ -326,7 +329,16 @@ class Sessions:
 
         Repeating it changes nothing but sweeps again: a write that raced the end may have landed after a sweep.
         """
-        keys = owner.session(session_id)
+        return await self._end(owner.session(session_id), owner)
+
+    async def archive_idle(self, keys: SessionKeys) -> SessionRecord:
+        """The janitor's archiving of an idle session: ended first when it is active (its ephemeral files go)."""
+        record = await self.read(keys)
+        if record.state == ACTIVE:
+            await self._end(keys, SYSTEM_JANITOR)
+        return await self._move(keys, SYSTEM_JANITOR, "archive", ARCHIVED, changes.SESSION_ARCHIVED)
+
+    async def _end(self, keys: SessionKeys, by: Owner | Actor) -> SessionRecord:
         record, _ = await self._read(keys)
         if record.state == ARCHIVED:
             raise _refused(record, "end")
@@ -338,22 +350,23 @@ class Sessions:
                     raise _refused(current, "end")
                 return current if current.ended else replace(current, state=ENDED, ended_at=now)
 
-            record = await self._modify(keys, ending)
-            await self._announce(changes.SESSION_ENDED, owner, keys)
+            record = await self._modify(keys, ending, by_owner=not isinstance(by, Actor))
+            await self._announce(changes.SESSION_ENDED, by, keys)
         if self._janitor is not None:
             await self._janitor.remove_ephemeral(keys)
         return record
 
     async def archive(self, owner: Owner, session_id: str) -> SessionRecord:
         """An ended session put away: still read-only, and kept; `reactivate` brings it back."""
-        return await self._move(owner, session_id, "archive", ARCHIVED, changes.SESSION_ARCHIVED)
+        return await self._move(owner.session(session_id), owner, "archive", ARCHIVED, changes.SESSION_ARCHIVED)
 
     async def reactivate(self, owner: Owner, session_id: str) -> SessionRecord:
         """An ended or archived session writable again (its ephemeral files, deleted when it ended, stay gone)."""
-        return await self._move(owner, session_id, "reactivate", ACTIVE, changes.SESSION_REACTIVATED)
+        return await self._move(owner.session(session_id), owner, "reactivate", ACTIVE, changes.SESSION_REACTIVATED)
 
-    async def _move(self, owner: Owner, session_id: str, operation: str, target: str, action: str) -> SessionRecord:
-        keys = owner.session(session_id)
+    async def _move(
+        self, keys: SessionKeys, by: Owner | Actor, operation: str, target: str, action: str
+    ) -> SessionRecord:
         now = iso(self._clock())
         changed = False
 
@@ -368,13 +381,16 @@ class Sessions:
                 return replace(record, state=ARCHIVED, archived_at=now)
             return replace(record, state=ACTIVE, ended_at=None, archived_at=None)
 
-        record = await self._modify(keys, moved)
+        record = await self._modify(keys, moved, by_owner=not isinstance(by, Actor))
         if changed:  # as the version that was written found it
-            await self._announce(action, owner, keys)
+            await self._announce(action, by, keys)
         return record
 
     async def delete(self, owner: Owner, session_id: str, *, purge: bool) -> None:
-        keys = owner.session(session_id)
+        await self.delete_at(owner.session(session_id), Actor.user_of(owner.tenant, owner.user), purge=purge)
+
+    async def delete_at(self, keys: SessionKeys, actor: Actor, *, purge: bool) -> None:
+        """Delete the session at `keys` (recoverably unless `purge`); the janitor removes orphans so."""
         # Existence only, not the record's content: a damaged record must not make its session undeletable.
         try:
             await self._store.head(keys.record)
@@ -382,19 +398,17 @@ class Sessions:
             raise NotFound("no such session") from exc
         if purge:
             await self._store.purge(keys.prefix)
-            await self._announce(changes.SESSION_PURGED, owner, keys)
+            await self._announce(changes.SESSION_PURGED, actor, keys)
             return
         if self.snapshots is not None:
             # Every file as it was, kept beyond retention: restoring this snapshot brings the session back.
-            await self.snapshots.before(
-                Actor.user_of(owner.tenant, owner.user), keys, Selection(), BEFORE_SESSION_DELETE
-            )
+            await self.snapshots.before(actor, keys, Selection(), BEFORE_SESSION_DELETE)
         # Files first: a failure half-way leaves a session that still exists and can be deleted again. Exports are
         # copies of the files, not their history: they go for good (a zip must not outlive the session it copied).
         await self._store.purge(keys.exports_prefix)
         await self._store.delete_all_current(keys.files_prefix)
         marker = await self._writer.write(keys.record, DeleteMarker(), prepared=Prepared(None, None))
-        await self._announce(changes.SESSION_DELETED, owner, keys, marker.info.version_id)
+        await self._announce(changes.SESSION_DELETED, actor, keys, marker.info.version_id)
 
     async def _modify(
         self, keys: SessionKeys, change: Callable[[SessionRecord], SessionRecord], *, by_owner: bool = True
