@@ -159,6 +159,9 @@ def gateway_settings(backend: Backend, bucket: str, **extra: str) -> Settings:
             "GATEWAY_KEY_ROOT": KEY_ROOT,
             "GATEWAY_JWT_SECRET": SECRET,
             "GATEWAY_S3_MAX_ATTEMPTS": "2",
+            # Activity is refreshed when a test says so (tests/index/), or at shutdown: a refresh running in the
+            # background would touch keys of sessions other tests are watching.
+            "GATEWAY_ACTIVITY_INTERVAL_SECONDS": str(10**9),
             **extra,
         }
     )

@@ -256,7 +256,12 @@ def test_strictly_read_tokens_say_why_over_http(gateway: Gateway, user: str) -> 
         assert reason in response.headers["www-authenticate"]
     with gateway.client(token=jwt.encode(good, SECRET)) as client:
         assert client.get("/v1/sessions").status_code == 200
-    assert [key for _op, key in gateway.touched] == [gateway.owner(user).sessions_prefix]
+    # Only what a first listing reads and writes, all of it under the caller's own prefix: the listing of their
+    # sessions, and their (new, empty) index.
+    own = gateway.owner(user)
+    touched = {key for _op, key in gateway.touched}
+    assert own.sessions_prefix in touched and own.space.index_base in touched
+    assert all(key.startswith(own.prefix) for key in touched), touched
 
 
 def test_bad_tokens_are_401_and_touch_nothing(gateway: Gateway, user: str) -> None:
