@@ -5,28 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Iterator
 
 import pytest
 
-from gateway.api.app import create_app
 from gateway.changes import SYSTEM_JANITOR
 from gateway.errors import NotFound
 from gateway.index.summaries import canonical_time
 from gateway.index.upkeep import ARCHIVE_SESSION, REMOVE_ORPHAN
 from gateway.recovery.records import BEFORE_SESSION_DELETE
-from tests.conftest import Backend, Gateway, ServerThread, gateway_settings
+from tests.conftest import Gateway
 from tests.index.harness import Clock, replica, write_file
 
 NAME = "données/é🎉 100%.txt"
-
-
-@pytest.fixture(scope="module")
-def own_gateway(backend: Backend) -> Iterator[Gateway]:
-    """A bucket of its own: the janitor's care of sessions walks every owner."""
-    settings = gateway_settings(backend, backend.new_bucket())
-    with ServerThread(create_app(settings, credentials=backend.credentials)) as url:
-        yield Gateway(backend=backend, settings=settings, url=url)
 
 
 def _activity_versions(gateway: Gateway, key: str) -> int:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import subprocess
+import sys
 
 from gateway.errors import NotFound
 from gateway.index.catalog import SessionIndex
@@ -12,6 +14,7 @@ from gateway.keys import Owner
 from gateway.services.assembly import Core
 from tests.conftest import Gateway
 from tests.index.harness import Clock, replica
+from tests.policy.test_commands import policy_env
 
 
 async def _listed(core: Core, owner: Owner, limit: int = 7) -> list[tuple[str, str | None, str]]:
@@ -153,3 +156,52 @@ async def _truth_of(core: Core, owner: Owner) -> list[tuple[str, str | None, str
         if summary is not None:
             found.append((summary.id, summary.name, summary.state))
     return sorted(found)
+
+
+def test_index_rebuild_command(own_gateway: Gateway, user: str) -> None:
+    """`session-gateway index rebuild`: --dry-run reports a wrong index (exit 2), a run repairs it, a second dry run
+    finds nothing."""
+    gateway = own_gateway
+    clock = Clock()
+    owner = gateway.owner(user)
+    client = gateway.backend.client()
+
+    async def prepare() -> str:
+        async with replica(gateway, clock) as core:
+            sid = (await core.sessions.create(owner, name="before")).id
+            await core.index.compact(owner.space)
+            await core.sessions.update(owner, sid, name="after")
+        return sid
+
+    sid = asyncio.run(prepare())
+    for item in client.list_object_versions(Bucket=gateway.settings.bucket, Prefix=owner.space.index_notes_prefix)[
+        "Versions"
+    ]:
+        client.delete_object(Bucket=gateway.settings.bucket, Key=item["Key"], VersionId=item["VersionId"])
+    env = policy_env(gateway.backend, gateway.settings.bucket, GATEWAY_KEY_ROOT=gateway.settings.key_root)
+
+    def rebuild(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "gateway", "index", "rebuild", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            stdin=subprocess.DEVNULL,
+        )
+
+    dry = rebuild("--dry-run")
+    assert dry.returncode == 2, dry.stderr
+    assert f"would rewrite {owner.space.prefix}: 1 of 1 session(s) differed" in dry.stdout
+    done = rebuild()
+    assert done.returncode == 0, done.stderr
+    assert f"rewrote {owner.space.prefix}" in done.stdout
+
+    async def listed() -> list[str | None]:
+        async with replica(gateway, clock) as core:
+            return [item.name for item in (await core.sessions.list(owner, limit=5, cursor=None)).items]
+
+    assert asyncio.run(listed()) == ["after"]
+    again = rebuild("--dry-run")
+    assert again.returncode == 0 and f"{owner.space.prefix}" not in again.stdout, again.stdout
+    assert sid
