@@ -19,6 +19,7 @@ from gateway.errors import BadRequest, FieldError, InvalidBody, NotFound, Payloa
 from gateway.imports.archive import ArchiveImports
 from gateway.keys import Owner, SessionKeys, decode_path_bytes
 from gateway.policy.tiers import Policy
+from gateway.quotas.gate import Quotas
 from gateway.recovery.restoring import Restorer
 from gateway.recovery.snapshots import SessionSnapshots
 from gateway.services.exports import Exports
@@ -55,6 +56,7 @@ class Services:
     imports: ArchiveImports
     snapshots: SessionSnapshots
     restorer: Restorer
+    quotas: Quotas
     cursors: CursorSealer
     # What the backend honours, probed once at start-up (gateway/storage/capabilities.py).
     capabilities: Capabilities

@@ -16,14 +16,14 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass, field
 
 from gateway.errors import QuotaExceeded
 from gateway.keys import Owner, SessionKeys, UsageKeys, new_usage_nonce, owner_usage_scopes, usage_scopes
 from gateway.quotas.ledger import COMPACT_AFTER, ZERO, Entry, Figures, Ledger, Reading
 from gateway.quotas.limits import DIMENSIONS, Limits, QuotaPolicy
-from gateway.storage.writes import Written
+from gateway.storage.writes import Prepared, Written
 
 
 @dataclass(frozen=True)
@@ -102,6 +102,15 @@ def added_by(written: Written) -> Figures:
     if replaced is None:
         return Figures(written.info.size, 1)
     return Figures(written.info.size - (replaced.size or 0), 0)
+
+
+def room_for(look: Prepared | None, size: int) -> tuple[Figures, int]:
+    """What to reserve for a version of `size` bytes at a key whose head `look` saw, and the size of the file it
+    replaces: the bytes beyond that file's own (a file written again over itself needs no room), and one file more
+    unless one is there. Negative room is never reserved: what a write frees counts once it is made."""
+    replacing = look.head.size or 0 if look is not None and look.exists and look.head is not None else 0
+    exists = look is not None and look.exists
+    return Figures(max(0, size - replacing), 0 if exists else 1), replacing
 
 
 def removed_by(written: Written) -> Figures:
@@ -225,6 +234,15 @@ class Quotas:
             session = await self.ledger.read(ledgers[2])
             if session.base is not None:  # never counted: the janitor's recount finds what went
                 charge.add(-session.committed)
+
+
+def charging(
+    quotas: Quotas | None, scopes: Scopes | None, reserve: Figures, *, headroom: bool = False
+) -> AbstractAsyncContextManager[Charge]:
+    """`Quotas.charged`, or no charge at all where there are no quotas (services made without them)."""
+    if quotas is None:
+        return nullcontext(NO_CHARGE)
+    return quotas.charged(scopes, reserve, headroom=headroom)
 
 
 _background: set[asyncio.Future[None]] = set()

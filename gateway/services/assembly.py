@@ -14,6 +14,9 @@ from gateway.imports.archive import ArchiveImports
 from gateway.imports.zipread import Limits
 from gateway.policy.janitor import Janitor
 from gateway.policy.tiers import Policy
+from gateway.quotas.gate import Quotas
+from gateway.quotas.ledger import Ledger
+from gateway.quotas.limits import QuotaPolicy, load_quotas
 from gateway.recovery.restoring import Restorer
 from gateway.recovery.snapshots import SessionSnapshots
 from gateway.services.exports import Exports
@@ -47,6 +50,7 @@ class Core:
     imports: ArchiveImports
     snapshots: SessionSnapshots
     restorer: Restorer
+    quotas: Quotas
 
 
 def export_tier(settings: Settings, policy: Policy) -> str:
@@ -73,6 +77,7 @@ def assemble(
     cursors: CursorSealer | None = None,
     clock: Callable[[], datetime] | None = None,
     owner_key: bytes | None = None,
+    quota_policy: QuotaPolicy | None = None,
 ) -> Core:
     """The services of one process on `store`. Without `traits`, the write step assumes the least of the backend.
 
@@ -102,6 +107,8 @@ def assemble(
     )
     moving = Moving(store, settings, policy, sessions=sessions, files=files, writer=writer, hook=hook, clock=now)
     forking = Forking(store, settings, policy, sessions=sessions, moving=moving, clock=now)
+    quotas = Quotas(quota_policy or load_quotas(settings), Ledger(store, writer, now), root=settings.key_root)
+    files.quotas = moving.quotas = quotas
     # Automatic snapshots before what removes or replaces files.
     sessions.snapshots = files.snapshots = moving.snapshots = snapshots
     restorer = Restorer(
@@ -130,4 +137,5 @@ def assemble(
         imports=ArchiveImports(files, writer, policy, Limits.of(settings), snapshots),
         snapshots=snapshots,
         restorer=restorer,
+        quotas=quotas,
     )
