@@ -20,10 +20,10 @@ async def get_usage(request: Request) -> Response:
         if not principal.may_reach(session_id):
             raise NotFound("no such session")
         await found.sessions.read(owner.session(session_id))  # the caller's own, and it exists: else 404
-    figures = {
-        scope: ScopeUsage.of(scope, used, limits) for scope, used, limits in await found.quotas.usage(owner, session_id)
-    }
-    usage = Usage(tenant=figures["tenant"], user=figures["user"])
-    if session_id is not None:
-        usage = Usage(tenant=figures["tenant"], user=figures["user"], session_id=session_id, session=figures["session"])
-    return json_response(usage)
+    found_usage = await found.quotas.usage(owner, session_id)
+    figures = {scope: ScopeUsage.of(scope, used, limits) for scope, used, limits in found_usage}
+    if session_id is None:
+        return json_response(Usage(tenant=figures["tenant"], user=figures["user"]))
+    return json_response(
+        Usage(tenant=figures["tenant"], user=figures["user"], session_id=session_id, session=figures["session"])
+    )

@@ -31,5 +31,5 @@ class Usage(ResponseBody):
 
     tenant: ScopeUsage
     user: ScopeUsage
-    session_id: str | None = Field(None, pattern=SESSION_ID_PATTERN)
+    session_id: str | None = Field(default=None, pattern=SESSION_ID_PATTERN)
     session: ScopeUsage | None = None
