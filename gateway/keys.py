@@ -588,3 +588,22 @@ def owner_usage_scopes(owner: Owner) -> tuple[UsageKeys, UsageKeys]:
 
 def _owner_usage(root: str, tenant: str, user: str) -> tuple[UsageKeys, UsageKeys]:
     return UsageKeys("tenant", tenant + USAGE_DIR, tenant, root), UsageKeys("user", user + USAGE_DIR, user + "s/", root)
+
+
+def usage_keys_of_base(root: str, key: str) -> UsageKeys | None:
+    """The ledger whose base record is `key`, anywhere in the bucket (the janitor's recount finds them by listing)."""
+    owners = re.escape(_rooted(root, OWNERS_DIR))
+    usage, base = re.escape(USAGE_DIR), re.escape(USAGE_BASE)
+    match = re.fullmatch(
+        f"({owners}{_OWNER_SEGMENT}/)(?:({_OWNER_SEGMENT}/)(?:{re.escape(USAGE_DIR + USAGE_SESSIONS)}"
+        f"({_SESSION_ID.pattern})/{base}|{usage}{base})|{usage}{base})",
+        key,
+    )
+    if match is None:
+        return None
+    tenant, user, session_id = match.groups()
+    if user is None:
+        return _owner_usage(root, tenant, tenant)[0]
+    if session_id is None:
+        return _owner_usage(root, tenant, tenant + user)[1]
+    return usage_scopes(root, f"{tenant}{user}s/{session_id}/")[2]
