@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -25,6 +26,11 @@ from gateway.quotas.ledger import COMPACT_AFTER, ZERO, Entry, Figures, Ledger, R
 from gateway.quotas.limits import DIMENSIONS, Limits, QuotaPolicy
 from gateway.storage.writes import Prepared, Written
 
+# Admission tries again, with a fresh reservation, when only other writes' reservations stood in the way.
+ADMISSION_ATTEMPTS = 4
+BACKOFF_BASE_SECONDS = 0.02
+BACKOFF_CAP_SECONDS = 0.2
+
 
 @dataclass(frozen=True)
 class Scopes:
@@ -32,6 +38,14 @@ class Scopes:
 
     limits: Limits
     ledgers: tuple[UsageKeys, ...]
+
+
+class _Crowded(Exception):
+    """A refusal that only reservations of writes under way caused."""
+
+    def __init__(self, refusal: QuotaExceeded) -> None:
+        super().__init__(refusal.detail)
+        self.refusal = refusal
 
 
 @dataclass(frozen=True)
@@ -156,10 +170,27 @@ class Quotas:
             tightest = await self._headroom(scopes)
             if tightest is not None:
                 reserve = Figures(max(0, tightest.limit - tightest.used), reserve.files)
-        nonce = new_usage_nonce(self._random(10))
-        charge = Charge(self, scopes, nonce, cap=reserve.bytes if tightest else None, tightest=tightest)
+        for attempt in range(ADMISSION_ATTEMPTS):
+            charge = Charge(self, scopes, new_usage_nonce(self._random(10)), cap=reserve.bytes if tightest else None)
+            charge.tightest = tightest
+            try:
+                await self._reserve(charge, reserve)
+                return charge
+            except _Crowded as crowded:
+                # Refused only because of reservations of writes under way (some of them refused as well): a
+                # moment later there may be room. A fresh reservation is checked again from the start.
+                if attempt + 1 == ADMISSION_ATTEMPTS:
+                    raise crowded.refusal from None
+                ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt)
+                await asyncio.sleep(random.uniform(0, ceiling))  # noqa: S311 (jitter, not secrets)
+        raise AssertionError("unreachable")
+
+    async def _reserve(self, charge: Charge, reserve: Figures) -> None:
+        """Post the reservations, then check every limited scope with them in place; nothing is left on refusal."""
+        assert charge.scopes is not None
         posted = await asyncio.gather(
-            *(self.ledger.post(keys, nonce, "r", reserve) for keys in scopes.ledgers), return_exceptions=True
+            *(self.ledger.post(keys, charge.nonce, "r", reserve) for keys in charge.scopes.ledgers),
+            return_exceptions=True,
         )
         charge.reserved = [entry for entry in posted if isinstance(entry, Entry)]
         try:
@@ -167,25 +198,31 @@ class Quotas:
                 if isinstance(failure, BaseException):
                     raise failure
             if reserve.adds:
-                await self._check(scopes, reserve)
+                await self._check(charge.scopes, reserve)
         except BaseException:
             await asyncio.shield(charge.close())
             raise
-        return charge
 
     async def _check(self, scopes: Scopes, reserve: Figures) -> None:
         limited = [keys for keys in scopes.ledgers if scopes.limits.scope_limited(keys.scope)]
         readings = await asyncio.gather(*(self.ledger.counted(keys) for keys in limited))
+        crowded = None
         for keys, reading in zip(limited, readings, strict=True):
             self._compact_later(keys, reading)
-            used = reading.used
+            used, committed = reading.used, reading.committed
             for dimension in DIMENSIONS:
                 limit = scopes.limits.of(keys.scope, dimension)
                 wanted = reserve.of(dimension)
-                if limit is not None and wanted > 0 and used.of(dimension) > limit:
-                    raise QuotaExceeded(
-                        f"{keys.scope}.{dimension}", limit=limit, used=used.of(dimension) - wanted, requested=wanted
-                    )
+                if limit is None or wanted <= 0 or used.of(dimension) <= limit:
+                    continue
+                refusal = QuotaExceeded(
+                    f"{keys.scope}.{dimension}", limit=limit, used=used.of(dimension) - wanted, requested=wanted
+                )
+                if committed.of(dimension) + wanted > limit:
+                    raise refusal  # no room even when every write under way is done
+                crowded = crowded or _Crowded(refusal)
+        if crowded is not None:
+            raise crowded
 
     async def _headroom(self, scopes: Scopes) -> Tightest | None:
         """The scope limiting bytes with the least room left (None: none limits bytes)."""

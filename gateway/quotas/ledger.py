@@ -229,16 +229,20 @@ class Ledger:
         """The scope as read, counted first when it never was (quotas set on a tenant that already had files)."""
         reading = await self.read(keys)
         if reading.base is None:
-            await self.recount(keys, stale_before_ms=None)
+            await self.recount(keys, stale_before_ms=None, only_if_missing=True)
             reading = await self.read(keys)
         return reading
 
-    async def recount(self, keys: UsageKeys, *, stale_before_ms: int | None, dry_run: bool = False) -> Recounted:
+    async def recount(
+        self, keys: UsageKeys, *, stale_before_ms: int | None, dry_run: bool = False, only_if_missing: bool = False
+    ) -> Recounted:
         """Set the base to the truth (see the module's docstring); remove the committed entries it absorbed and,
         with `stale_before_ms`, reservations posted before then. Lost races with other writers of the base start
-        it again."""
+        it again; `only_if_missing` (a first count) leaves a base someone else wrote meanwhile as it is."""
         for _ in range(RECOUNT_ATTEMPTS):
             before, etag = await self._base(keys)
+            if only_if_missing and before is not None:
+                return Recounted(None, before.figures, 0)
             first = await self.entries(keys)
             truth = await self.count(keys)
             second = await self.entries(keys)
@@ -260,6 +264,8 @@ class Ledger:
                     keys.base, base.to_json(), precondition=precondition, content_type=records.RECORD_CONTENT_TYPE
                 )
             except PreconditionFailed:
+                if only_if_missing:
+                    return Recounted(None, base.figures, 0)
                 continue
             gone = [entry for entry in first if entry.committed] + stale
             await self.remove(gone)
