@@ -4,18 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import pytest
-
-from tests.conftest import Backend, Gateway
-from tests.quotas.helpers import NAMES, QUOTA_FILE, client, new_session, put, quota_gateway, versions_under
-
-
-@pytest.fixture(scope="module")
-def quotas(backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    path = tmp_path_factory.mktemp("quotas") / "quotas.toml"
-    path.write_text(QUOTA_FILE)
-    with quota_gateway(backend, str(path)) as gateway:
-        yield gateway
+from tests.conftest import Gateway
+from tests.quotas.helpers import NAMES, client, new_session, put, versions_under
 
 
 def _refused(gateway: Gateway, response: object, quota: str, limit: int, used: int, requested: int) -> None:

@@ -12,8 +12,8 @@ from tests.conftest import Backend, Gateway, ServerThread, gateway_settings
 from tests.quotas.helpers import QUOTA_FILE, current_files, new_session, put
 
 LIMIT = 1_000  # t-race: tenant_bytes and tenant_files
-SIZE = 90
-UPLOADS = 24  # 2,160 bytes asked for against 1,000
+SIZE = 150
+UPLOADS = 12  # 1,800 bytes asked for against 1,000: at most six fit
 
 
 def test_concurrent_uploads_on_two_replicas_never_pass_the_limit(

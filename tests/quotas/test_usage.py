@@ -5,21 +5,11 @@ from __future__ import annotations
 
 import io
 import zipfile
-from collections.abc import Iterator
 
 import httpx
-import pytest
 
-from tests.conftest import Backend, Gateway
-from tests.quotas.helpers import NAMES, QUOTA_FILE, client, current_files, new_session, put, quota_gateway
-
-
-@pytest.fixture(scope="module")
-def quotas(backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    path = tmp_path_factory.mktemp("quotas") / "quotas.toml"
-    path.write_text(QUOTA_FILE)
-    with quota_gateway(backend, str(path)) as gateway:
-        yield gateway
+from tests.conftest import Gateway
+from tests.quotas.helpers import NAMES, client, current_files, new_session, put
 
 
 def _usage(api: httpx.Client, session_id: str | None = None) -> dict[str, tuple[int, int]]:
@@ -41,9 +31,9 @@ def test_figures_follow_every_change(quotas: Gateway) -> None:
         keys = owner.session(sid)
 
         def check() -> None:
-            truth = current_files(quotas, keys.files_prefix)
-            assert _usage(api, sid)["session"] == truth
-            assert _usage(api)["user"] == current_files(quotas, owner.sessions_prefix)
+            figures = _usage(api, sid)
+            assert figures["session"] == current_files(quotas, keys.files_prefix)
+            assert figures["user"] == current_files(quotas, owner.sessions_prefix)
 
         for index, name in enumerate(NAMES):
             assert put(api, sid, name, b"x" * (10 * index + 1)).status_code == 201
