@@ -20,7 +20,7 @@ from gateway.errors import BadRequest, Conflict, NotFound, NotModified, ObjectMi
 from gateway.keys import SessionKeys
 from gateway.policy import visibility
 from gateway.policy.tiers import Policy, Tier, tier_for_new_file, tier_of
-from gateway.quotas.gate import Charge, Quotas, Scopes, added_by, charging, removed_by, room_for
+from gateway.quotas.gate import Quotas, Scopes, added_by, charging, removed_by, room_for
 from gateway.quotas.ledger import ZERO, Figures
 from gateway.recovery.records import BEFORE_FOLDER_DELETE
 from gateway.recovery.snapshots import SessionSnapshots
@@ -389,10 +389,6 @@ class Files:
 
     async def delete(self, actor: Actor, keys: SessionKeys, path: str) -> None:
         key = keys.file(path)
-        async with charging(self.quotas, self.scopes(actor, keys), ZERO) as charge:
-            await self._delete(actor, keys, key, charge)
-
-    async def _delete(self, actor: Actor, keys: SessionKeys, key: str, charge: Charge) -> None:
         record, prepared = await asyncio.gather(
             self._sessions.read(keys), self._writer.prepare(key, Precondition()), return_exceptions=True
         )
@@ -409,8 +405,9 @@ class Files:
             tier = tier_of(self._policy, await self._tags(key, head.version_id))
             if self._gone(tier, head.last_modified, pinned=False):
                 raise NotFound("no such file")
-        written = await self._writer.write(key, DeleteMarker(), prepared=prepared)
-        charge.add(removed_by(written))
+        async with charging(self.quotas, self.scopes(actor, keys), ZERO) as charge:
+            written = await self._writer.write(key, DeleteMarker(), prepared=prepared)
+            charge.add(removed_by(written))
         await self._announce(changes.FILE_DELETED, actor, keys, key, written.info.version_id, previous=head.version_id)
 
     async def delete_folder(self, actor: Actor, keys: SessionKeys, folder: str) -> int:
