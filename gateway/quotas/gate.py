@@ -251,6 +251,8 @@ class Quotas:
             ledgers = owner_usage_scopes(owner)
         if limits.any:
             readings = await asyncio.gather(*(self.ledger.counted(keys) for keys in ledgers))
+            for keys, reading in zip(ledgers, readings, strict=True):
+                self._compact_later(keys, reading)  # scopes without a limit are read here, never by admission
             figures = [reading.used for reading in readings]
         else:
             figures = list(await asyncio.gather(*(self.ledger.count(keys) for keys in ledgers)))
