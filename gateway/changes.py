@@ -45,6 +45,7 @@ VERSION_EXPIRED = "version.expired"
 VERSION_REMOVED = "version.removed"
 UPLOAD_ABORTED = "upload.aborted"
 
+USER = "user"
 JANITOR = "janitor"
 # `backup restore`, writing files and session records back from a backup.
 RESTORE = "restore"
@@ -60,7 +61,7 @@ class Actor:
 
     @classmethod
     def user_of(cls, tenant: str | None, user: str) -> Actor:
-        return cls("user", tenant, user)
+        return cls(USER, tenant, user)
 
 
 SYSTEM_JANITOR = Actor(JANITOR)

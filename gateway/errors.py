@@ -27,6 +27,7 @@ adapter ever sees a botocore type::
     ├── PayloadTooLarge               413 payload-too-large     (`limit_bytes`)
     │   └── TooManyFiles              413 too-many-files        (`limit_files`)
     │   └── ArchiveLimit              413 archive-limit         (`limit` names it, `limit_value`; a zip import)
+    │   └── QuotaExceeded             413 quota-exceeded        (`quota` names it, `limit`, `used`, `requested`)
     ├── UnsupportedMediaType          415 unsupported-media-type
     ├── RangeNotSatisfiable           416 range-not-satisfiable
     ├── DamagedRecord                 500 damaged-record        (a stored session record cannot be read back)
@@ -243,6 +244,24 @@ class ArchiveLimit(PayloadTooLarge):
             extra["entry"] = entry
         super().__init__(detail, extra=extra)
         self.limit = limit
+
+
+class QuotaExceeded(PayloadTooLarge):
+    """A write would take a tenant, user or session past one of its quotas; nothing was stored. `quota` names it
+    (`user.bytes`, `session.files`, ...), `limit` is the limit, `used` what is in use (reservations of writes under
+    way included), `requested` what this write asked for. 413, not 507: the client must make room or ask for more,
+    and a 5xx would tell clients and monitors that the gateway failed (and invite retries that cannot succeed)."""
+
+    slug = "quota-exceeded"
+    title = "Quota exceeded"
+
+    def __init__(self, quota: str, *, limit: int, used: int, requested: int) -> None:
+        scope, _, dimension = quota.partition(".")
+        super().__init__(
+            f"this write needs {requested} more {dimension} of the {scope} quota; {used} of {limit} are in use",
+            extra={"quota": quota, "limit": limit, "used": used, "requested": requested},
+        )
+        self.quota = quota
 
 
 class UnsupportedMediaType(GatewayError):

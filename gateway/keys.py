@@ -9,6 +9,9 @@ Layout::
     {root}/o/{tenant}/{user}/s/{session}/activity.json   when the session's files last changed, how many, how big
     {root}/o/{tenant}/{user}/i/sessions.json             the owner's session index: every session's summary
     {root}/o/{tenant}/{user}/i/d/{session}               a note that the session changed since that summary
+    {root}/o/{tenant}/_usage/                            the tenant's usage ledger (quotas)
+    {root}/o/{tenant}/{user}/_usage/                     the user's usage ledger
+    {root}/o/{tenant}/{user}/_usage/s/{session}/         a session's usage ledger
     {root}/_gateway/owner-key                           the key that makes owner segments opaque
     {root}/_gateway/probe/{token}                        short-lived objects the gateway writes to learn the backend
 
@@ -93,6 +96,19 @@ OWNER_KEY_NAME = "_gateway/owner-key"
 OWNER_SEGMENT_CHARS = 26
 _OWNER_SEGMENT = rf"[a-z2-7]{{{OWNER_SEGMENT_CHARS}}}"
 _LEGACY_SEGMENT = r"(?:[A-Za-z0-9_%-]+|~[a-z2-7]+|~none)"
+# The usage ledgers of quotas (`gateway.quotas`): a tenant's beside its user segments, a user's beside `s/` and `g/`,
+# and a session's under its user's (outside the session's prefix, so a purge of the session leaves the figures the
+# gateway needs to give its room back). `_` is no base32 character, so no owner segment is ever `_usage`; nothing
+# under `f/` can name a ledger, and no walk of sessions (`split_session_key`) ever meets one.
+USAGE_DIR = "_usage/"
+USAGE_BASE = "base.json"
+USAGE_ENTRIES = "e/"
+USAGE_SESSIONS = "s/"
+# A ledger entry's name says everything: when (ms), whose (a random nonce shared by an operation's entries), what
+# kind (r: reserved, c: committed), and the figures (bytes, files; signed decimal).
+_USAGE_NONCE = re.compile(r"[a-z2-7]{16}")
+_USAGE_ENTRY = re.compile(r"(\d{13})\.([a-z2-7]{16})\.([rc])\.(-?\d{1,19})\.(-?\d{1,19})")
+USAGE_SCOPES = ("tenant", "user", "session")
 # The gateway's own objects live beside `t/`, so no tenant, user or path can ever name them.
 PROBE_DIR = "_gateway/probe/"
 _PROBE_TOKEN = re.compile(r"[A-Za-z0-9_-]*")
@@ -569,3 +585,106 @@ def probe_key(root: str, token: str) -> str:
     base = PROBE_DIR + token
     clean_root = validate_root(root)
     return f"{clean_root}/{base}" if clean_root else base
+
+
+@dataclass(frozen=True)
+class UsageEntryName:
+    """What a usage ledger entry's key says (see `UsageKeys.entry`)."""
+
+    at_ms: int
+    nonce: str
+    kind: str  # "r" reserved, "c" committed
+    bytes: int
+    files: int
+
+
+def new_usage_nonce(randomness: bytes) -> str:
+    """The nonce that names one operation's ledger entries: 16 base32 characters of 10 random bytes."""
+    if len(randomness) != 10:
+        raise ValueError("a usage nonce needs 10 random bytes")
+    return base64.b32encode(randomness).decode("ascii").lower()
+
+
+@dataclass(frozen=True)
+class UsageKeys:
+    """The usage ledger of one quota scope (`gateway.quotas.ledger`): a base record and small entries whose keys
+    hold all they say, so a scope's figures are one GET and one LIST. `counted` is the key prefix whose current
+    files the scope counts; `root` tells file keys from the rest under it."""
+
+    scope: str  # one of USAGE_SCOPES
+    prefix: str  # ends with '/'
+    counted: str
+    root: str
+
+    @property
+    def base(self) -> str:
+        return self.prefix + USAGE_BASE
+
+    @property
+    def entries_prefix(self) -> str:
+        return self.prefix + USAGE_ENTRIES
+
+    def entry(self, at_ms: int, nonce: str, kind: str, size: int, files: int) -> str:
+        if not 0 <= at_ms < 10**13 or not _USAGE_NONCE.fullmatch(nonce) or kind not in ("r", "c"):
+            raise ValueError("a usage entry needs a 13-digit time, a nonce and a kind of r or c")
+        return self.entries_prefix + f"{at_ms:013d}.{nonce}.{kind}.{size:d}.{files:d}"
+
+    def entry_of(self, key: str) -> UsageEntryName | None:
+        """What an entry's key says; None for anything else under the prefix."""
+        if not key.startswith(self.entries_prefix):
+            return None
+        match = _USAGE_ENTRY.fullmatch(key[len(self.entries_prefix) :])
+        if match is None:
+            return None
+        at, nonce, kind, size, files = match.groups()
+        return UsageEntryName(int(at), nonce, kind, int(size), int(files))
+
+    def counts(self, key: str) -> bool:
+        """Whether `key` (listed under `counted`) is a session file this scope counts."""
+        return key.startswith(self.counted) and session_prefix_of(self.root, key) is not None
+
+
+def usage_scopes(root: str, session_prefix: str) -> tuple[UsageKeys, UsageKeys, UsageKeys]:
+    """The ledgers of the tenant, the user and the session whose prefix is `session_prefix` (from any session's
+    keys: a grantee's writes land in the owner's session, and count against the owner)."""
+    match = re.fullmatch(
+        "(" + re.escape(_rooted(root, OWNERS_DIR)) + f"{_OWNER_SEGMENT}/)({_OWNER_SEGMENT}/)s/({_SESSION_ID.pattern})/",
+        session_prefix,
+    )
+    if match is None:
+        raise ValueError(f"{session_prefix!r} is not a session's prefix")
+    tenant, user, session_id = match.group(1), match.group(1) + match.group(2), match.group(3)
+    tenant_keys, user_keys = _owner_usage(root, tenant, user)
+    session_keys = UsageKeys(
+        "session", user + USAGE_DIR + USAGE_SESSIONS + session_id + "/", session_prefix + FILES_DIR, root
+    )
+    return tenant_keys, user_keys, session_keys
+
+
+def owner_usage_scopes(owner: Owner) -> tuple[UsageKeys, UsageKeys]:
+    """The ledgers of an owner's tenant and of the owner."""
+    user = owner.prefix
+    return _owner_usage(owner.root, user[: user.rindex("/", 0, -1) + 1], user)
+
+
+def _owner_usage(root: str, tenant: str, user: str) -> tuple[UsageKeys, UsageKeys]:
+    return UsageKeys("tenant", tenant + USAGE_DIR, tenant, root), UsageKeys("user", user + USAGE_DIR, user + "s/", root)
+
+
+def usage_keys_of_base(root: str, key: str) -> UsageKeys | None:
+    """The ledger whose base record is `key`, anywhere in the bucket (the janitor's recount finds them by listing)."""
+    owners = re.escape(_rooted(root, OWNERS_DIR))
+    usage, base = re.escape(USAGE_DIR), re.escape(USAGE_BASE)
+    match = re.fullmatch(
+        f"({owners}{_OWNER_SEGMENT}/)(?:({_OWNER_SEGMENT}/)(?:{re.escape(USAGE_DIR + USAGE_SESSIONS)}"
+        f"({_SESSION_ID.pattern})/{base}|{usage}{base})|{usage}{base})",
+        key,
+    )
+    if match is None:
+        return None
+    tenant, user, session_id = match.groups()
+    if user is None:
+        return _owner_usage(root, tenant, tenant)[0]
+    if session_id is None:
+        return _owner_usage(root, tenant, tenant + user)[1]
+    return usage_scopes(root, f"{tenant}{user}s/{session_id}/")[2]

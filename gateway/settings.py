@@ -51,6 +51,11 @@ def _non_negative_int(raw: str) -> int:
     return value
 
 
+def _optional_limit(raw: str) -> int | None:
+    """A quota limit: empty for none, else zero (nothing may be stored) or more."""
+    return _non_negative_int(raw) if raw else None
+
+
 def _algorithms(raw: str) -> tuple[str, ...]:
     names = tuple(part.strip().upper() for part in raw.split(",") if part.strip())
     unknown = [name for name in names if name not in _HMAC_ALGORITHMS | _PUBLIC_KEY_ALGORITHMS]
@@ -231,6 +236,23 @@ class Settings:
     )
     backup_tiers: tuple[str, ...] = _setting(
         _names, ("persistent", "permanent"), "tiers whose file versions are backed up, comma-separated"
+    )
+    quota_tenant_bytes: int | None = _setting(
+        _optional_limit, None, "bytes of current files a tenant may hold (every user's sessions); empty: no limit"
+    )
+    quota_tenant_files: int | None = _setting(_optional_limit, None, "current files a tenant may hold; empty: no limit")
+    quota_user_bytes: int | None = _setting(
+        _optional_limit, None, "bytes of current files one user may hold across their sessions; empty: no limit"
+    )
+    quota_user_files: int | None = _setting(_optional_limit, None, "current files one user may hold; empty: no limit")
+    quota_session_bytes: int | None = _setting(
+        _optional_limit, None, "bytes of current files one session may hold; empty: no limit"
+    )
+    quota_session_files: int | None = _setting(
+        _optional_limit, None, "current files one session may hold; empty: no limit"
+    )
+    quota_file: str | None = _setting(
+        _optional_text, None, "per-tenant quota overrides (TOML, see policies/quotas.example.toml); empty: none"
     )
     host: str = _setting(_text, "127.0.0.1", "address `serve` listens on")
     port: int = _setting(_positive_int, 8000, "port `serve` listens on")

@@ -26,6 +26,7 @@ from gateway.auth.tokens import TokenVerifier
 from gateway.changes import ChangeHook
 from gateway.errors import StoreError
 from gateway.policy.config import load_configured_policy
+from gateway.quotas.limits import load_quotas
 from gateway.services.assembly import assemble
 from gateway.settings import Settings
 from gateway.storage.capabilities import discover
@@ -129,6 +130,7 @@ def create_app(
         )
     verifier = TokenVerifier(settings, jwks)
     policy = load_configured_policy(settings)
+    quota_policy = load_quotas(settings)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -141,7 +143,14 @@ def create_app(
             cursors = CursorSealer(await load_server_secret(store, settings))
             owner_key = await load_owner_key(store, settings)
             core = assemble(
-                store, settings, policy, hook=hook, traits=capabilities, cursors=cursors, owner_key=owner_key
+                store,
+                settings,
+                policy,
+                hook=hook,
+                traits=capabilities,
+                cursors=cursors,
+                owner_key=owner_key,
+                quota_policy=quota_policy,
             )
             assert core.shares is not None
             app.state.services = Services(
@@ -162,6 +171,7 @@ def create_app(
                 restorer=core.restorer,
                 index=core.index,
                 activity=core.activity,
+                quotas=core.quotas,
                 cursors=cursors,
                 capabilities=capabilities,
                 owner_key=owner_key,

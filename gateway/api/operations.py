@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.api import exports, files, grants, imports, moving, recovery, sessions, shares
+from gateway.api import exports, files, grants, imports, moving, recovery, sessions, shares, usage
 from gateway.api.models import (
     FILE_PATH_PATTERN,
     FOLDER_PATH_PATTERN,
@@ -61,6 +61,7 @@ from gateway.api.recovery_models import (
     SnapshotPage,
     SnapshotRestoreInput,
 )
+from gateway.api.usage_models import Usage
 from gateway.services.snapshot import MAX_SELECTED_PATHS
 from gateway.wire import MAX_PAGE
 
@@ -550,6 +551,28 @@ OPERATIONS: tuple[Operation, ...] = (
         (Reply(204, "Revoked"),),
         (401, 403, 404, *STORE),
         params=(SID, GRANT_ID),
+    ),
+    Operation(
+        "GET",
+        "/v1/usage",
+        "get_usage",
+        usage.get_usage,
+        "What your tenant, you, and one of your sessions hold, and their quotas",
+        (Reply(200, "The figures", Usage),),
+        (401, 403, 404, *STORE),
+        params=(
+            Param(
+                "session",
+                "query",
+                "Also this session of yours (a token bound to a session: that one, always)",
+                _string(SESSION_ID_PATTERN),
+            ),
+        ),
+        description=(
+            "Only current files count (bytes: the sum of their sizes); old versions, snapshots and exports do not. "
+            "A write that would pass a quota is refused with 413 `quota-exceeded` naming it (`quota`, `limit`, "
+            "`used`, `requested`) before anything is stored."
+        ),
     ),
     Operation(
         "GET",

@@ -115,5 +115,6 @@ async def delete_session(request: Request) -> Response:
     # What the session opened to others closes with it, first: a purge would leave their index entries behind.
     await found.grants.revoke_all(owner, keys)
     await found.shares.revoke_all(owner, keys)
-    await found.sessions.delete(owner, sid, purge=purge)
+    async with found.quotas.removing_session(owner, sid):  # its room goes back to its user and tenant at once
+        await found.sessions.delete(owner, sid, purge=purge)
     return Response(status_code=204)

@@ -59,6 +59,8 @@ from gateway.imports.zipread import (
 )
 from gateway.keys import SessionKeys
 from gateway.policy.tiers import Policy
+from gateway.quotas.gate import charging
+from gateway.quotas.ledger import ZERO, Figures
 from gateway.recovery.records import BEFORE_IMPORT
 from gateway.recovery.snapshots import SessionSnapshots
 from gateway.services.downloads import content_type_for_name
@@ -145,6 +147,27 @@ class ArchiveImports:
         archive = await read_archive(spooled, self._limits)
         manifest = await self._manifest(archive)
         plan = self._plan(session.keys, archive, folder, manifest)
+        # Room for every entry as a new file, as the archive declares it (what is decompressed is held to that);
+        # what the import really added is counted once every file is in place.
+        reserve = Figures(sum(item.entry.file_size for item in plan.items), len(plan.items))
+        scopes = self._files.scopes(actor, session.keys) if plan.items else None
+        async with charging(self._files.quotas, scopes, reserve) as charge:
+            report = await self._run(
+                actor, session, archive, plan, folder=folder, if_content_differs=if_content_differs
+            )
+            charge.add(sum((added for added in report[1]), ZERO))
+        return report[0]
+
+    async def _run(
+        self,
+        actor: Actor,
+        session: OpenSession,
+        archive: Archive,
+        plan: _Plan,
+        *,
+        folder: str,
+        if_content_differs: bool,
+    ) -> tuple[ImportReport, list[Figures]]:
         taken = None
         if self._snapshots is not None and plan.items:
             # What the import may replace stays recoverable, even from versions retention would remove.
@@ -157,6 +180,7 @@ class ArchiveImports:
                 await self._snapshots.discard(actor, session.keys, taken.name)
             raise
         imported: list[tuple[int, Imported]] = []
+        added = [result.added for _, result in written]
         for item, result in sorted(written, key=lambda pair: pair[0].index):
             file = result.file
             if result.unchanged:
@@ -164,11 +188,12 @@ class ArchiveImports:
                 continue
             await self._files.announce_written(actor, session.keys, result, via="import")
             imported.append((item.index, Imported(file.path, file.version_id, file.size, file.tier, file.sha256)))
-        return ImportReport(
+        report = ImportReport(
             imported=[found for _, found in imported],
             refused=[found for _, found in sorted(plan.refused, key=lambda pair: pair[0])],
             skipped=[found for _, found in sorted(plan.skipped, key=lambda pair: pair[0])],
         )
+        return report, added
 
     async def _manifest(self, archive: Archive) -> tuple[Entry, dict[str, Listed]] | None:
         """The export manifest and what it lists, when the archive has exactly one that can be read."""

@@ -183,15 +183,36 @@ def run_janitor(args: argparse.Namespace) -> int:
         print("session-gateway: GATEWAY_BUCKET: required", file=sys.stderr)
         return 1
 
+    from gateway.quotas.limits import load_quotas
+    from gateway.quotas.recount import recount_all
     from gateway.services.assembly import assemble
+
+    try:
+        quota_policy = load_quotas(settings)
+    except PolicyError as exc:
+        print(f"session-gateway: invalid quota file: {exc}", file=sys.stderr)
+        return 1
 
     async def run() -> int:
         async with Store(settings) as store:
-            report = await assemble(store, settings, policy).janitor.run(dry_run=args.dry_run)
+            core = assemble(store, settings, policy, quota_policy=quota_policy)
+            report = await core.janitor.run(dry_run=args.dry_run)
+            # After the janitor's own expiries, so that the figures include them. Without limits, no ledger is kept.
+            recounts = []
+            if not quota_policy.unlimited:
+                recounts = await recount_all(store, core.quotas.ledger, settings.key_root, dry_run=args.dry_run)
         if not args.quiet:
             for line in report.described():
                 print(("would " if args.dry_run else "") + line)
+            for recount in recounts:
+                if recount.before != recount.after:
+                    print(("would set " if args.dry_run else "set ") + recount.describe())
         print(report.summary())
+        if recounts:
+            changed = sum(1 for recount in recounts if recount.before != recount.after)
+            print(
+                f"{'would recount' if args.dry_run else 'recounted'} {len(recounts)} usage ledger(s), {changed} changed"
+            )
         return 0
 
     try:

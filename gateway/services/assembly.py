@@ -17,6 +17,9 @@ from gateway.index.catalog import SessionIndex
 from gateway.index.upkeep import SessionUpkeep
 from gateway.policy.janitor import Janitor
 from gateway.policy.tiers import Policy
+from gateway.quotas.gate import Quotas
+from gateway.quotas.ledger import Ledger
+from gateway.quotas.limits import QuotaPolicy, load_quotas
 from gateway.recovery.restoring import Restorer
 from gateway.recovery.snapshots import SessionSnapshots
 from gateway.services.exports import Exports
@@ -52,6 +55,7 @@ class Core:
     restorer: Restorer
     index: SessionIndex
     activity: ActivityTracker
+    quotas: Quotas
 
 
 def export_tier(settings: Settings, policy: Policy) -> str:
@@ -78,6 +82,7 @@ def assemble(
     cursors: CursorSealer | None = None,
     clock: Callable[[], datetime] | None = None,
     owner_key: bytes | None = None,
+    quota_policy: QuotaPolicy | None = None,
 ) -> Core:
     """The services of one process on `store`. Without `traits`, the write step assumes the least of the backend.
 
@@ -115,6 +120,8 @@ def assemble(
     janitor.upkeep = SessionUpkeep(store, settings, sessions, index, clock=now)
     hook.subscribe(index.listener)
     hook.subscribe(activity.listener)
+    quotas = Quotas(quota_policy or load_quotas(settings), Ledger(store, writer, now), root=settings.key_root)
+    files.quotas = moving.quotas = quotas
     # Automatic snapshots before what removes or replaces files.
     sessions.snapshots = files.snapshots = moving.snapshots = snapshots
     restorer = Restorer(
@@ -145,4 +152,5 @@ def assemble(
         restorer=restorer,
         index=index,
         activity=activity,
+        quotas=quotas,
     )

@@ -20,6 +20,8 @@ from gateway.errors import BadRequest, Conflict, NotFound, NotModified, ObjectMi
 from gateway.keys import SessionKeys
 from gateway.policy import visibility
 from gateway.policy.tiers import Policy, Tier, tier_for_new_file, tier_of
+from gateway.quotas.gate import Quotas, Scopes, added_by, charging, removed_by, room_for
+from gateway.quotas.ledger import ZERO, Figures
 from gateway.recovery.records import BEFORE_FOLDER_DELETE
 from gateway.recovery.snapshots import SessionSnapshots
 from gateway.services.downloads import DEFAULT_CONTENT_TYPE, content_disposition, is_inline_safe
@@ -120,6 +122,8 @@ class Written:
     unchanged: bool = False
     # The version the new one was written on top of (for the change hook).
     previous_version_id: str | None = None
+    # What it changed in the quotas' figures (bytes, files).
+    added: Figures = ZERO
 
 
 @dataclass(frozen=True)
@@ -164,6 +168,15 @@ class Files:
         self._clock = clock
         # Set by the assembly: automatic snapshots before a folder is deleted.
         self.snapshots: SessionSnapshots | None = None
+        # Set by the assembly: the quotas users' writes count against.
+        self.quotas: Quotas | None = None
+
+    def scopes(self, actor: Actor, keys: SessionKeys) -> Scopes | None:
+        """Where a change by `actor` in the session of `keys` counts: a user's changes of files count (in the
+        session's owner's scopes), the gateway's own (janitor, restores from backups) do not."""
+        if self.quotas is None or actor.kind != changes.USER:
+            return None
+        return self.quotas.scopes(actor.tenant, keys)
 
     def _now(self) -> datetime:
         return self._clock()
@@ -232,25 +245,30 @@ class Files:
         # The session record (is it active? which default tiers?) and the key's head are independent reads. Only
         # a conditional write must know the head before it writes; an unconditional one lets the look run on.
         looking = asyncio.ensure_future(self._writer.prepare(key, precondition))
+        scopes = self.scopes(actor, keys)
         try:
             record = await self._sessions.read(keys)
             require_active(record)
-            prepared = await looking if precondition.conditional else looking
+            # Admission needs to know whether the write replaces a file.
+            prepared = await looking if precondition.conditional or scopes else looking
         except BaseException:
             looking.cancel()
             await asyncio.gather(looking, return_exceptions=True)
             raise
-        written = await self.write_version(
-            keys,
-            record,
-            key,
-            Streamed(body, declared_length, expected or Expected()),
-            content_type=content_type,
-            tier=tier,
-            precondition=precondition,
-            prepared=prepared,
-            if_content_differs=if_content_differs,
-        )
+        reserve, replacing = room_for(prepared if isinstance(prepared, Prepared) else None, declared_length or 0)
+        async with charging(self.quotas, scopes, reserve, headroom=declared_length is None) as charge:
+            written = await self.write_version(
+                keys,
+                record,
+                key,
+                Streamed(charge.capped(body, replacing=replacing), declared_length, expected or Expected()),
+                content_type=content_type,
+                tier=tier,
+                precondition=precondition,
+                prepared=prepared,
+                if_content_differs=if_content_differs,
+            )
+            charge.add(written.added)
         if not written.unchanged:
             await self.announce_written(actor, keys, written)
         return written
@@ -296,7 +314,7 @@ class Files:
             head_tier = tier_of(self._policy, await self._store.get_tags(key, written.info.version_id))
             return Written(self.file_version(keys, written.info, head_tier, written.sha256), False, unchanged=True)
         previous = written.previous.version_id if written.previous else None
-        return Written(file, created=not written.replaced, previous_version_id=previous)
+        return Written(file, created=not written.replaced, previous_version_id=previous, added=added_by(written))
 
     async def announce_written(self, actor: Actor, keys: SessionKeys, written: Written, **detail: Any) -> None:
         """Announce a version `write_version` wrote (never one that was withdrawn since)."""
@@ -388,7 +406,9 @@ class Files:
             tier = tier_of(self._policy, await self._tags(key, head.version_id))
             if self._gone(tier, head.last_modified, pinned=False):
                 raise NotFound("no such file")
-        written = await self._writer.write(key, DeleteMarker(), prepared=prepared)
+        async with charging(self.quotas, self.scopes(actor, keys), ZERO) as charge:
+            written = await self._writer.write(key, DeleteMarker(), prepared=prepared)
+            charge.add(removed_by(written))
         await self._announce(changes.FILE_DELETED, actor, keys, key, written.info.version_id, previous=head.version_id)
 
     async def delete_folder(self, actor: Actor, keys: SessionKeys, folder: str) -> int:
@@ -396,7 +416,9 @@ class Files:
         if self.snapshots is not None and not keys.scope:
             # A grantee's delete is not snapshotted: snapshots belong to the owner, and cover the owner's view.
             await self.snapshots.before(actor, keys, Selection(keys.path_of(keys.folder(folder))), BEFORE_FOLDER_DELETE)
-        deleted = await self._store.delete_all_current(keys.folder(folder))
+        async with charging(self.quotas, self.scopes(actor, keys), ZERO) as charge:
+            deleted, size = await self._store.delete_all_current_sized(keys.folder(folder))
+            charge.add(Figures(-size, -len(deleted)))
         if not deleted:
             raise NotFound("no files under that folder")
         for key, marker in deleted:
@@ -494,7 +516,13 @@ class Files:
         tier = tier_of(self._policy, source_tags)
         if self._gone(tier, source.last_modified, pinned=True):
             raise NotFound("that version is past its tier's retention")
-        written = await self._writer.write(key, CopyOf(source), metadata=source.metadata, tags=source_tags)
+        scopes = self.scopes(actor, keys)
+        prepared = await self._writer.prepare(key, UNCONDITIONAL) if scopes else None
+        async with charging(self.quotas, scopes, room_for(prepared, source.size)[0]) as charge:
+            written = await self._writer.write(
+                key, CopyOf(source), prepared=prepared, metadata=source.metadata, tags=source_tags
+            )
+            charge.add(added_by(written))
         file = self.file_version(keys, written.info, tier, sha256_of(source, source_tags))
         previous = written.previous.version_id if written.previous else None
         await self._announce(

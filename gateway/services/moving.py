@@ -42,6 +42,8 @@ from gateway.keys import SessionKeys
 from gateway.ordered import bounded
 from gateway.policy import visibility
 from gateway.policy.tiers import Policy, tier_of
+from gateway.quotas.gate import Charge, Quotas, added_by, charging, removed_by
+from gateway.quotas.ledger import ZERO, Figures
 from gateway.recovery.records import BEFORE_MOVE
 from gateway.recovery.snapshots import SessionSnapshots
 from gateway.services.files import Files, StoredVersion, require_active
@@ -123,8 +125,9 @@ class Moving:
         self._writer = writer
         self._hook = hook
         self._clock = clock
-        # Set by the assembly: an automatic snapshot of what a move takes away.
+        # Set by the assembly: an automatic snapshot of what a move takes away; the quotas copies count against.
         self.snapshots: SessionSnapshots | None = None
+        self.quotas: Quotas | None = None
 
     async def transfer(
         self,
@@ -153,10 +156,21 @@ class Moving:
             await asyncio.gather(planning, return_exceptions=True)
             raise
         looks = None if overwrite else await self._look_at_targets(pairs)
-        if move and pairs and self.snapshots is not None and not source.scope:
-            # Sources are deleted once copied: what leaves stays recoverable beyond retention.
-            await self.snapshots.before(actor, source, _moved(source, from_path, pairs), BEFORE_MOVE)
-        progress = await self._carry_out(actor, source, target, pairs, looks, move=move)
+        # Every copy is in place before its source goes, so a move needs the room of its copies too. Replaced
+        # targets are not looked at to save room: only what was really added is counted once it is done.
+        reserve = Figures(sum(pair.source.info.size for pair in pairs), len(pairs))
+        target_scopes = self._files.scopes(actor, target)
+        source_scopes = self._files.scopes(actor, source) if move and not same else None
+        async with (
+            charging(self.quotas, target_scopes, reserve) as added,
+            charging(self.quotas, source_scopes, ZERO) as taken,
+        ):
+            if move and pairs and self.snapshots is not None and not source.scope:
+                # Sources are deleted once copied: what leaves stays recoverable beyond retention.
+                await self.snapshots.before(actor, source, _moved(source, from_path, pairs), BEFORE_MOVE)
+            progress = await self._carry_out(
+                actor, source, target, pairs, looks, move=move, charges=(added, added if same else taken)
+            )
         return TransferReport(move, target.session_id, [progress.done[i] for i in sorted(progress.done)])
 
     async def _plan(
@@ -282,6 +296,7 @@ class Moving:
         looks: list[tuple[Precondition, Prepared]] | None,
         *,
         move: bool,
+        charges: tuple[Charge, Charge],
     ) -> _Progress:
         progress = _Progress()
 
@@ -295,12 +310,13 @@ class Moving:
             except Exception as exc:  # any failure stops the run; the answer says what was done before it
                 progress.failed.append((pair, exc))
                 return
+            charges[0].add(added_by(written))
             done = Transferred(pair.source_path, pair.target_path, written.info.version_id, pair.source.info.version_id)
             origin = {"session_id": source.session_id, "path": pair.source_path, "version_id": done.source_version_id}
             await self.announce_written(actor, target, written, {"moved_from" if move else "copied_from": origin})
             if move:
                 try:
-                    await self._delete_source(actor, source, target, pair, done)
+                    charges[1].add(removed_by(await self._delete_source(actor, source, target, pair, done)))
                 except Exception as exc:
                     progress.copied_only[index] = done
                     progress.failed.append((pair, exc))
@@ -314,7 +330,7 @@ class Moving:
 
     async def _delete_source(
         self, actor: Actor, source: SessionKeys, target: SessionKeys, pair: Pair, done: Transferred
-    ) -> None:
+    ) -> Written:
         """A delete marker on the source, only while it is still the version that was copied: a file written there
         meanwhile is kept (the move then fails for that file, with its copy in place)."""
         version_id, key = pair.source.info.version_id, pair.source.info.key
@@ -338,6 +354,7 @@ class Moving:
                 at=self._clock(),
             )
         )
+        return marker
 
     async def announce_written(self, actor: Actor, keys: SessionKeys, written: Written, detail: dict[str, Any]) -> None:
         key = written.info.key

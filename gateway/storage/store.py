@@ -830,6 +830,19 @@ class Store:
             deleted += [(item["Key"], _version(item.get("DeleteMarkerVersionId"))) for item in done]
         return deleted
 
+    async def delete_all_current_sized(self, prefix: str) -> tuple[list[tuple[str, str | None]], int]:
+        """`delete_all_current`, with the bytes of the objects it hid (from the listing it deleted them by)."""
+        deleted: list[tuple[str, str | None]] = []
+        size = 0
+        async for page in self._pages("list_objects_v2", prefix, PaginationConfig={"PageSize": DELETE_BATCH}):
+            sizes = {item["Key"]: int(item.get("Size", 0)) for item in page.get("Contents", [])}
+            if not sizes:
+                continue
+            done = await self._delete_batch(prefix, [{"Key": key} for key in sizes], quiet=False)
+            deleted += [(item["Key"], _version(item.get("DeleteMarkerVersionId"))) for item in done]
+            size += sum(sizes.get(item["Key"], 0) for item in done)
+        return deleted, size
+
     async def purge(self, prefix: str) -> int:
         """Remove every version and delete marker under `prefix` for good; returns how many."""
         count = 0
