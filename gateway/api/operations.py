@@ -62,6 +62,7 @@ from gateway.api.recovery_models import (
     SnapshotRestoreInput,
 )
 from gateway.api.usage_models import Usage
+from gateway.index.query import MAX_QUERY_CHARS
 from gateway.services.snapshot import MAX_SELECTED_PATHS
 from gateway.wire import MAX_PAGE
 
@@ -156,6 +157,8 @@ IF_NONE_MATCH_WRITE = Param("If-None-Match", "header", "Write only if no file ex
 IF_NONE_MATCH_READ = Param("If-None-Match", "header", "ETags the client has: 304 when one is current", _string())
 RANGE = Param("Range", "header", "bytes=START-END, bytes=START- or bytes=-SUFFIX; others get the whole file", _string())
 _TIME = {"type": "string", "format": "date-time"}
+# Query text: at most 256 characters, without control characters (gateway/api/session_query.py).
+_QUERY_TEXT = _string(r"^[^\u0000-\u001f]*$", maxLength=MAX_QUERY_CHARS)
 SESSION_FILTERS = (
     Param(
         "state",
@@ -163,10 +166,10 @@ SESSION_FILTERS = (
         "Only sessions in these states (comma-separated: active, ended, archived)",
         _string(r"^(active|ended|archived)?(,(active|ended|archived))*$"),
     ),
-    Param("tag", "query", "Only sessions with this tag (repeat it: sessions with every one)", _string()),
-    Param("project", "query", "Only sessions of this project", _string()),
-    Param("q", "query", "Only sessions whose name contains this, ignoring case and accents", _string()),
-    Param("external_id", "query", "Only sessions with this external id (exactly)", _string()),
+    Param("tag", "query", "Only sessions with this tag (repeat it: sessions with every one)", _QUERY_TEXT),
+    Param("project", "query", "Only sessions of this project", _QUERY_TEXT),
+    Param("q", "query", "Only sessions whose name contains this, ignoring case and accents", _QUERY_TEXT),
+    Param("external_id", "query", "Only sessions with this external id (exactly)", _QUERY_TEXT),
     Param("created_after", "query", "Only sessions created after this moment", _TIME),
     Param("created_before", "query", "Only sessions created before this moment", _TIME),
     Param("active_after", "query", "Only sessions last active after this moment", _TIME),

@@ -15,18 +15,22 @@ from gateway.wire import moment
 ORDERS = ("asc", "desc")
 
 
+def _text(name: str, value: str) -> str:
+    if len(value) > MAX_QUERY_CHARS or any(ord(c) < 0x20 for c in value):
+        raise InvalidParameter(name, f"at most {MAX_QUERY_CHARS} characters, without control characters")
+    return value
+
+
 def _one(params: QueryParams, name: str) -> str | None:
     values = params.getlist(name)
     if len(values) > 1:
         raise InvalidParameter(name, "give it once")
-    if not values or values[0] == "":
-        return None
-    if len(values[0]) > MAX_QUERY_CHARS or any(ord(c) < 0x20 for c in values[0]):
-        raise InvalidParameter(name, f"at most {MAX_QUERY_CHARS} characters, without control characters")
-    return values[0]
+    return _text(name, values[0]) if values and values[0] else None
 
 
 def _time(params: QueryParams, name: str) -> str | None:
+    if params.get(name) == "":
+        raise InvalidParameter(name, "must be an RFC 3339 date-time with a time zone, such as 2026-01-31T12:00:00Z")
     raw = _one(params, name)
     if raw is None:
         return None
@@ -43,9 +47,7 @@ def session_query(params: QueryParams) -> SessionQuery:
             if state not in STATES:
                 raise InvalidParameter("state", f"one or more of {', '.join(STATES)}, separated by commas")
             states.add(state)
-    tags = [tag for tag in params.getlist("tag") if tag]
-    if any(len(tag) > MAX_QUERY_CHARS for tag in tags):
-        raise InvalidParameter("tag", f"at most {MAX_QUERY_CHARS} characters")
+    tags = [_text("tag", tag) for tag in params.getlist("tag") if tag]
     sort = _one(params, "sort") or CREATED
     if sort not in SORTS:
         raise InvalidParameter("sort", f"one of {', '.join(SORTS)}")

@@ -40,7 +40,8 @@ ACTIVITY_CONTENT_TYPE = "application/json"
 async def read_activity(store: Store, keys: SessionKeys) -> Activity | None:
     """The stored activity of a session; None when there is none yet, or it cannot be read (it is only derived)."""
     try:
-        data, _ = await store.read_bytes(keys.activity)
+        # A 404 is believed at once: only older versions are ever removed, so the key is never being re-linked.
+        data, _ = await store.read_bytes(keys.activity, believe_missing=True)
         return Activity.from_json(strict_json.loads(data))
     except ObjectMissing:
         return None
