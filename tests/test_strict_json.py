@@ -23,6 +23,7 @@ def test_plain_json_passes_unchanged() -> None:
     assert loads(json.dumps(value).encode()) == value
     assert loads(json.dumps(value, ensure_ascii=False).encode()) == value
     assert loads(b'{"pair": "\\ud83d\\ude00"}') == {"pair": "😀"}  # a surrogate pair is one character
+    assert loads(b'{"text": "\\\\ud800"}') == {"text": "\\ud800"}  # an escaped backslash, then text
     assert loads(b'{"a": 1, "a": 2}') == {"a": 2}  # duplicate keys: the last one, as RFC 8259 leaves it
 
 
@@ -37,6 +38,8 @@ def test_plain_json_passes_unchanged() -> None:
         (b'{"x": "ok \\udc00 then"}', "x"),
         (b'{"\\ud83d": 1}', "\\ud83d"),
         (b'{"m": {"\\ude00\\ud83d": "reversed pair"}}', "m.\\ude00\\ud83d"),
+        (b'{"upper": ["\\uDBFF"]}', "upper.0"),
+        (b'{"both": ["\\\\ud800 is text", NaN]}', "both.1"),
     ],
 )
 def test_what_cannot_be_stored_or_rendered_is_refused_where_it_is(text: bytes, field: str) -> None:
