@@ -15,7 +15,10 @@ async def get_usage(request: Request) -> Response:
     principal = await caller(request, READ)
     found = services(request)
     owner = owner_of(request, principal)
-    session_id = request.query_params.get("session") or principal.session_id
+    asked = request.query_params.get("session")
+    if asked == "":
+        raise NotFound("no such session")  # as for any id that cannot name a session
+    session_id = asked or principal.session_id
     if session_id is not None:
         if not principal.may_reach(session_id):
             raise NotFound("no such session")
