@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
 
 from starlette.applications import Starlette
 from starlette.convertors import Convertor, register_url_convertor
@@ -116,8 +117,10 @@ def create_app(
     observer: KeyObserver | None = None,
     check_bucket: bool = True,
     hook: ChangeHook | None = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> Starlette:
-    """Build the ASGI app. `credentials`, `observer` and `hook` (the change hook) exist for embedding and tests."""
+    """Build the ASGI app. `credentials`, `observer`, `hook` (the change hook) and `clock` (the services' idea of
+    now; tokens are checked against the real time) exist for embedding and tests."""
     settings.require_serving()
     jwks = None
     if settings.jwt_jwks_url:
@@ -141,7 +144,14 @@ def create_app(
             cursors = CursorSealer(await load_server_secret(store, settings))
             owner_key = await load_owner_key(store, settings)
             core = assemble(
-                store, settings, policy, hook=hook, traits=capabilities, cursors=cursors, owner_key=owner_key
+                store,
+                settings,
+                policy,
+                hook=hook,
+                traits=capabilities,
+                cursors=cursors,
+                owner_key=owner_key,
+                clock=clock,
             )
             assert core.shares is not None
             app.state.services = Services(
@@ -162,6 +172,7 @@ def create_app(
                 restorer=core.restorer,
                 index=core.index,
                 activity=core.activity,
+                projects=core.projects,
                 cursors=cursors,
                 capabilities=capabilities,
                 owner_key=owner_key,

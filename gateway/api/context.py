@@ -21,6 +21,7 @@ from gateway.index.activity import ActivityTracker
 from gateway.index.catalog import SessionIndex
 from gateway.keys import Owner, SessionKeys, decode_path_bytes
 from gateway.policy.tiers import Policy
+from gateway.projects.service import Projects
 from gateway.recovery.restoring import Restorer
 from gateway.recovery.snapshots import SessionSnapshots
 from gateway.services.exports import Exports
@@ -59,6 +60,7 @@ class Services:
     restorer: Restorer
     index: SessionIndex
     activity: ActivityTracker
+    projects: Projects
     cursors: CursorSealer
     # What the backend honours, probed once at start-up (gateway/storage/capabilities.py).
     capabilities: Capabilities

@@ -110,10 +110,6 @@ async def delete_session(request: Request) -> Response:
     principal = await caller(request, WRITE)
     sid = reachable_session_id(request, principal)
     purge = query_flag(request, "purge")
-    found, owner = services(request), owner_of(request, principal)
-    keys = owner.session(sid)
-    # What the session opened to others closes with it, first: a purge would leave their index entries behind.
-    await found.grants.revoke_all(owner, keys)
-    await found.shares.revoke_all(owner, keys)
-    await found.sessions.delete(owner, sid, purge=purge)
+    # What the session opened to others closes with it, first (`Sessions.openings`).
+    await services(request).sessions.delete(owner_of(request, principal), sid, purge=purge)
     return Response(status_code=204)

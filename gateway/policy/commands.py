@@ -183,14 +183,18 @@ def run_janitor(args: argparse.Namespace) -> int:
         print("session-gateway: GATEWAY_BUCKET: required", file=sys.stderr)
         return 1
 
+    from gateway.auth.server_key import find_owner_key
     from gateway.services.assembly import assemble
 
     async def run() -> int:
         async with Store(settings) as store:
-            report = await assemble(store, settings, policy).janitor.run(dry_run=args.dry_run)
+            # Cleaning up a project acts for its owner; a bucket without the key has no owners yet.
+            owner_key = await find_owner_key(store, settings)
+            report = await assemble(store, settings, policy, owner_key=owner_key).janitor.run(dry_run=args.dry_run)
         if not args.quiet:
-            for action in report.actions:
-                print(("would " if args.dry_run else "") + action.describe())
+            lines = [action.describe() for action in report.actions] + [p.describe() for p in report.projects]
+            for line in lines:
+                print(("would " if args.dry_run else "") + line)
         print(report.summary())
         return 0
 

@@ -16,6 +16,8 @@ from gateway.index.activity import ActivityTracker
 from gateway.index.catalog import SessionIndex
 from gateway.policy.janitor import Janitor
 from gateway.policy.tiers import Policy
+from gateway.projects.cleanup import ProjectCleanup
+from gateway.projects.service import Projects
 from gateway.recovery.restoring import Restorer
 from gateway.recovery.snapshots import SessionSnapshots
 from gateway.services.exports import Exports
@@ -51,6 +53,7 @@ class Core:
     restorer: Restorer
     index: SessionIndex
     activity: ActivityTracker
+    projects: Projects
 
 
 def export_tier(settings: Settings, policy: Policy) -> str:
@@ -113,8 +116,14 @@ def assemble(
     # file changes reach it through the activity tracker, at most once per interval.
     hook.subscribe(index.listener)
     hook.subscribe(activity.listener)
+    # What a session opened to others closes before it goes: a purge would leave their index entries behind.
+    sessions.openings = [grants.revoke_all, *([shares.revoke_all] if shares is not None else [])]
     # Automatic snapshots before what removes or replaces files.
     sessions.snapshots = files.snapshots = moving.snapshots = snapshots
+    projects = Projects(
+        store, settings, writer=writer, hook=hook, sessions=sessions, index=index, cursors=cursors, clock=now
+    )
+    janitor.projects = ProjectCleanup(projects, root=settings.key_root, owner_key=owner_key, hook=hook, clock=now)
     restorer = Restorer(
         store,
         settings,
@@ -143,4 +152,5 @@ def assemble(
         restorer=restorer,
         index=index,
         activity=activity,
+        projects=projects,
     )

@@ -12,7 +12,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import Enum
@@ -134,12 +134,16 @@ class Sessions:
         # Set by the assembly: an automatic snapshot before a session is deleted; the index of each owner's sessions.
         self.snapshots: SessionSnapshots | None = None
         self.index: SessionIndex | None = None
+        # Set by the assembly: what closes what a session opened to others (grants, share links), before it goes.
+        self.openings: list[Callable[[Owner, SessionKeys], Awaitable[None]]] = []
 
-    async def _announce(self, action: str, owner: Owner, keys: SessionKeys, version_id: str | None = None) -> None:
+    async def _announce(
+        self, action: str, owner: Owner, keys: SessionKeys, version_id: str | None = None, actor: Actor | None = None
+    ) -> None:
         await self._hook.announce(
             Change(
                 action=action,
-                actor=Actor.user_of(owner.tenant, owner.user),
+                actor=actor or Actor.user_of(owner.tenant, owner.user),
                 key=keys.record,
                 session_id=keys.session_id,
                 version_id=version_id,
@@ -373,28 +377,32 @@ class Sessions:
             await self._announce(action, owner, keys)
         return record
 
-    async def delete(self, owner: Owner, session_id: str, *, purge: bool) -> None:
+    async def delete(self, owner: Owner, session_id: str, *, purge: bool, actor: Actor | None = None) -> None:
+        """Delete a session (recoverably, an automatic snapshot first; or every version with `purge`), closing
+        what it opened to others first. `actor`: who does it, when not the owner (the janitor)."""
         keys = owner.session(session_id)
         # Existence only, not the record's content: a damaged record must not make its session undeletable.
         try:
             await self._store.head(keys.record)
         except ObjectMissing as exc:
             raise NotFound("no such session") from exc
+        for close in self.openings:
+            await close(owner, keys)
         if purge:
             await self._store.purge(keys.prefix)
-            await self._announce(changes.SESSION_PURGED, owner, keys)
+            await self._announce(changes.SESSION_PURGED, owner, keys, actor=actor)
             return
         if self.snapshots is not None:
             # Every file as it was, kept beyond retention: restoring this snapshot brings the session back.
             await self.snapshots.before(
-                Actor.user_of(owner.tenant, owner.user), keys, Selection(), BEFORE_SESSION_DELETE
+                actor or Actor.user_of(owner.tenant, owner.user), keys, Selection(), BEFORE_SESSION_DELETE
             )
         # Files first: a failure half-way leaves a session that still exists and can be deleted again. Exports are
         # copies of the files, not their history: they go for good (a zip must not outlive the session it copied).
         await self._store.purge(keys.exports_prefix)
         await self._store.delete_all_current(keys.files_prefix)
         marker = await self._writer.write(keys.record, DeleteMarker(), prepared=Prepared(None, None))
-        await self._announce(changes.SESSION_DELETED, owner, keys, marker.info.version_id)
+        await self._announce(changes.SESSION_DELETED, owner, keys, marker.info.version_id, actor=actor)
 
     async def _modify(
         self, keys: SessionKeys, change: Callable[[SessionRecord], SessionRecord], *, by_owner: bool = True
