@@ -33,31 +33,38 @@ class Clock:
 
 class ClockedGateway(Gateway):
     clock: Clock
+    # One event loop and one open store for every janitor run: opening a store costs more than a run on a small
+    # bucket.
+    runner: asyncio.Runner
+    store: Store
 
     def janitor(self, *, dry_run: bool) -> tuple[Report, list[Change]]:
         """One janitor run on this gateway's bucket and clock; what it announced."""
         heard: list[Change] = []
-
-        async def main() -> Report:
-            async with Store(self.settings, credentials=self.backend.credentials) as store:
-                core = assemble(
-                    store,
-                    self.settings,
-                    load_configured_policy(self.settings),
-                    clock=self.clock,
-                    owner_key=self.owner_key,
-                    hook=ChangeHook([heard.append]),
-                )
-                return await core.janitor.run(dry_run=dry_run)
-
-        return asyncio.run(main()), heard
+        core = assemble(
+            self.store,
+            self.settings,
+            load_configured_policy(self.settings),
+            clock=self.clock,
+            owner_key=self.owner_key,
+            hook=ChangeHook([heard.append]),
+        )
+        return self.runner.run(core.janitor.run(dry_run=dry_run)), heard
 
 
 @pytest.fixture(scope="module")
 def clocked(backend: Backend) -> Iterator[ClockedGateway]:
     clock = Clock()
     settings = gateway_settings(backend, backend.new_bucket())
-    with ServerThread(create_app(settings, credentials=backend.credentials, clock=clock)) as url:
+    with (
+        ServerThread(create_app(settings, credentials=backend.credentials, clock=clock)) as url,
+        asyncio.Runner() as runner,
+    ):
         found = ClockedGateway(backend=backend, settings=settings, url=url)
-        found.clock = clock
-        yield found
+        found.clock, found.runner = clock, runner
+        found.store = Store(settings, credentials=backend.credentials)
+        runner.run(found.store.__aenter__())
+        try:
+            yield found
+        finally:
+            runner.run(found.store.__aexit__(None, None, None))
