@@ -163,7 +163,10 @@ IF_MATCH = Param(
 IF_NONE_MATCH_WRITE = Param("If-None-Match", "header", "Write only if no file exists", {"enum": ["*"]})
 IF_NONE_MATCH_READ = Param("If-None-Match", "header", "ETags the client has: 304 when one is current", _string())
 RANGE = Param("Range", "header", "bytes=START-END, bytes=START- or bytes=-SUFFIX; others get the whole file", _string())
-_TIME = {"type": "string", "format": "date-time"}
+# Empty filter values are taken as absent, as the query reader does; text is at most 256 characters without
+# control characters (tags: at most 256 characters).
+_TIME = {"type": "string", "anyOf": [{"format": "date-time"}, {"maxLength": 0}]}
+_FILTER_TEXT = _string("^[^\\u0000-\\u001f]{0,256}$")
 SESSION_FILTERS = (
     Param(
         "state",
@@ -171,10 +174,10 @@ SESSION_FILTERS = (
         "Only sessions in these states (comma-separated: active, ended, archived)",
         _string(r"^(active|ended|archived)?(,(active|ended|archived))*$"),
     ),
-    Param("tag", "query", "Only sessions with this tag (repeat it: sessions with every one)", _string()),
-    Param("project", "query", "Only sessions of this project", _string()),
-    Param("q", "query", "Only sessions whose name contains this, ignoring case and accents", _string()),
-    Param("external_id", "query", "Only sessions with this external id (exactly)", _string()),
+    Param("tag", "query", "Only sessions with this tag (repeat it: sessions with every one)", _string(maxLength=256)),
+    Param("project", "query", "Only sessions of this project", _FILTER_TEXT),
+    Param("q", "query", "Only sessions whose name contains this, ignoring case and accents", _FILTER_TEXT),
+    Param("external_id", "query", "Only sessions with this external id (exactly)", _FILTER_TEXT),
     Param("created_after", "query", "Only sessions created after this moment", _TIME),
     Param("created_before", "query", "Only sessions created before this moment", _TIME),
     Param("active_after", "query", "Only sessions last active after this moment", _TIME),

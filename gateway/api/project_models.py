@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Field
+from pydantic import BaseModel, BeforeValidator, Field, WithJsonSchema
 
 from gateway.api.models import (
     Metadata,
@@ -29,10 +29,12 @@ PROJECT_RULES = (
     "of warnings come first."
 )
 
-CleanupDays = Annotated[int, BeforeValidator(_whole), Field(ge=1, le=MAX_DAYS, description="Days of inactivity")]
+CleanupDays = Annotated[int, Field(ge=1, le=MAX_DAYS), BeforeValidator(_whole)]
+# Left out for the default, never null (null would say nothing): the document says it is a number.
 WarningDays = Annotated[
-    Annotated[int, BeforeValidator(_whole), Field(ge=0, le=MAX_DAYS, description="Days of warnings first")] | None,
+    Annotated[int, Field(ge=0, le=MAX_DAYS), BeforeValidator(_whole)] | None,
     BeforeValidator(_not_null),
+    WithJsonSchema({"type": "integer", "minimum": 0, "maximum": MAX_DAYS, "description": "Days of warnings first"}),
 ]
 
 
@@ -49,7 +51,7 @@ class ProjectCreate(RequestBody):
     metadata: Metadata = Field(
         default_factory=dict, description=f"Any JSON object, at most {MAX_METADATA_BYTES} bytes once encoded"
     )
-    cleanup_after_days: CleanupDays | None = None
+    cleanup_after_days: CleanupDays | None = Field(default=None, description="Days of inactivity; null: never")
     warning_days: WarningDays = None
 
 
@@ -58,7 +60,7 @@ class ProjectUpdate(RequestBody):
 
     name: SessionName | None = None
     metadata: Metadata = Field(default_factory=dict, description="Keys to set; a null value removes the key")
-    cleanup_after_days: CleanupDays | None = None
+    cleanup_after_days: CleanupDays | None = Field(default=None, description="Days of inactivity; null: never")
     warning_days: WarningDays = None
 
 
@@ -142,3 +144,7 @@ class ProjectPage(ResponseBody):
     @classmethod
     def of(cls, listing: project_service.ProjectListing) -> ProjectPage:
         return cls(items=[ProjectSummary.of(item) for item in listing.items], next_cursor=listing.next_cursor)
+
+
+REQUEST_MODELS: tuple[type[BaseModel], ...] = (ProjectCreate, ProjectUpdate, ExtendInput)
+RESPONSE_MODELS: tuple[type[BaseModel], ...] = (Project, ProjectPage)
