@@ -12,6 +12,7 @@ Layout::
     {root}/o/{tenant}/_usage/                            the tenant's usage ledger (quotas)
     {root}/o/{tenant}/{user}/_usage/                     the user's usage ledger
     {root}/o/{tenant}/{user}/_usage/s/{session}/         a session's usage ledger
+    {root}/o/{tenant}/{user}/p/{project}.json            a project's record (its sessions name it in theirs)
     {root}/_gateway/owner-key                           the key that makes owner segments opaque
     {root}/_gateway/probe/{token}                        short-lived objects the gateway writes to learn the backend
 
@@ -64,6 +65,12 @@ ACTIVITY_NAME = "activity.json"
 INDEX_DIR = "i/"
 INDEX_BASE_NAME = "sessions.json"
 INDEX_NOTES_DIR = "d/"
+# Beside `s/` under an owner: their projects' records. A project id is `{prefix}-{8 hex}`; the prefix is the
+# caller's (lower-case, starting with a letter, then letters, digits and '-', at most 32 characters).
+PROJECTS_DIR = "p/"
+PROJECT_RECORD_SUFFIX = ".json"
+_PROJECT_PREFIX = re.compile(r"[a-z][a-z0-9-]{0,31}")
+_PROJECT_ID = re.compile(rf"{_PROJECT_PREFIX.pattern}-[0-9a-f]{{8}}")
 # Beside `f/` in a session: the grants its owner gave (the truth about each grant).
 GRANTS_DIR = "grants/"
 # Beside `s/` under an owner: which sessions others granted them, one entry per session (an index, not the truth).
@@ -184,6 +191,29 @@ def new_share_id(randomness: bytes) -> str:
 
 def is_share_id(value: str) -> bool:
     return _SHARE_ID.fullmatch(value) is not None
+
+
+def is_project_prefix(value: str) -> bool:
+    return _PROJECT_PREFIX.fullmatch(value) is not None
+
+
+def is_project_id(value: str) -> bool:
+    return _PROJECT_ID.fullmatch(value) is not None
+
+
+def new_project_id(prefix: str, randomness: bytes) -> str:
+    """`{prefix}-{8 hex}`: the caller's prefix (already checked) and 4 random bytes."""
+    if not is_project_prefix(prefix) or len(randomness) != 4:
+        raise ValueError("a project id needs a valid prefix and 4 random bytes")
+    return f"{prefix}-{randomness.hex()}"
+
+
+def project_record_of(root: str, key: str) -> tuple[OwnerSpace, str] | None:
+    """For the key of a project's record anywhere in the bucket: its owner and the project's id."""
+    owners = re.escape(_rooted(root, OWNERS_DIR)) + rf"{_OWNER_SEGMENT}/{_OWNER_SEGMENT}/"
+    pattern = f"({owners}){re.escape(PROJECTS_DIR)}({_PROJECT_ID.pattern}){re.escape(PROJECT_RECORD_SUFFIX)}"
+    match = re.fullmatch(pattern, key)
+    return (OwnerSpace(match.group(1)), match.group(2)) if match else None
 
 
 def is_snapshot_name(value: str) -> bool:
@@ -387,6 +417,23 @@ class OwnerSpace:
     @property
     def index_notes_prefix(self) -> str:
         return self.index_prefix + INDEX_NOTES_DIR
+
+    @property
+    def projects_prefix(self) -> str:
+        return self.prefix + PROJECTS_DIR
+
+    def project(self, project_id: str) -> str:
+        """A project's record; an id this API cannot have made names nothing (404)."""
+        if not is_project_id(project_id):
+            raise NotFound("no such project")
+        return self.projects_prefix + project_id + PROJECT_RECORD_SUFFIX
+
+    def project_id_of(self, key: str) -> str | None:
+        """The project whose record `key` is, or None for any other key."""
+        if not key.startswith(self.projects_prefix) or not key.endswith(PROJECT_RECORD_SUFFIX):
+            return None
+        candidate = key[len(self.projects_prefix) : -len(PROJECT_RECORD_SUFFIX)]
+        return candidate if is_project_id(candidate) else None
 
     def index_note_session_id(self, key: str) -> str | None:
         """The session a change note names, or None for a key that is not one of this owner's notes."""

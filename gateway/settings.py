@@ -159,6 +159,17 @@ class Settings:
         0,
         "the janitor deletes (recoverably) sessions with no files that were idle this long; 0: never",
     )
+    project_cleanup_after_days: int = _setting(
+        _non_negative_int,
+        30,
+        "a project idle this many days (its record and its sessions unchanged) is deleted with its sessions, "
+        "recoverably, by the janitor; a project may set its own; 0: never by default",
+    )
+    project_warning_days: int = _setting(
+        _non_negative_int,
+        7,
+        "days of warnings (in the API and from the janitor) before a project is cleaned up; a project may set its own",
+    )
     multipart_threshold_bytes: int = _setting(
         _positive_int, 8 * MiB, "uploads larger than this go to S3 as multipart uploads (at least 5 MiB)"
     )

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
 
 from starlette.applications import Starlette
 from starlette.convertors import Convertor, register_url_convertor
@@ -117,8 +118,10 @@ def create_app(
     observer: KeyObserver | None = None,
     check_bucket: bool = True,
     hook: ChangeHook | None = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> Starlette:
-    """Build the ASGI app. `credentials`, `observer` and `hook` (the change hook) exist for embedding and tests."""
+    """Build the ASGI app. `credentials`, `observer`, `hook` (the change hook) and `clock` (the services' idea of
+    now; tokens are checked against the real time) exist for embedding and tests."""
     settings.require_serving()
     jwks = None
     if settings.jwt_jwks_url:
@@ -151,6 +154,7 @@ def create_app(
                 cursors=cursors,
                 owner_key=owner_key,
                 quota_policy=quota_policy,
+                clock=clock,
             )
             assert core.shares is not None
             app.state.services = Services(
@@ -172,6 +176,7 @@ def create_app(
                 index=core.index,
                 activity=core.activity,
                 quotas=core.quotas,
+                projects=core.projects,
                 cursors=cursors,
                 capabilities=capabilities,
                 owner_key=owner_key,

@@ -21,6 +21,7 @@ from gateway.index.activity import ActivityTracker
 from gateway.index.catalog import SessionIndex
 from gateway.keys import Owner, SessionKeys, decode_path_bytes
 from gateway.policy.tiers import Policy
+from gateway.projects.service import Projects
 from gateway.quotas.gate import Quotas
 from gateway.recovery.restoring import Restorer
 from gateway.recovery.snapshots import SessionSnapshots
@@ -61,6 +62,7 @@ class Services:
     index: SessionIndex
     activity: ActivityTracker
     quotas: Quotas
+    projects: Projects
     cursors: CursorSealer
     # What the backend honours, probed once at start-up (gateway/storage/capabilities.py).
     capabilities: Capabilities

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.api import exports, files, grants, imports, moving, recovery, sessions, shares, usage
+from gateway.api import exports, files, grants, imports, moving, projects, recovery, sessions, shares, usage
 from gateway.api.models import (
     FILE_PATH_PATTERN,
     FOLDER_PATH_PATTERN,
@@ -49,6 +49,15 @@ from gateway.api.models import (
     SharePage,
     TierChange,
     TransferInput,
+)
+from gateway.api.project_models import (
+    PROJECT_ID_PATTERN,
+    PROJECT_RULES,
+    ExtendInput,
+    Project,
+    ProjectCreate,
+    ProjectPage,
+    ProjectUpdate,
 )
 from gateway.api.recovery_models import (
     RESTORE_RULES,
@@ -247,6 +256,11 @@ _ZIP_REPLY_HEADERS = {
     "Content-Security-Policy": True,
     "Cache-Control": True,
 }
+
+PID = Param("pid", "path", "Project id", _string(PROJECT_ID_PATTERN), required=True)
+PROJECTS = "/v1/projects"
+PROJECT = "/v1/projects/{pid}"
+_OWNER_ONLY = "Another user's project answers 404 like one that does not exist; a token bound to one session gets 403."
 
 SESSIONS = "/v1/sessions"
 SESSION = "/v1/sessions/{sid}"
@@ -740,5 +754,118 @@ OPERATIONS: tuple[Operation, ...] = (
         body=SnapshotRestoreInput,
         body_required=False,
         description=RESTORE_RULES,
+    ),
+    Operation(
+        "POST",
+        PROJECTS,
+        "create_project",
+        projects.create_project,
+        "Create a project: its id is `{prefix}-{8 hex digits}`",
+        (Reply(201, "Created", Project, headers={"Location": True}),),
+        (400, 401, 403, 409, 413, 415, *STORE),
+        body=ProjectCreate,
+        body_required=False,
+        description=PROJECT_RULES + " A bad prefix or lifetime is a 400 naming the field.",
+    ),
+    Operation(
+        "GET",
+        PROJECTS,
+        "list_projects",
+        projects.list_projects,
+        "Your projects, in id order, with their cleanup times and warnings",
+        (Reply(200, "A page", ProjectPage),),
+        (400, 401, 403, *STORE),
+        params=(LIMIT, CURSOR),
+    ),
+    Operation(
+        "GET",
+        PROJECT,
+        "get_project",
+        projects.get_project,
+        "Get a project",
+        (Reply(200, "The project", Project),),
+        (401, 403, 404, *STORE),
+        params=(PID,),
+        description=_OWNER_ONLY,
+    ),
+    Operation(
+        "PATCH",
+        PROJECT,
+        "update_project",
+        projects.update_project,
+        "Rename a project, change its lifetime, or merge-patch its metadata (counts as activity)",
+        (Reply(200, "Updated", Project),),
+        (400, 401, 403, 404, 409, 413, 415, *STORE),
+        params=(PID,),
+        body=ProjectUpdate,
+        body_required=False,
+        description=PROJECT_RULES,
+    ),
+    Operation(
+        "DELETE",
+        PROJECT,
+        "delete_project",
+        projects.delete_project,
+        "Delete a project and its sessions (each recoverably, with an automatic snapshot first)",
+        (Reply(204, "Deleted"),),
+        (401, 403, 404, 409, *STORE),
+        params=(PID,),
+        description="Answers once every session is deleted. A deletion cut short leaves the project gone for "
+        "every other route; repeating DELETE (or the janitor) finishes it.",
+    ),
+    Operation(
+        "POST",
+        PROJECT + "/pin",
+        "pin_project",
+        projects.pin_project,
+        "Pin a project: never cleaned up, no warnings, until unpinned",
+        (Reply(200, "The project", Project),),
+        (401, 403, 404, 409, *STORE),
+        params=(PID,),
+    ),
+    Operation(
+        "POST",
+        PROJECT + "/unpin",
+        "unpin_project",
+        projects.unpin_project,
+        "Unpin a project: its inactivity counts again, from now",
+        (Reply(200, "The project", Project),),
+        (401, 403, 404, 409, *STORE),
+        params=(PID,),
+    ),
+    Operation(
+        "POST",
+        PROJECT + "/extend",
+        "extend_project",
+        projects.extend_project,
+        "Keep a project `days` longer than its cleanup time (or now, if that has passed)",
+        (Reply(200, "The project", Project),),
+        (400, 401, 403, 404, 409, 413, 415, *STORE),
+        params=(PID,),
+        body=ExtendInput,
+        description="Warnings already given count for the new time. More than 3650 days from now is a 400 naming "
+        "`days`.",
+    ),
+    Operation(
+        "POST",
+        PROJECT + "/sessions",
+        "create_project_session",
+        projects.create_project_session,
+        "Create a session in a project (the body of `POST /v1/sessions`)",
+        (Reply(201, "Created", Session, headers={"Location": True}),),
+        (400, 401, 403, 404, 413, 415, *STORE),
+        params=(PID,),
+        body=SessionCreate,
+        body_required=False,
+    ),
+    Operation(
+        "GET",
+        PROJECT + "/sessions",
+        "list_project_sessions",
+        projects.list_project_sessions,
+        "A project's sessions, with the filters, sorts and cursors of `GET /v1/sessions`",
+        (Reply(200, "A page", SessionPage),),
+        (400, 401, 403, 404, *STORE),
+        params=(PID, LIMIT, CURSOR, *(p for p in SESSION_FILTERS if p.name != "project")),
     ),
 )

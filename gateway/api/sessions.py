@@ -111,10 +111,7 @@ async def delete_session(request: Request) -> Response:
     sid = reachable_session_id(request, principal)
     purge = query_flag(request, "purge")
     found, owner = services(request), owner_of(request, principal)
-    keys = owner.session(sid)
-    # What the session opened to others closes with it, first: a purge would leave their index entries behind.
-    await found.grants.revoke_all(owner, keys)
-    await found.shares.revoke_all(owner, keys)
+    # What the session opened to others closes with it, first (`Sessions.openings`).
     async with found.quotas.removing_session(owner, sid):  # its room goes back to its user and tenant at once
         await found.sessions.delete(owner, sid, purge=purge)
     return Response(status_code=204)

@@ -15,6 +15,7 @@ listing of the files) just before acting, so a session that came back to life me
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -126,10 +127,17 @@ class SessionUpkeep:
         truth = await self._sessions.summary(keys)
         if truth is None or self._judge(space, truth) is None:
             return
-        if truth.file_count == 0 and action.kind == REMOVE_ORPHAN:
-            page = await self._store.list_page(keys.files_prefix, delimiter=None, limit=1, continuation=None)
-            if page.objects:
-                return  # a file arrived after the last count
+        if action.kind == REMOVE_ORPHAN:
+            # A file that arrived after the last count, or a grant or link the session opened to others: not
+            # abandoned (and closing a grant needs its owner's claims, which the janitor does not know).
+            pages = await asyncio.gather(
+                *(
+                    self._store.list_page(prefix, delimiter=None, limit=1, continuation=None)
+                    for prefix in (keys.files_prefix, keys.grants_prefix, keys.shares_prefix)
+                )
+            )
+            if any(page.objects for page in pages):
+                return
         try:
             if action.kind == REMOVE_ORPHAN:
                 await self._sessions.delete_at(keys, SYSTEM_JANITOR, purge=False)

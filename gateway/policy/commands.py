@@ -183,6 +183,7 @@ def run_janitor(args: argparse.Namespace) -> int:
         print("session-gateway: GATEWAY_BUCKET: required", file=sys.stderr)
         return 1
 
+    from gateway.auth.server_key import find_owner_key
     from gateway.quotas.limits import load_quotas
     from gateway.quotas.recount import recount_all
     from gateway.services.assembly import assemble
@@ -195,7 +196,9 @@ def run_janitor(args: argparse.Namespace) -> int:
 
     async def run() -> int:
         async with Store(settings) as store:
-            core = assemble(store, settings, policy, quota_policy=quota_policy)
+            # Cleaning up a project acts for its owner; a bucket without the key has no owners yet.
+            owner_key = await find_owner_key(store, settings)
+            core = assemble(store, settings, policy, quota_policy=quota_policy, owner_key=owner_key)
             report = await core.janitor.run(dry_run=args.dry_run)
             # After the janitor's own expiries, so that the figures include them. Without limits, no ledger is kept.
             recounts = []

@@ -16,7 +16,9 @@ version, so the run is idempotent, and several replicas running it at once can o
 - exports (status records and zips, beside a session's files) older than `GATEWAY_EXPORT_TTL_SECONDS`: every
   version removed, whatever their tier's rules say (those are only a safety net for exports);
 - multipart uploads left open longer than the bucket's `abort_incomplete_multipart_days`: aborted (S3's
-  AbortIncompleteMultipartUpload, for backends whose lifecycle engine does not run).
+  AbortIncompleteMultipartUpload, for backends whose lifecycle engine does not run);
+- projects: the records its walk passes are handed to `gateway.projects.cleanup`, which warns about those whose
+  cleanup comes near and cleans up those that are due (a whole-bucket run only).
 """
 
 from __future__ import annotations
@@ -32,7 +34,15 @@ from typing import TYPE_CHECKING, Any
 from gateway import changes
 from gateway.changes import SYSTEM_JANITOR, Change, ChangeHook
 from gateway.errors import GatewayError, ObjectMissing, PreconditionFailed
-from gateway.keys import SESSION_RECORD_NAME, SessionKeys, is_export_key, session_prefix_of, snapshot_record_of
+from gateway.keys import (
+    SESSION_RECORD_NAME,
+    OwnerSpace,
+    SessionKeys,
+    is_export_key,
+    project_record_of,
+    session_prefix_of,
+    snapshot_record_of,
+)
 from gateway.policy import lifecycle
 from gateway.policy.tiers import Policy, tier_of
 from gateway.policy.visibility import DELETE, EXPIRE, Verdict, judge_history
@@ -44,6 +54,7 @@ from gateway.storage.writes import DeleteMarker, VersionWriter
 
 if TYPE_CHECKING:
     from gateway.index.upkeep import SessionAction, SessionUpkeep
+    from gateway.projects.cleanup import ProjectAction, ProjectCleanup
     from gateway.recovery.snapshots import SessionSnapshots
 
 ABORT = "abort"
@@ -77,9 +88,12 @@ class Report:
     pruned_tiers: frozenset[str] = frozenset()
     # The care of sessions (`gateway.index.upkeep`): index repairs, idle sessions archived, orphans removed.
     sessions: list[SessionAction] = field(default_factory=list)
+    # Projects warned about or cleaned up (`gateway.projects.cleanup`), and the records the walk passed.
+    projects: list[ProjectAction] = field(default_factory=list)
+    project_records: list[tuple[OwnerSpace, str]] = field(default_factory=list, repr=False)
 
     def described(self) -> list[str]:
-        return [action.describe() for action in self.actions] + [action.describe() for action in self.sessions]
+        return [a.describe() for a in self.actions] + [a.describe() for a in self.sessions + self.projects]
 
     def summary(self) -> str:
         counts = Counter(action.reason for action in self.actions)
@@ -90,6 +104,8 @@ class Report:
         ]
         if self.withdrawn:
             lines.append(f"  {self.withdrawn:6d}  expiries withdrawn: the file was written again meanwhile")
+        for kind, n in Counter(action.kind for action in self.projects).items():
+            lines.append(f"  {n:6d}  project(s): {kind}")
         lines += [f"  unreadable session record (repair or delete it): {key}" for key in self.unreadable_records]
         if self.pruned_tiers:
             tiers = ", ".join(sorted(self.pruned_tiers))
@@ -121,8 +137,10 @@ class Janitor:
         self._writer = writer
         self._hook = hook
         self._clock = clock or (lambda: datetime.now(UTC))
-        # Set by the assembly, which has the sessions and their index.
+        # Set by the assembly, which has the sessions and their index: the care of sessions, and the pass over
+        # projects at the end of a whole-bucket run.
         self.upkeep: SessionUpkeep | None = None
+        self.projects: ProjectCleanup | None = None
 
     async def run(self, *, dry_run: bool, prefix: str | None = None, only_ephemeral: bool = False) -> Report:
         root = self._settings.key_root
@@ -143,6 +161,8 @@ class Janitor:
             report.actions += await self._abandoned_uploads(walk)
         if not dry_run:
             await self._carry_out(walk, report)
+        if self.projects is not None and prefix is None and not only_ephemeral:
+            report.projects = await self.projects.sweep(report.project_records, dry_run=dry_run)
         if self.upkeep is not None and prefix is None and not only_ephemeral:
             report.sessions = (await self.upkeep.run(dry_run=dry_run)).actions
         return report
@@ -183,6 +203,11 @@ class Janitor:
     ) -> list[Action]:
         """Actions for one key's history (newest first)."""
         key = group[0].key
+        project = project_record_of(self._settings.key_root, key)
+        if project is not None:
+            if not group[0].is_delete_marker:
+                report.project_records.append(project)
+            return []
         saved = snapshot_record_of(self._settings.key_root, key)
         if saved is not None:
             return [] if only_ephemeral else await self._expired_snapshot(group, *saved)

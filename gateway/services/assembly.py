@@ -17,6 +17,8 @@ from gateway.index.catalog import SessionIndex
 from gateway.index.upkeep import SessionUpkeep
 from gateway.policy.janitor import Janitor
 from gateway.policy.tiers import Policy
+from gateway.projects.cleanup import ProjectCleanup
+from gateway.projects.service import Projects
 from gateway.quotas.gate import Quotas
 from gateway.quotas.ledger import Ledger
 from gateway.quotas.limits import QuotaPolicy, load_quotas
@@ -56,6 +58,7 @@ class Core:
     index: SessionIndex
     activity: ActivityTracker
     quotas: Quotas
+    projects: Projects
 
 
 def export_tier(settings: Settings, policy: Policy) -> str:
@@ -122,8 +125,14 @@ def assemble(
     hook.subscribe(activity.listener)
     quotas = Quotas(quota_policy or load_quotas(settings), Ledger(store, writer, now), root=settings.key_root)
     files.quotas = moving.quotas = quotas
+    # What a session opened to others closes before it goes: a purge would leave their index entries behind.
+    sessions.openings = [grants.revoke_all, *([shares.revoke_all] if shares is not None else [])]
     # Automatic snapshots before what removes or replaces files.
     sessions.snapshots = files.snapshots = moving.snapshots = snapshots
+    projects = Projects(
+        store, settings, writer=writer, hook=hook, sessions=sessions, index=index, cursors=cursors, clock=now
+    )
+    janitor.projects = ProjectCleanup(projects, root=settings.key_root, owner_key=owner_key, hook=hook, clock=now)
     restorer = Restorer(
         store,
         settings,
@@ -153,4 +162,5 @@ def assemble(
         index=index,
         activity=activity,
         quotas=quotas,
+        projects=projects,
     )

@@ -12,7 +12,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import Enum
@@ -134,6 +134,8 @@ class Sessions:
         # Set by the assembly: an automatic snapshot before a session is deleted; the index of each owner's sessions.
         self.snapshots: SessionSnapshots | None = None
         self.index: SessionIndex | None = None
+        # Set by the assembly: what closes what a session opened to others (grants, share links), before it goes.
+        self.openings: list[Callable[[Owner, SessionKeys], Awaitable[None]]] = []
 
     async def _announce(
         self, action: str, owner: Owner | Actor, keys: SessionKeys, version_id: str | None = None
@@ -386,16 +388,24 @@ class Sessions:
             await self._announce(action, by, keys)
         return record
 
-    async def delete(self, owner: Owner, session_id: str, *, purge: bool) -> None:
-        await self.delete_at(owner.session(session_id), Actor.user_of(owner.tenant, owner.user), purge=purge)
+    async def delete(self, owner: Owner, session_id: str, *, purge: bool, actor: Actor | None = None) -> None:
+        """Delete a session (recoverably, an automatic snapshot first; or every version with `purge`), closing
+        what it opened to others first. `actor`: who does it, when not the owner (the janitor)."""
+        await self.delete_at(
+            owner.session(session_id), actor or Actor.user_of(owner.tenant, owner.user), purge=purge, owner=owner
+        )
 
-    async def delete_at(self, keys: SessionKeys, actor: Actor, *, purge: bool) -> None:
-        """Delete the session at `keys` (recoverably unless `purge`); the janitor removes orphans so."""
+    async def delete_at(self, keys: SessionKeys, actor: Actor, *, purge: bool, owner: Owner | None = None) -> None:
+        """Delete the session at `keys`. Without its `owner` (the janitor removing an orphan knows only keys), the
+        caller has made sure it opened nothing to others: closing grants needs the owner's claims."""
         # Existence only, not the record's content: a damaged record must not make its session undeletable.
         try:
             await self._store.head(keys.record)
         except ObjectMissing as exc:
             raise NotFound("no such session") from exc
+        if owner is not None:
+            for close in self.openings:
+                await close(owner, keys)
         if purge:
             await self._store.purge(keys.prefix)
             await self._announce(changes.SESSION_PURGED, actor, keys)

@@ -143,6 +143,8 @@ def _in_the_past(value: Any) -> bool:
 
 TRANSFER_OPERATIONS = frozenset({"/v1/sessions/{sid}/copy", "/v1/sessions/{sid}/move"})
 FORK_OPERATION = "/v1/sessions/{sid}/fork"
+PROJECT_OPERATIONS = frozenset({"/v1/projects", "/v1/projects/{pid}"})
+EXTEND_OPERATION = "/v1/projects/{pid}/extend"
 
 
 def _nested(body: dict[str, Any], sid: object) -> bool:
@@ -209,6 +211,12 @@ def breaks_a_rule_in_words(case: Any, problem: dict[str, Any]) -> bool:
     if case.operation.path == IMPORT_OPERATION:
         # The body's schema says "bytes": which bytes make a zip archive is stated in words.
         return kind == "/problems/invalid-archive"
+    if case.operation.path in PROJECT_OPERATIONS and kind == "/problems/invalid-body":
+        # Warnings come before the cleanup: fewer warning days than cleanup days (the project's own when not sent).
+        return _fields(problem) == {"warning_days"} and "warning_days" in body
+    if case.operation.path == EXTEND_OPERATION and kind == "/problems/invalid-body":
+        # At most 3650 days from now: how far that is depends on the project's cleanup time.
+        return _fields(problem) == {"days"}
     if case.operation.path != FILE_OPERATION:
         return False
     if case.method in ("GET", "HEAD") and (kind == "/problems/invalid-parameter" or case.method == "HEAD"):

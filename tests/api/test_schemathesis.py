@@ -46,6 +46,7 @@ def _configuration(gateway: Gateway, api: httpx.Client, token: str) -> str:
         return str(response.json()["id"])
 
     sid, doomed, ending = new_session("fuzzed"), new_session("to delete"), new_session("to end")
+    project, doomed_project = (str(api.post("/v1/projects", json={"name": n}).json()["id"]) for n in ("p", "gone"))
     for path in SEEDED:
         if not path.endswith("/"):
             response = api.put(f"/v1/sessions/{sid}/files/{quote(path)}", content=b"seeded")
@@ -75,6 +76,7 @@ values = {_toml(SEEDED)}
 
 [parameters]
 "path.sid" = {_toml(sid)}
+"path.pid" = {_toml(project)}
 "path.path" = {{ dictionary = "files", probability = 0.5 }}
 "query.path" = {{ dictionary = "files", probability = 0.5 }}
 "query.prefix" = {{ dictionary = "files", probability = 0.3 }}
@@ -82,6 +84,10 @@ values = {_toml(SEEDED)}
 [[operations]]
 include-name = "DELETE /v1/sessions/{{sid}}"
 parameters = {{ "path.sid" = {_toml(doomed)} }}
+
+[[operations]]
+include-name = "DELETE /v1/projects/{{pid}}"
+parameters = {{ "path.pid" = {_toml(doomed_project)} }}
 
 [[operations]]
 include-name = "POST /v1/sessions/{{sid}}/end"
