@@ -116,7 +116,8 @@ def test_session_changes_and_folder_deletes_are_announced(hooked: Hooked, user: 
     # Paths are stored NFC-normalised: the NFD name comes back composed.
     assert sorted(c.path or "" for c in deleted) == sorted(unicodedata.normalize("NFC", f"dir/{n}") for n in NAMES)
     assert all(c.version_id for c in deleted)
-    assert actions[-3:] == ["session.updated", "session.ended", "session.deleted"]
+    # A session's delete always takes its snapshot, even of an empty session: it is what brings the record back.
+    assert actions[-4:] == ["session.updated", "session.ended", "snapshot.created", "session.deleted"]
 
 
 def test_janitor_actions_are_announced(hooked: Hooked, user: str) -> None:

@@ -33,3 +33,6 @@ class Usage(ResponseBody):
     user: ScopeUsage
     session_id: str | None = Field(default=None, pattern=SESSION_ID_PATTERN)
     session: ScopeUsage | None = None
+
+
+RESPONSE_MODELS: tuple[type[ResponseBody], ...] = (Usage,)

@@ -136,7 +136,8 @@ def test_a_tree_of_100_sessions_is_imported_once(
             sessions = api.get("/v1/sessions", params={"limit": "1000"}).json()["items"]
             assert sorted(s["name"] for s in sessions) == [f"session-{s:02}" for s in range(SESSIONS_PER_USER)]
             for session in sessions:
-                assert session["metadata"] == {"imported_from": f"user-{u}/{session['name']}"}
+                detail = api.get(f"/v1/sessions/{session['id']}").json()  # listings carry no metadata
+                assert detail["metadata"] == {"imported_from": f"user-{u}/{session['name']}"}
                 number = int(session["name"].removeprefix("session-"))
                 listing = api.get(f"/v1/sessions/{session['id']}/files", params={"limit": "1000"}).json()
                 assert sorted(item["path"] for item in listing["items"]) == sorted(
@@ -189,7 +190,7 @@ def test_tenants_and_literal_layout_segments(backend: Backend, tmp_path: Path, r
     with ServerThread(create_app(settings, credentials=backend.credentials)) as url:
         served = Gateway(backend=backend, settings=settings, url=url)
         with served.client("alice", tenant="acme") as api:
-            sessions = api.get("/v1/sessions").json()["items"]
+            sessions = [api.get(f"/v1/sessions/{s['id']}").json() for s in api.get("/v1/sessions").json()["items"]]
             assert [(s["name"], s["metadata"]) for s in sessions] == [
                 ("chat-1", {"imported_from": "alice/sessions/chat-1"})
             ]

@@ -79,7 +79,8 @@ def test_sessions_in_the_old_layout_come_back_whole(backend: Backend) -> None:
         before = {name: api.get(f"/v1/sessions/{sid}/history", params={"path": name}).json()["items"] for name in NAMES}
         new_prefix = f"{KEY_ROOT}/o/"
         old_prefix = f"{KEY_ROOT}/t/{encode_identity(tenant)}/u/{encode_identity(user)}/s/"
-        owner_new = s3.list_objects_v2(Bucket=bucket, Prefix=new_prefix)["Contents"][0]["Key"].split("/s/")[0]
+        listed = [item["Key"] for item in s3.list_objects_v2(Bucket=bucket, Prefix=new_prefix)["Contents"]]
+        owner_new = next(key for key in listed if "/s/" in key).split("/s/")[0]
         moved = _move_to_the_old_layout(s3, bucket, owner_new + "/s/", old_prefix)
         assert api.get(f"/v1/sessions/{sid}").status_code == 404
 
