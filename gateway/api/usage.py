@@ -24,9 +24,11 @@ async def get_usage(request: Request) -> Response:
             raise NotFound("no such session")
         await found.sessions.read(owner.session(session_id))  # the caller's own, and it exists: else 404
     found_usage = await found.quotas.usage(owner, session_id)
-    figures = {scope: ScopeUsage.of(scope, used, limits) for scope, used, limits in found_usage}
+    figures = {
+        scope: None if used is None else ScopeUsage.of(scope, used, limits) for scope, used, limits in found_usage
+    }
+    user = figures["user"]
+    assert user is not None  # only the tenant's figures go uncounted
     if session_id is None:
-        return json_response(Usage(tenant=figures["tenant"], user=figures["user"]))
-    return json_response(
-        Usage(tenant=figures["tenant"], user=figures["user"], session_id=session_id, session=figures["session"])
-    )
+        return json_response(Usage(tenant=figures["tenant"], user=user))
+    return json_response(Usage(tenant=figures["tenant"], user=user, session_id=session_id, session=figures["session"]))

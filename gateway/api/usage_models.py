@@ -29,7 +29,10 @@ class ScopeUsage(ResponseBody):
 class Usage(ResponseBody):
     """Only current files count (under `files/` of each session): old versions, snapshots and exports do not."""
 
-    tenant: ScopeUsage
+    tenant: ScopeUsage | None = Field(
+        description="null when the tenant has no limit: its figures are not kept, and counting them would list the "
+        "files of every user of the tenant"
+    )
     user: ScopeUsage
     session_id: str | None = Field(default=None, pattern=SESSION_ID_PATTERN)
     session: ScopeUsage | None = None

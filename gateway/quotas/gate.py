@@ -241,9 +241,10 @@ class Quotas:
             _background.add(task)
             task.add_done_callback(_finished)
 
-    async def usage(self, owner: Owner, session_id: str | None) -> list[tuple[str, Figures, Limits]]:
+    async def usage(self, owner: Owner, session_id: str | None) -> list[tuple[str, Figures | None, Limits]]:
         """The figures of the owner's tenant and user (and one session of theirs): from the ledgers when the
-        tenant has limits, else counted from the files."""
+        tenant has limits, else counted from the files, except the tenant's (None): counting it would list every
+        file of every user of the tenant, on any user's request."""
         limits = self.policy.for_tenant(owner.tenant)
         if session_id is not None:
             ledgers: tuple[UsageKeys, ...] = usage_scopes(self._root, owner.session(session_id).prefix)
@@ -255,7 +256,10 @@ class Quotas:
                 self._compact_later(keys, reading)  # scopes without a limit are read here, never by admission
             figures = [reading.used for reading in readings]
         else:
-            figures = list(await asyncio.gather(*(self.ledger.count(keys) for keys in ledgers)))
+            counted = await asyncio.gather(*(self.ledger.count(keys) for keys in ledgers[1:]))
+            return [(ledgers[0].scope, None, limits)] + [
+                (keys.scope, found, limits) for keys, found in zip(ledgers[1:], counted, strict=True)
+            ]
         return [(keys.scope, found, limits) for keys, found in zip(ledgers, figures, strict=True)]
 
     @asynccontextmanager

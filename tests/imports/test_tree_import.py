@@ -1,4 +1,4 @@
-"""`session-gateway import-tree` on both backends: a generated store of 100 sessions, run as the command is run
+"""`session-gateway import-tree` on both backends: a generated store of 50 sessions, run as the command is run
 (a process of its own, configured from the environment), then checked through the HTTP API."""
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from gateway.api.app import create_app
 from gateway.imports.disk import Layout, file_chunks
 from tests.conftest import KEY_ROOT, Backend, Gateway, ServerThread, gateway_settings
 
-USERS = 10
+USERS = 5
 SESSIONS_PER_USER = 10
+TOTAL = USERS * SESSIONS_PER_USER
 # Every session gets these (the session's number is appended to the bytes); names as the test sets require.
 FILES = {
     "notes/today.md": b"# today ",
@@ -116,22 +117,23 @@ def test_a_dry_run_on_a_fresh_bucket_writes_nothing(backend: Backend, store: Pat
     assert _refusals(result.stdout) == REFUSED
     files = len(FILES) * USERS * SESSIONS_PER_USER
     assert result.stdout.count("would create ") == USERS * SESSIONS_PER_USER
-    assert f"{USERS * SESSIONS_PER_USER} session(s): 100 would be created" in result.stdout
+    assert f"{TOTAL} session(s): {TOTAL} would be created" in result.stdout
     assert f"{files} file(s) would be imported, 0 unchanged, {len(REFUSED)} refused, 0 failed" in result.stdout
     assert _bucket_entries(backend, bucket) == []  # not even an owner key or a probe object
 
 
-def test_a_tree_of_100_sessions_is_imported_once(
+def test_a_tree_of_sessions_is_imported_once(
     backend: Backend, bucket: str, store: Path, request: pytest.FixtureRequest
 ) -> None:
     first = _run(backend, bucket, str(store), "--layout", "{user}/{session}/", "--quiet")
     assert first.returncode == 3, first.stderr + first.stdout
     assert _refusals(first.stdout) == REFUSED
     files = len(FILES) * USERS * SESSIONS_PER_USER
-    assert f"100 session(s): 100 created, 0 already imported; {files} file(s) imported, 0 unchanged" in first.stdout
+    summary = f"{TOTAL} session(s): {TOTAL} created, 0 already imported; {files} file(s) imported, 0 unchanged"
+    assert summary in first.stdout
 
     served: Gateway = request.getfixturevalue("served")
-    for u in (0, 7):
+    for u in (0, USERS - 1):
         with served.client(f"user-{u}") as api:
             sessions = api.get("/v1/sessions", params={"limit": "1000"}).json()["items"]
             assert sorted(s["name"] for s in sessions) == [f"session-{s:02}" for s in range(SESSIONS_PER_USER)]
@@ -147,13 +149,14 @@ def test_a_tree_of_100_sessions_is_imported_once(
                     got = api.get(f"/v1/sessions/{session['id']}/files/{quote(name)}")
                     assert got.status_code == 200 and got.content == data + str(number).encode()
                     assert got.headers["repr-digest"]
-    with served.client("user-9", tenant="acme") as other_tenant:
+    with served.client(f"user-{USERS - 1}", tenant="acme") as other_tenant:
         assert other_tenant.get("/v1/sessions").json()["items"] == []
 
     before = _bucket_entries(backend, bucket)
     again = _run(backend, bucket, str(store), "--layout", "{user}/{session}/")
     assert again.returncode == 3, again.stderr + again.stdout
-    assert f"100 session(s): 0 created, 100 already imported; 0 file(s) imported, {files} unchanged" in again.stdout
+    summary = f"{TOTAL} session(s): 0 created, {TOTAL} already imported; 0 file(s) imported, {files} unchanged"
+    assert summary in again.stdout
     assert _bucket_entries(backend, bucket) == before  # the second run wrote nothing
 
     changed = store / "user-3" / "session-04" / "100%.txt"
@@ -167,7 +170,7 @@ def test_a_tree_of_100_sessions_is_imported_once(
         ]
         assert _bucket_entries(backend, bucket) == before
         third = _run(backend, bucket, str(store), "--layout", "{user}/{session}/", "--quiet")
-        assert "0 created, 100 already imported; 1 file(s) imported" in third.stdout
+        assert f"0 created, {TOTAL} already imported; 1 file(s) imported" in third.stdout
         with served.client("user-3") as api:
             sessions = api.get("/v1/sessions", params={"limit": "1000"}).json()["items"]
             sid = next(s["id"] for s in sessions if s["name"] == "session-04")

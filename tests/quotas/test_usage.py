@@ -118,3 +118,17 @@ def test_usage_of_a_session_not_yours_is_not_found(quotas: Gateway) -> None:
         assert stranger.get("/v1/usage", params={"session": "../x"}).status_code == 404
         with quotas.client("bound-user", tenant="t-usage", session_id=sid) as bound:
             assert bound.get("/v1/usage", params={"session": new_session(api)}).status_code == 404
+
+
+def test_without_limits_the_tenant_is_not_counted(gateway: Gateway, user: str) -> None:
+    """No limit anywhere: no ledger is kept, the caller's figures come from their files, and the tenant's are null
+    (counting them would list every user's files on any user's request)."""
+    with gateway.client(user) as api:
+        sid = api.post("/v1/sessions", json={}).json()["id"]
+        for name, data in [("é🎉 100%.txt", b"12345"), ("b", b"xy")]:
+            assert api.put(f"/v1/sessions/{sid}/files/{name.replace('%', '%25')}", content=data).status_code == 201
+        body = api.get("/v1/usage", params={"session": sid}).json()
+        assert body["tenant"] is None
+        assert body["user"] == {"bytes": {"used": 7, "limit": None}, "files": {"used": 2, "limit": None}}
+        assert body["session"] == body["user"]
+        assert not any("_usage/" in key for _op, key in gateway.touched)  # no ledger is kept or read
