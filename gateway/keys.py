@@ -382,17 +382,11 @@ class Owner:
         return OwnerSpace(self.prefix)
 
     def session(self, session_id: str) -> SessionKeys:
-        if not is_session_id(session_id):
-            # A malformed id cannot name an existing session, and must not hint at why.
-            raise NotFound("no such session")
-        return SessionKeys(self.sessions_prefix + session_id + "/")
+        return self.space.session(session_id)
 
     def session_id_from_prefix(self, prefix: str) -> str | None:
         """The session id in a listing's common prefix, or None when it is not one of this owner's sessions."""
-        if not prefix.startswith(self.sessions_prefix) or not prefix.endswith("/"):
-            return None
-        candidate = prefix[len(self.sessions_prefix) : -1]
-        return candidate if is_session_id(candidate) else None
+        return self.space.session_id_from_prefix(prefix)
 
 
 @dataclass(frozen=True)
@@ -444,6 +438,7 @@ class OwnerSpace:
 
     def session(self, session_id: str) -> SessionKeys:
         if not is_session_id(session_id):
+            # A malformed id cannot name an existing session, and must not hint at why.
             raise NotFound("no such session")
         return SessionKeys(self.sessions_prefix + session_id + "/")
 

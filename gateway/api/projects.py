@@ -10,15 +10,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.api.context import caller, json_body, json_response, owner_of, services
-from gateway.api.models import Session, SessionCreate, SessionPage
+from gateway.api.models import SessionCreate, SessionPage
 from gateway.api.project_models import ExtendInput, Project, ProjectCreate, ProjectPage, ProjectUpdate
 from gateway.api.session_query import session_query
-from gateway.api.sessions import EMPTY
+from gateway.api.sessions import created_session
 from gateway.auth.tokens import READ, WRITE, Principal
 from gateway.errors import InvalidParameter
 from gateway.keys import Owner
 from gateway.projects.service import ProjectView
-from gateway.services.sessions import KEEP, SessionDetail
+from gateway.services.sessions import KEEP
 from gateway.wire import page_limit
 
 
@@ -114,8 +114,7 @@ async def create_project_session(request: Request) -> Response:
         tags=body.tags,
         external_ids=body.external_ids,
     )
-    detail = SessionDetail(record, EMPTY)
-    return json_response(Session.of(detail), status=201, headers={"Location": f"/v1/sessions/{record.id}"})
+    return created_session(record)
 
 
 async def list_project_sessions(request: Request) -> Response:

@@ -18,6 +18,7 @@ from gateway.api.models import Session, SessionCreate, SessionPage, SessionUpdat
 from gateway.api.session_query import session_query
 from gateway.auth.tokens import READ, WRITE
 from gateway.index.summaries import Activity, folded
+from gateway.services.session_records import SessionRecord
 from gateway.services.sessions import KEEP, SessionDetail, SessionListing
 from gateway.wire import page_limit
 
@@ -38,6 +39,11 @@ async def create_session(request: Request) -> Response:
         tags=body.tags,
         external_ids=body.external_ids,
     )
+    return created_session(record)
+
+
+def created_session(record: SessionRecord) -> Response:
+    """The answer to a new session: 201, with no files and no activity but its creation."""
     detail = SessionDetail(record, EMPTY)
     return json_response(Session.of(detail), status=201, headers={"Location": f"/v1/sessions/{record.id}"})
 
