@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from gateway.telemetry.request_ids import current_request_id
+
 log = logging.getLogger(__name__)
 
 # What changed. Files: a new version, a delete marker, a rollback (a new version copied from an old one), a new tier.
@@ -91,6 +93,8 @@ class Change:
     previous_version_id: str | None = None
     detail: Mapping[str, Any] = field(default_factory=dict)
     at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    # The request that made the change (None for the janitor and commands): audit records and logs name it.
+    request_id: str | None = field(default_factory=current_request_id)
 
 
 Listener = Callable[[Change], Awaitable[None] | None]

@@ -33,6 +33,7 @@ from gateway.settings import Settings
 from gateway.storage.capabilities import discover
 from gateway.storage.readiness import bucket_problem
 from gateway.storage.store import KeyObserver, Store
+from gateway.telemetry.request_ids import RequestIds
 
 log = logging.getLogger(__name__)
 
@@ -193,7 +194,12 @@ def create_app(
                 await refreshing
                 await core.index.settle()
 
-    return Starlette(routes=ROUTES, exception_handlers=HANDLERS, lifespan=lifespan, middleware=[Middleware(Guard)])
+    return Starlette(
+        routes=ROUTES,
+        exception_handlers=HANDLERS,
+        lifespan=lifespan,
+        middleware=[Middleware(RequestIds), Middleware(Guard)],
+    )
 
 
 def create_app_from_env() -> Starlette:

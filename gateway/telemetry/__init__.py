@@ -1,0 +1,1 @@
+"""What the gateway tells its operators: request ids, structured logs, metrics."""
