@@ -7,6 +7,7 @@ GATEWAY_TEST_BACKENDS (default "moto,rgw") narrows the list for quick local runs
 
 from __future__ import annotations
 
+import fcntl
 import http.client
 import logging
 import os
@@ -95,20 +96,53 @@ class RgwStartFailed(Exception):
 
 
 @contextmanager
+def _rgw_users_lock() -> Iterator[Path]:
+    """The folder where each test process using the local RGW leaves its mark, held under an exclusive lock: with
+    several workers (pytest-xdist), the first one starts the RGW and the last one to finish stops it."""
+    base = Path(os.environ.get("RGW_DIR", "/tmp/session-gateway-rgw").rstrip("/") + ".users")
+    base.mkdir(parents=True, exist_ok=True)
+    with open(base / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield base
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _alive(mark: Path) -> bool:
+    """Whether the test process that left `mark` still runs (a run that was killed leaves its mark behind)."""
+    try:
+        os.kill(int(mark.name.removeprefix("user-")), 0)
+    except (ValueError, ProcessLookupError):
+        mark.unlink(missing_ok=True)
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@contextmanager
 def local_rgw(*, keep: bool = False) -> Iterator[Backend]:
-    """The local Ceph RGW: the one already answering, or one started here and stopped afterwards (unless `keep`)."""
-    started = False
-    if subprocess.run(["bash", str(RGW_SCRIPT), "status"], capture_output=True).returncode != 0:
-        result = subprocess.run(["bash", str(RGW_SCRIPT), "start"], capture_output=True, text=True, timeout=300)
-        if result.returncode != 0:
-            raise RgwStartFailed(f"could not start Ceph RGW:\n{result.stdout}\n{result.stderr}")
-        started = True
+    """The local Ceph RGW: the one already answering, or one started here and stopped afterwards (unless `keep`) by
+    the last test process that used it."""
+    me = f"user-{os.getpid()}"
+    with _rgw_users_lock() as users:
+        if subprocess.run(["bash", str(RGW_SCRIPT), "status"], capture_output=True).returncode != 0:
+            result = subprocess.run(["bash", str(RGW_SCRIPT), "start"], capture_output=True, text=True, timeout=300)
+            if result.returncode != 0:
+                raise RgwStartFailed(f"could not start Ceph RGW:\n{result.stdout}\n{result.stderr}")
+            (users / "started-here").touch()
+        (users / me).touch()
     try:
         env = _rgw_env()
         yield Backend("rgw", env["RGW_ENDPOINT_URL"], (env["RGW_ACCESS_KEY"], env["RGW_SECRET_KEY"]))
     finally:
-        if started and not keep:
-            subprocess.run(["bash", str(RGW_SCRIPT), "stop"], capture_output=True, timeout=120)
+        with _rgw_users_lock() as users:
+            (users / me).unlink(missing_ok=True)
+            last = not any(_alive(mark) for mark in users.glob("user-*"))
+            if last and (users / "started-here").exists() and not keep:
+                subprocess.run(["bash", str(RGW_SCRIPT), "stop"], capture_output=True, timeout=120)
+                (users / "started-here").unlink()
 
 
 @pytest.fixture(scope="session")

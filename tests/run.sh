@@ -26,4 +26,7 @@ fi
 .venv/bin/ruff format --check -q gateway tests
 .venv/bin/mypy
 
-exec .venv/bin/python -m pytest "$@"
+# One worker process per core (GATEWAY_TEST_WORKERS overrides; 0 runs in this process): the gateway, moto and the
+# test client of one process share one interpreter lock. A test file stays on one worker, so the gateways a module
+# shares are started once; the first worker to need the RGW starts it and the last one stops it.
+exec .venv/bin/python -m pytest -n "${GATEWAY_TEST_WORKERS:-auto}" --dist loadfile "$@"
