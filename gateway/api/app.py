@@ -135,6 +135,11 @@ def create_app(
     verifier = TokenVerifier(settings, jwks)
     policy = load_configured_policy(settings)
     quota_policy = load_quotas(settings)
+    # `POST /mcp` (gateway/agents/). The MCP SDK takes about a second to import: only an app being built pays it,
+    # not every command that merely could serve.
+    from gateway.agents.endpoint import AgentEndpoint
+
+    agents = AgentEndpoint()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -185,7 +190,8 @@ def create_app(
             stop = asyncio.Event()
             refreshing = asyncio.create_task(core.activity.run(stop))
             try:
-                yield
+                async with agents.running():
+                    yield
             finally:
                 # Builds of this process record that they were stopped, while the store is still open; what changed
                 # in sessions since the last refresh is written before it closes.
@@ -195,7 +201,7 @@ def create_app(
                 await core.index.settle()
 
     return Starlette(
-        routes=ROUTES,
+        routes=[*ROUTES, agents.route],
         exception_handlers=HANDLERS,
         lifespan=lifespan,
         middleware=[Middleware(RequestIds), Middleware(Guard)],

@@ -118,34 +118,35 @@ def session_keys(request: Request, principal: Principal) -> SessionKeys:
     Isolation is in the key itself: nothing outside the caller's prefix can be named. File reads need no more;
     writes read the session record themselves (concurrently with their own first look at the key).
     """
-    session_id = reachable_session_id(request, principal)
-    return owner_of(request, principal).session(session_id)
-
-
-async def granted_keys(request: Request, principal: Principal, need: str) -> SessionKeys | None:
-    """The keys of another owner's session in the URL, limited to what a live grant to the caller opens for `need`
-    (`read` or `write`); None when there is none."""
-    session_id = reachable_session_id(request, principal)
-    found = await services(request).grants.resolve(owner_of(request, principal), session_id, need)
-    return found[0] if found is not None else None
+    return other_session_keys(request, principal, reachable_session_id(request, principal))
 
 
 async def reach(request: Request, principal: Principal, need: str, run: Callable[[SessionKeys], Awaitable[T]]) -> T:
-    """Run `run` on the session in the URL: the caller's own first (no S3 call to find out), else a granted one.
+    """`reach_session` on the session in the URL."""
+    return await reach_session(request, principal, reachable_session_id(request, principal), need, run)
+
+
+async def reach_session(
+    request: Request, principal: Principal, session_id: str, need: str, run: Callable[[SessionKeys], Awaitable[T]]
+) -> T:
+    """Run `run` on session `session_id`: the caller's own first (no S3 call to find out), else a granted one.
 
     Grants are looked up only when the caller's own attempt found nothing, so an owner's requests cost what they
     did before grants existed. A 404 on the first attempt left nothing behind: writes read the session record
     before they take the body, and a session that is not the caller's has no record under the caller's prefix.
-    The second attempt's keys are the owner's, narrowed to the grant's folder (`SessionKeys.scope`).
+    The second attempt's keys are the owner's, narrowed to the grant's folder (`SessionKeys.scope`). Every route
+    and agent tool that works on a session's files comes through here, so all of them reach the same things.
     """
     try:
-        return await run(session_keys(request, principal))
+        return await run(other_session_keys(request, principal, session_id))
     except NotFound as own:
-        keys = await granted_keys(request, principal, need)
-        if keys is None:
+        if not principal.may_reach(session_id):
+            raise own from None
+        granted = await services(request).grants.resolve(owner_of(request, principal), session_id, need)
+        if granted is None:
             raise own from None  # the same answer as before: a missing file of one's own, or no such session
         try:
-            return await run(keys)
+            return await run(granted[0])
         except NotFound:
             # Outside the grant, or missing inside it: either way the answer of a session that does not exist.
             raise own from None
@@ -154,19 +155,28 @@ async def reach(request: Request, principal: Principal, need: str, run: Callable
 async def in_session(
     request: Request, principal: Principal, need: str, run: Callable[[SessionKeys], Awaitable[T]]
 ) -> T:
-    """`reach` for operations that need the session to exist (listings, history, links): its record is read first."""
+    """`in_named_session` on the session in the URL."""
+    return await in_named_session(request, principal, reachable_session_id(request, principal), need, run)
+
+
+async def in_named_session(
+    request: Request, principal: Principal, session_id: str, need: str, run: Callable[[SessionKeys], Awaitable[T]]
+) -> T:
+    """`reach_session` for operations that need the session to exist (listings, history, links): its record is
+    read first."""
     sessions = services(request).sessions
 
     async def checked(keys: SessionKeys) -> T:
         await sessions.read(keys)
         return await run(keys)
 
-    return await reach(request, principal, need, checked)
+    return await reach_session(request, principal, session_id, need, checked)
 
 
 def other_session_keys(request: Request, principal: Principal, session_id: str) -> SessionKeys:
-    """The keys of another session of the caller, named in a body (`to_session`): like the URL's, 404 when the
-    token is bound to another session or the id is malformed, and always under the caller's own prefix."""
+    """The keys of a session of the caller named by its id (in the URL, a body's `to_session`, an agent tool's
+    arguments): 404 when the token is bound to another session or the id is malformed, and always under the
+    caller's own prefix."""
     if not principal.may_reach(session_id):
         raise NotFound("no such session")
     return owner_of(request, principal).session(session_id)
@@ -178,7 +188,13 @@ def actor_of(principal: Principal) -> Actor:
 
 async def open_session(request: Request, principal: Principal) -> OpenSession:
     """The session in the URL, if it exists and the caller may reach it; otherwise 404."""
-    session_id = reachable_session_id(request, principal)
+    return await open_named_session(request, principal, reachable_session_id(request, principal))
+
+
+async def open_named_session(request: Request, principal: Principal, session_id: str) -> OpenSession:
+    """Session `session_id` of the caller's own, if it exists and the token may reach it; otherwise 404."""
+    if not principal.may_reach(session_id):
+        raise NotFound("no such session")
     return await services(request).sessions.open(owner_of(request, principal), session_id)
 
 
@@ -220,10 +236,11 @@ async def json_body(request: Request, model: type[Body]) -> Body:
     try:
         return model.model_validate(parsed)
     except ValidationError as exc:
-        raise _refusal(model, exc) from None
+        raise body_refusal(model, exc) from None
 
 
-def _refusal(model: type[BaseModel], exc: ValidationError) -> InvalidBody:
+def body_refusal(model: type[BaseModel], exc: ValidationError) -> InvalidBody:
+    """A model's refusal of its input as a 400 naming every refused field (shown: the first few)."""
     allowed = ", ".join(info.alias or name for name, info in model.model_fields.items())
     errors = []
     for error in exc.errors(include_url=False, include_input=False, include_context=False):

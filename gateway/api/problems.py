@@ -28,11 +28,25 @@ def problem(
     extra: Mapping[str, Any] | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
+    body = problem_body(status, slug, title, detail, instance=instance, extra=extra)
+    return JSONResponse(body, status_code=status, headers=dict(headers or {}), media_type=PROBLEM_MEDIA_TYPE)
+
+
+def problem_body(
+    status: int,
+    slug: str,
+    title: str,
+    detail: str,
+    *,
+    instance: str | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The members of a problem document (also what an agent tool's error carries)."""
     body: dict[str, Any] = {"type": TYPE_BASE + slug, "title": title, "status": status, "detail": detail}
     if instance:
         body["instance"] = instance
     body.update(extra or {})
-    return JSONResponse(body, status_code=status, headers=dict(headers or {}), media_type=PROBLEM_MEDIA_TYPE)
+    return body
 
 
 async def gateway_error(request: Request, exc: Exception) -> Response:

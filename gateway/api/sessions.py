@@ -16,7 +16,8 @@ from gateway.api.context import (
 )
 from gateway.api.models import Session, SessionCreate, SessionPage, SessionUpdate
 from gateway.api.session_query import session_query
-from gateway.auth.tokens import READ, WRITE
+from gateway.auth.tokens import READ, WRITE, Principal
+from gateway.index.query import SessionQuery
 from gateway.index.summaries import Activity, folded
 from gateway.services.session_records import SessionRecord
 from gateway.services.sessions import KEEP, SessionDetail, SessionListing
@@ -52,15 +53,21 @@ async def list_sessions(request: Request) -> Response:
     principal = await caller(request, READ)
     limit = page_limit(request.query_params.get("limit"))
     query = session_query(request.query_params)
+    cursor = request.query_params.get("cursor") or None
+    return json_response(SessionPage.of(await search_sessions(request, principal, query, limit, cursor)))
+
+
+async def search_sessions(
+    request: Request, principal: Principal, query: SessionQuery, limit: int, cursor: str | None
+) -> SessionListing:
+    """A page of the caller's sessions the query takes (`GET /v1/sessions`, and the agents' search tool)."""
     sessions = services(request).sessions
     owner = owner_of(request, principal)
     if principal.session_id is not None:
         # A session-bound token sees at most its own session (when the filters take it).
         own = await sessions.summary(owner.session(principal.session_id))
-        listing = SessionListing([own] if own is not None and query.matches(own, folded(own.name or "")) else [], None)
-        return json_response(SessionPage.of(listing))
-    listing = await sessions.list(owner, query=query, limit=limit, cursor=request.query_params.get("cursor") or None)
-    return json_response(SessionPage.of(listing))
+        return SessionListing([own] if own is not None and query.matches(own, folded(own.name or "")) else [], None)
+    return await sessions.list(owner, query=query, limit=limit, cursor=cursor)
 
 
 async def get_session(request: Request) -> Response:

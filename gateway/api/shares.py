@@ -8,7 +8,7 @@ from starlette.responses import Response, StreamingResponse
 from gateway.api.context import caller, json_body, json_response, open_session, owner_of, services
 from gateway.api.exports import ZIP_HEADERS
 from gateway.api.models import Share, ShareInput, SharePage
-from gateway.auth.tokens import READ, WRITE
+from gateway.auth.tokens import READ, WRITE, Principal
 from gateway.errors import NotFound
 from gateway.services.downloads import content_disposition
 from gateway.services.exports import ExportInput
@@ -32,9 +32,17 @@ def _base_url(request: Request) -> str:
 
 async def create_share(request: Request) -> Response:
     principal = await caller(request, WRITE)
-    principal.require_unrestricted()  # a token bound to one session acts inside it; it does not hand it out
+    principal.require_unrestricted()  # before anything is read: a bound token is refused for any session
     opened = await open_session(request, principal)  # the owner's only: grantees do not re-share
     body = await json_body(request, ShareInput)
+    share = await make_share(request, principal, opened, body)
+    return json_response(share, status=201, headers={"Cache-Control": "no-store"})
+
+
+async def make_share(request: Request, principal: Principal, opened: OpenSession, body: ShareInput) -> Share:
+    """A new link to a file or folder of `opened`, which the caller opened as its owner (grantees do not re-share)
+    with a token not bound to one session (such a token acts inside its session; it does not hand it out)."""
+    principal.require_unrestricted()
     share = await services(request).shares.create(
         owner_of(request, principal),
         opened.keys,
@@ -44,7 +52,7 @@ async def create_share(request: Request) -> Response:
         expires_in=body.expires_in,
         max_downloads=body.max_downloads,
     )
-    return json_response(Share.of(share, _base_url(request)), status=201, headers={"Cache-Control": "no-store"})
+    return Share.of(share, _base_url(request))
 
 
 async def list_shares(request: Request) -> Response:
