@@ -10,9 +10,10 @@ On SIGTERM (what Kubernetes, systemd and `docker stop` send) a replica
    a single PUT was never sent), and the store stays open until they have, so nothing partial becomes visible;
 4. closes the store and exits.
 
-A second SIGTERM ends the drain at once; SIGINT (Ctrl-C) skips it. The drain works by standing in front of the
-server's own SIGTERM handler (uvicorn's, in each worker process) while the app runs, and handing the signal on once
-the drain is over; an app embedded without one (tests, another server) is left alone.
+More SIGTERMs during the drain change nothing (a process group, or a supervisor and its workers, may each be
+signalled); SIGINT (Ctrl-C) ends or skips the drain. The drain works by standing in front of the
+server's own signal handlers (uvicorn's, in each worker process) while the app runs, and handing each signal on,
+SIGTERM once the drain is over; an app embedded without them (tests, another server) is left alone.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import contextlib
 import logging
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 
@@ -33,6 +34,7 @@ from gateway.errors import ShuttingDown
 from gateway.telemetry.metrics import route_template
 
 log = logging.getLogger(__name__)
+Handler = Callable[[int, FrameType | None], object]
 # How long cut requests get to unwind (abort their uploads) before the store closes under them.
 UNWIND_SECONDS = 10.0
 
@@ -71,30 +73,45 @@ class Shutdown:
 
     @contextmanager
     def draining_on_sigterm(self) -> Iterator[None]:
-        """While the app runs: SIGTERM starts the drain, and reaches the server's handler once it is over."""
-        previous = signal.getsignal(signal.SIGTERM) if threading.current_thread() is threading.main_thread() else None
-        if not callable(previous):
+        """While the app runs: SIGTERM starts the drain and reaches the server's handler once it is over; SIGINT
+        reaches it at once. Either way the app knows from the first moment that it is shutting down."""
+        if threading.current_thread() is not threading.main_thread():
             yield
             return
-        server_handler = previous
         loop = asyncio.get_running_loop()
+        installed: dict[signal.Signals, tuple[Handler, Handler]] = {}
+        stop_at: list[float] = []  # when the drain ends, once SIGTERM started it
 
-        def handle(sig: int, frame: FrameType | None) -> None:
-            if self.draining or self.drain_seconds <= 0:
+        def stand_in(sig: int, server_handler: Handler) -> Handler:
+            def handle(signum: int, frame: FrameType | None) -> None:
                 self.begin()
-                server_handler(sig, frame)
-                return
-            self.begin()
-            log.info("SIGTERM: still serving for %.1f s, then stopping", self.drain_seconds)
-            # Signal handlers may not touch the loop directly; this is the one thread-safe way in.
-            loop.call_soon_threadsafe(loop.call_later, self.drain_seconds, server_handler, sig, None)
+                if sig == signal.SIGTERM and self.drain_seconds > 0:
+                    if not stop_at:
+                        stop_at.append(loop.time() + self.drain_seconds)
+                        log.info("SIGTERM: still serving for %.1f s, then stopping", self.drain_seconds)
+                        # Signal handlers may not touch the loop directly; this is the one thread-safe way in.
+                        loop.call_soon_threadsafe(loop.call_later, self.drain_seconds, server_handler, signum, None)
+                        return
+                    if loop.time() < stop_at[0]:
+                        # Already draining: systemd and `timeout` signal every process of the group, and then the
+                        # supervisor of `--workers N` signals each worker again. The drain ends when it was due.
+                        return
+                server_handler(signum, frame)
 
-        signal.signal(signal.SIGTERM, handle)
+            return handle
+
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            previous = signal.getsignal(sig)
+            if callable(previous):  # the server's own handler; an embedded app is left alone
+                handle = stand_in(sig, previous)
+                signal.signal(sig, handle)
+                installed[sig] = (handle, previous)
         try:
             yield
         finally:
-            if signal.getsignal(signal.SIGTERM) is handle:
-                signal.signal(signal.SIGTERM, server_handler)
+            for signum, (handle, server_handler) in installed.items():
+                if signal.getsignal(signum) is handle:
+                    signal.signal(signum, server_handler)
 
 
 class InFlight:

@@ -3,7 +3,7 @@
 The access line (logger `gateway.access`, at info) holds the method, the route template, the status, the duration,
 the body bytes received and sent, and (from the log handler) the request id. Never the raw path or query string:
 paths hold user names and file names, and query strings may hold secrets. A request that ended without an answer
-(the client left, or shutdown cut it) has status null, and `none` in the metrics.
+(the client left first) has status null, and `none` in the metrics.
 
 Bytes are counted as they pass, so a long upload shows in the byte counters while it lasts, not only at its end.
 """

@@ -13,6 +13,7 @@ one scrape per replica covers every process. A single process keeps its figures 
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 
@@ -40,7 +41,13 @@ _CONVERTOR = re.compile(r":[^{}]*\}")
 def route_template(scope: Scope) -> str:
     """The template of the route a request matched (set by Starlette's router), or `unmatched`: never its path."""
     path = getattr(scope.get("route"), "path", None)
-    return _CONVERTOR.sub("}", path) if isinstance(path, str) and path else UNMATCHED
+    return _template(path) if isinstance(path, str) and path else UNMATCHED
+
+
+@functools.lru_cache(maxsize=512)
+def _template(pattern: str) -> str:
+    # Patterns come from the route table, so the cache holds each route once.
+    return _CONVERTOR.sub("}", pattern)
 
 
 def method_label(method: str) -> str:
@@ -64,8 +71,7 @@ class Metrics:
         registry = self.registry = CollectorRegistry()
         self.requests = Counter(
             "gateway_http_requests",
-            "HTTP requests answered, by method, route template and status ('none': the client left, or the request "
-            "was cut at shutdown, before an answer)",
+            "HTTP requests answered, by method, route template and status ('none': the client left before an answer)",
             ["method", "route", "status"],
             registry=registry,
         )

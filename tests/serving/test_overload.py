@@ -15,8 +15,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.api.app import create_app
+from gateway.errors import SettingsError
 from gateway.serving.ratelimit import TokenBuckets
-from gateway.settings import MiB
+from gateway.settings import MiB, Settings
 from gateway.storage.s3errors import RETRY_AFTER_BUSY, RETRY_AFTER_UNREACHABLE
 from tests.conftest import Backend, Gateway, ServerThread, gateway_settings
 from tests.serving.proxy import Proxy
@@ -168,3 +169,19 @@ def test_buckets_refill_at_the_rate_and_forget_idle_tokens() -> None:
     for key in ("d", "e", "f"):
         buckets.wait_for(key)
     assert len(buckets) == 2
+
+
+def test_the_operations_settings_refuse_what_they_cannot_use() -> None:
+    refused = {
+        "GATEWAY_RATE_LIMIT_PER_SECOND": ["-1", "nan", "inf", "fast"],
+        "GATEWAY_RATE_LIMIT_BURST": ["0", "-3"],
+        "GATEWAY_SHUTDOWN_DRAIN_SECONDS": ["-0.5", "nan"],
+        "GATEWAY_SHUTDOWN_TIMEOUT_SECONDS": ["0", "1.5"],
+        "GATEWAY_LOG_FORMAT": ["xml", "JSON"],
+    }
+    for name, values in refused.items():
+        for value in values:
+            with pytest.raises(SettingsError, match=name):
+                Settings.from_env({name: value})
+    taken = Settings.from_env({"GATEWAY_RATE_LIMIT_PER_SECOND": "2.5", "GATEWAY_LOG_FORMAT": "auto"})
+    assert (taken.rate_limit_per_second, taken.rate_limit_burst, taken.log_format) == (2.5, 20, None)
