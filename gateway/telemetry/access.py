@@ -14,7 +14,6 @@ import logging
 import time
 from typing import Any
 
-from prometheus_client import Counter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.telemetry.logs import FIELDS
@@ -44,40 +43,37 @@ class _Exchange:
         self._unflushed_in = self._unflushed_out = 0
         self.uploading = self.downloading = False
 
-    def _count(self, counter: Counter, amount: int) -> None:
-        if amount:
-            counter.labels(route_template(self.scope)).inc(amount)
-
     def took_in(self, amount: int) -> None:
         self.received += amount
         self._unflushed_in += amount
-        if self._unflushed_in >= FLUSH_BYTES and route_template(self.scope) != UNMATCHED:
-            self._count(self.metrics.received, self._unflushed_in)
+        if self._unflushed_in >= FLUSH_BYTES and (route := route_template(self.scope)) != UNMATCHED:
+            self.metrics.moved(route, self._unflushed_in, received=True)
             self._unflushed_in = 0
 
     def gave_out(self, amount: int) -> None:
         self.sent += amount
         self._unflushed_out += amount
         if self._unflushed_out >= FLUSH_BYTES:
-            self._count(self.metrics.sent, self._unflushed_out)
+            self.metrics.moved(route_template(self.scope), self._unflushed_out, received=False)
             self._unflushed_out = 0
 
     def stream(self, direction: str, on: bool) -> None:
         attribute = "uploading" if direction == UPLOAD else "downloading"
         if getattr(self, attribute) != on:
             setattr(self, attribute, on)
-            self.metrics.streams.labels(direction).inc(1 if on else -1)
+            self.metrics.stream_series[direction].inc(1 if on else -1)
 
     def finish(self, seconds: float) -> None:
         self.stream(UPLOAD, False)
         self.stream(DOWNLOAD, False)
         route = route_template(self.scope)
-        self._count(self.metrics.received, self._unflushed_in)
-        self._count(self.metrics.sent, self._unflushed_out)
+        if self._unflushed_in:
+            self.metrics.moved(route, self._unflushed_in, received=True)
+        if self._unflushed_out:
+            self.metrics.moved(route, self._unflushed_out, received=False)
         method = method_label(str(self.scope.get("method", "")))
         status = "none" if self.status is None else str(self.status)
-        self.metrics.requests.labels(method, route, status).inc()
-        self.metrics.duration.labels(method, route).observe(seconds)
+        self.metrics.answered(method, route, status, seconds)
         fields: dict[str, Any] = {
             "method": method,
             "route": route,

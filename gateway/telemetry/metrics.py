@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import os
 import re
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -117,8 +118,27 @@ class Metrics:
             buckets=S3_BUCKETS,
             registry=registry,
         )
-        for direction in (UPLOAD, DOWNLOAD):
-            self.streams.labels(direction)  # both series exist from the start, at 0
+        # Labelled series, looked up once: `labels()` takes a lock and checks its arguments on every call.
+        self.stream_series = {direction: self.streams.labels(direction) for direction in (UPLOAD, DOWNLOAD)}
+        self._answered: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+        self._bytes: dict[tuple[str, bool], Any] = {}
+
+    def answered(self, method: str, route: str, status: str, seconds: float) -> None:
+        """One request done: counted by method, route and status, timed by method and route."""
+        key = (method, route, status)
+        series = self._answered.get(key)
+        if series is None:
+            series = self._answered[key] = (self.requests.labels(*key), self.duration.labels(method, route))
+        series[0].inc()
+        series[1].observe(seconds)
+
+    def moved(self, route: str, amount: int, *, received: bool) -> None:
+        """Body bytes received from or sent to clients."""
+        key = (route, received)
+        series = self._bytes.get(key)
+        if series is None:
+            series = self._bytes[key] = (self.received if received else self.sent).labels(route)
+        series.inc(amount)
 
     def s3_call(self, operation: str, seconds: float, error: Exception | None) -> None:
         """The store's `CallMeter`."""
