@@ -165,10 +165,8 @@ def _token(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from gateway.api.app import create_app
-    from gateway.api.protocol import HttpProtocol
+    from gateway.serving import server
 
     credentials = None
     if args.dev and args.workers > 1:
@@ -180,6 +178,7 @@ def _serve(args: argparse.Namespace) -> int:
         from gateway.devstore import DEV_CREDENTIALS
 
         settings = Settings.from_env()
+        server.configure_logging(server.log_format_for(settings, dev=True), args.log_level)
         env = devserver.start(args.host or settings.host, args.port or settings.port)
         settings, credentials = env.settings, DEV_CREDENTIALS
         print(devserver.banner(env), flush=True)
@@ -191,25 +190,14 @@ def _serve(args: argparse.Namespace) -> int:
             overrides["GATEWAY_PORT"] = str(args.port)
         settings = Settings.from_env(overrides=overrides)
         settings.require_serving()
+        server.configure_logging(server.log_format_for(settings, dev=False), args.log_level)
         problem = asyncio.run(_check_bucket(settings, create=args.create_bucket))
         if problem:
             print(f"session-gateway: refusing to start: {problem}", file=sys.stderr)
             return 2
-    if args.workers > 1:
-        # Each worker process builds its own app (and S3 client) from the same environment.
-        uvicorn.run(
-            "gateway.api.app:create_app_from_env",
-            factory=True,
-            workers=args.workers,
-            host=settings.host,
-            port=settings.port,
-            log_level=args.log_level,
-            lifespan="on",
-            http=HttpProtocol,
-        )
-        return 0
-    app = create_app(settings, credentials=credentials)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level, lifespan="on", http=HttpProtocol)
+    log_format = server.log_format_for(settings, dev=args.dev)
+    app = "gateway.api.app:create_app_from_env" if args.workers > 1 else create_app(settings, credentials=credentials)
+    server.run(app, settings, workers=args.workers, log_level=args.log_level, log_format=log_format)
     return 0
 
 

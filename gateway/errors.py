@@ -30,9 +30,11 @@ adapter ever sees a botocore type::
     │   └── QuotaExceeded             413 quota-exceeded        (`quota` names it, `limit`, `used`, `requested`)
     ├── UnsupportedMediaType          415 unsupported-media-type
     ├── RangeNotSatisfiable           416 range-not-satisfiable
+    ├── TooManyRequests               429 rate-limited          (with Retry-After; `retry_after` in seconds)
     ├── DamagedRecord                 500 damaged-record        (a stored session record cannot be read back)
+    ├── ShuttingDown                  503 shutting-down         (with Retry-After; cut at the end of a shutdown)
     └── StoreError                    502 store-error
-        └── StoreUnavailable          503 store-unavailable
+        └── StoreUnavailable          503 store-unavailable     (with Retry-After)
 
 Outside the tree: `NotModified` is not a failure but the 304 answer, carrying the validators to repeat, and
 `SettingsError` stops start-up with a message naming the environment variable.
@@ -276,12 +278,43 @@ class RangeNotSatisfiable(GatewayError):
     title = "Range not satisfiable"
 
 
+class TooManyRequests(GatewayError):
+    """A bearer token sent more requests than the rate limit lets one token send (per replica): nothing was done."""
+
+    status = 429
+    slug = "rate-limited"
+    title = "Too many requests"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(
+            f"this token sent more requests than the rate limit allows; retry in {retry_after} s",
+            extra={"retry_after": retry_after},
+            headers={"Retry-After": str(retry_after)},
+        )
+        self.retry_after = retry_after
+
+
 class DamagedRecord(GatewayError):
     """A stored session record cannot be read back (written by hand, or before the gateway refused hostile JSON)."""
 
     status = 500
     slug = "damaged-record"
     title = "Damaged session record"
+
+
+class ShuttingDown(GatewayError):
+    """The replica stopped before the request was done (the graceful shutdown's time ran out): it was undone as
+    after any failure, and another replica will take it."""
+
+    status = 503
+    slug = "shutting-down"
+    title = "Shutting down"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "this replica shut down before the request was done; nothing of it was kept, send it again",
+            headers={"Retry-After": "1", "Connection": "close"},
+        )
 
 
 class StoreError(GatewayError):
@@ -293,9 +326,16 @@ class StoreError(GatewayError):
 
 
 class StoreUnavailable(StoreError):
+    """The object store is out of reach, overloaded (`SlowDown`) or failing (5xx): nothing was changed, and the
+    same request may succeed later, so the answer says when to try again (`Retry-After`, in seconds)."""
+
     status = 503
     slug = "store-unavailable"
     title = "Storage backend unavailable"
+
+    def __init__(self, detail: str, *, retry_after: int = 1) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after)})
+        self.retry_after = retry_after
 
 
 class ObjectMissing(NotFound):

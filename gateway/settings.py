@@ -6,6 +6,7 @@ AWS chain (environment, profile, instance role), which botocore resolves itself.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -49,6 +50,24 @@ def _non_negative_int(raw: str) -> int:
     if value < 0:
         raise ValueError("must be zero or a positive integer")
     return value
+
+
+def _non_negative_float(raw: str) -> float:
+    value = float(raw.replace("_", ""))
+    if not math.isfinite(value) or value < 0:
+        raise ValueError("must be zero or a positive number")
+    return value
+
+
+_LOG_FORMATS = ("json", "text")
+
+
+def _log_format(raw: str) -> str | None:
+    if raw in ("", "auto"):
+        return None
+    if raw not in _LOG_FORMATS:
+        raise ValueError(f"must be one of {', '.join(_LOG_FORMATS)}, or auto (the default)")
+    return raw
 
 
 def _optional_limit(raw: str) -> int | None:
@@ -267,6 +286,26 @@ class Settings:
     )
     host: str = _setting(_text, "127.0.0.1", "address `serve` listens on")
     port: int = _setting(_positive_int, 8000, "port `serve` listens on")
+    # Operations (docs/operations.md): logs, the per-token rate limit, shutdown.
+    log_format: str | None = _setting(
+        _log_format, None, "json or text log lines on stderr; unset (or auto): text under `serve --dev`, json otherwise"
+    )
+    rate_limit_per_second: float = _setting(
+        _non_negative_float, 0.0, "requests per second each bearer token may send, per replica; 0: no limit"
+    )
+    rate_limit_burst: int = _setting(
+        _positive_int, 20, "requests a token may send at once before the rate limit applies (the bucket's size)"
+    )
+    shutdown_drain_seconds: float = _setting(
+        _non_negative_float,
+        0.0,
+        "after SIGTERM, how long `/readyz` answers 503 while requests are still served, before the listener closes",
+    )
+    shutdown_timeout_seconds: int = _setting(
+        _positive_int,
+        30,
+        "after the drain, how long requests under way (uploads, downloads) may take to finish before they are cut",
+    )
 
     def __post_init__(self) -> None:
         sources = [name for name in ("jwt_secret", "jwt_public_key", "jwt_jwks_url") if getattr(self, name)]
@@ -347,6 +386,12 @@ class Settings:
             except ValueError as exc:
                 raise SettingsError(f"{name}: {exc}") from exc
         return cls(**values)
+
+
+def metrics_multiprocess_dir(environ: Mapping[str, str] | None = None) -> str | None:
+    """prometheus-client's own variable, which `serve --workers N` sets for its worker processes: each writes its
+    metrics there and `/metrics` adds them up. Read here, so that this module stays the only reader."""
+    return (os.environ if environ is None else environ).get("PROMETHEUS_MULTIPROC_DIR") or None
 
 
 def env_name(field_name: str) -> str:

@@ -7,6 +7,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.auth.tokens import issue_token
 from tests.conftest import KEY_ROOT, Backend, gateway_settings
@@ -33,6 +34,23 @@ def test_workers_serve_the_same_bucket(backend: Backend) -> None:
                 for _ in range(4):
                     with httpx.Client(base_url=url, headers=api.headers) as fresh:
                         assert fresh.get(url_path).content == name.encode()
+        # Whichever process answers /metrics counts what every process served (prometheus multiprocess mode).
+        for _ in range(3):
+            assert _file_requests(httpx.get(f"{url}/metrics").text) == {
+                ("PUT", "201"): len(names),
+                ("GET", "200"): 4 * len(names),
+            }
+
+
+def _file_requests(text: str) -> dict[tuple[str, str], float]:
+    found: dict[tuple[str, str], float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = sample.labels
+            if sample.name == "gateway_http_requests_total" and labels["route"] == "/v1/sessions/{sid}/files/{path}":
+                key = (labels["method"], labels["status"])
+                found[key] = found.get(key, 0) + sample.value
+    return found
 
 
 def test_workers_are_refused_in_dev_mode_and_must_be_positive() -> None:

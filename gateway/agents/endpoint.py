@@ -16,7 +16,7 @@ from starlette.types import Receive, Scope, Send
 
 from gateway.agents.arguments import MAX_WRITE_BYTES
 from gateway.agents.server import PRINCIPAL, agent_server
-from gateway.api.context import services
+from gateway.api.context import authenticate
 
 PATH = "/mcp"
 # One JSON-RPC message: room for the largest write in base64 (4/3 of it) with JSON around it.
@@ -39,6 +39,7 @@ class AgentEndpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
-        # A refusal raises here and is rendered by the app's one error handler, as for every route.
-        scope[PRINCIPAL] = await services(request).verifier.verify_header(request.headers.get("authorization"))
+        # A refusal (401, or 429 over the token's rate limit) raises here and is rendered by the app's one error
+        # handler, as for every route.
+        scope[PRINCIPAL] = await authenticate(request)
         await self._manager.handle_request(scope, receive, send)

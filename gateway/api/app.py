@@ -29,10 +29,14 @@ from gateway.errors import StoreError
 from gateway.policy.config import load_configured_policy
 from gateway.quotas.limits import load_quotas
 from gateway.services.assembly import assemble
+from gateway.serving.ratelimit import TokenBuckets
+from gateway.serving.shutdown import InFlight, Shutdown
 from gateway.settings import Settings
 from gateway.storage.capabilities import discover
 from gateway.storage.readiness import bucket_problem
 from gateway.storage.store import KeyObserver, Store
+from gateway.telemetry.access import AccessTelemetry
+from gateway.telemetry.metrics import Metrics, metrics_endpoint
 from gateway.telemetry.request_ids import RequestIds
 
 log = logging.getLogger(__name__)
@@ -47,6 +51,9 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
+    if request.app.state.shutdown.draining:
+        # Load balancers take the replica out while it still serves what they send meanwhile.
+        return JSONResponse({"status": "unavailable", "reason": "shutting down"}, status_code=503)
     try:
         problem = await bucket_problem(services(request).store)
     except StoreError as exc:
@@ -108,6 +115,7 @@ ROUTES = [
     Route("/healthz", healthz, methods=["GET"], include_in_schema=False),
     Route("/readyz", readyz, methods=["GET"], include_in_schema=False),
     Route("/openapi.json", openapi, methods=["GET"], include_in_schema=False),
+    Route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False),
     *_api_routes(),
 ]
 
@@ -140,10 +148,16 @@ def create_app(
     from gateway.agents.endpoint import AgentEndpoint
 
     agents = AgentEndpoint()
+    # Operations (docs/operations.md): metrics, the per-token rate limit, shutdown.
+    metrics = Metrics()
+    shutdown = Shutdown(settings.shutdown_drain_seconds)
+    limiter = None
+    if settings.rate_limit_per_second > 0:
+        limiter = TokenBuckets(settings.rate_limit_per_second, settings.rate_limit_burst)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with Store(settings, credentials=credentials, observer=observer) as store:
+        async with Store(settings, credentials=credentials, observer=observer, meter=metrics) as store:
             if check_bucket:
                 problem = await bucket_problem(store)
                 if problem:
@@ -186,26 +200,40 @@ def create_app(
                 cursors=cursors,
                 capabilities=capabilities,
                 owner_key=owner_key,
+                limiter=limiter,
             )
             stop = asyncio.Event()
             refreshing = asyncio.create_task(core.activity.run(stop))
             try:
-                async with agents.running():
-                    yield
+                with shutdown.draining_on_sigterm():
+                    async with agents.running():
+                        yield
             finally:
+                # Requests cut by the end of the graceful shutdown abort their uploads while the store is open.
+                shutdown.begin()
+                await shutdown.unwound()
                 # Builds of this process record that they were stopped, while the store is still open; what changed
                 # in sessions since the last refresh is written before it closes.
                 await core.exports.close()
                 stop.set()
                 await refreshing
                 await core.index.settle()
+        metrics.close()
 
-    return Starlette(
+    app = Starlette(
         routes=[*ROUTES, agents.route],
         exception_handlers=HANDLERS,
         lifespan=lifespan,
-        middleware=[Middleware(RequestIds), Middleware(Guard)],
+        middleware=[
+            Middleware(RequestIds),
+            Middleware(AccessTelemetry, metrics=metrics),
+            Middleware(InFlight, shutdown=shutdown),
+            Middleware(Guard),
+        ],
     )
+    app.state.metrics = metrics
+    app.state.shutdown = shutdown
+    return app
 
 
 def create_app_from_env() -> Starlette:

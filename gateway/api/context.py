@@ -33,6 +33,7 @@ from gateway.services.moving import Moving
 from gateway.services.past import Past
 from gateway.services.sessions import OpenSession, Sessions
 from gateway.services.shares import Shares
+from gateway.serving.ratelimit import TokenBuckets
 from gateway.settings import Settings
 from gateway.storage.capabilities import Capabilities
 from gateway.storage.store import Store
@@ -68,6 +69,8 @@ class Services:
     capabilities: Capabilities
     # Makes the owner segments of keys opaque (gateway/keys.py); the same on every replica.
     owner_key: bytes = field(repr=False)
+    # The per-token rate limit (gateway/serving/ratelimit.py); None: no limit.
+    limiter: TokenBuckets | None = None
 
 
 def services(request: Request) -> Services:
@@ -75,9 +78,19 @@ def services(request: Request) -> Services:
     return found
 
 
+async def authenticate(request: Request) -> Principal:
+    """Who calls, for every door that takes a bearer token (the HTTP API, `POST /mcp`); a token over its rate limit
+    is refused first (429)."""
+    found = services(request)
+    authorization = request.headers.get("authorization")
+    if found.limiter is not None:
+        found.limiter.admit(authorization)
+    return await found.verifier.verify_header(authorization)
+
+
 async def caller(request: Request, scope: str) -> Principal:
     """Authenticate the request and require `scope`."""
-    principal = await services(request).verifier.verify_header(request.headers.get("authorization"))
+    principal = await authenticate(request)
     principal.require(scope)
     return principal
 

@@ -2,8 +2,9 @@
 by one code table.
 
 S3 names an error by its code (`NoSuchKey`) and, for HEAD requests, which have no body, only by its status. The
-table maps codes first, then bare statuses; anything else is a `StoreError` (502) that names what S3 said. Nothing
-above the store adapter ever sees a botocore type.
+table maps codes first, then bare statuses; any other 5xx, like throttling (`SlowDown`) and a backend out of reach,
+is a `StoreUnavailable` (503 with `Retry-After`); anything else is a `StoreError` (502) that names what S3 said.
+Nothing above the store adapter ever sees a botocore type.
 """
 
 from __future__ import annotations
@@ -18,6 +19,12 @@ from gateway import errors
 from gateway.storage.s3http import S3Refusal
 
 Make = Callable[[str, str, Mapping[str, Any]], Exception]
+
+# What a 503 tells clients to wait (`Retry-After`, seconds), by why the store failed. The gateway has already
+# retried (GATEWAY_S3_MAX_ATTEMPTS) before it answers, so these are the waits that make a client's retry worth it.
+RETRY_AFTER_BUSY = 2  # SlowDown, 5xx: the store is overloaded or failing; its own retries did not get through
+RETRY_AFTER_UNREACHABLE = 5  # no connection: a restart or a network cut usually takes seconds
+RETRY_AFTER_NO_BUCKET = 30  # the bucket is missing: a configuration to repair, not a moment to wait out
 
 
 def _missing(code: str, message: str, headers: Mapping[str, Any]) -> Exception:
@@ -42,11 +49,11 @@ def _range(code: str, message: str, headers: Mapping[str, Any]) -> Exception:
 
 
 def _unavailable(code: str, message: str, headers: Mapping[str, Any]) -> Exception:
-    return errors.StoreUnavailable(f"the storage backend is unavailable ({code})")
+    return errors.StoreUnavailable(f"the storage backend is unavailable ({code})", retry_after=RETRY_AFTER_BUSY)
 
 
 def _no_bucket(code: str, message: str, headers: Mapping[str, Any]) -> Exception:
-    return errors.StoreUnavailable("the configured bucket does not exist")
+    return errors.StoreUnavailable("the configured bucket does not exist", retry_after=RETRY_AFTER_NO_BUCKET)
 
 
 def _bad_digest(code: str, message: str, headers: Mapping[str, Any]) -> Exception:
@@ -85,7 +92,9 @@ STATUSES: Mapping[int, Make] = {
     412: _precondition,
     416: _range,
     500: _unavailable,
+    502: _unavailable,
     503: _unavailable,
+    504: _unavailable,
 }
 
 
@@ -94,6 +103,9 @@ def refusal(code: str, status: int, message: str, headers: Mapping[str, Any]) ->
     make = CODES.get(code) or (STATUSES.get(int(code)) if code.isdigit() else None) or STATUSES.get(status)
     if make is not None:
         return make(code or str(status), message, headers)
+    if status >= 500:
+        # Any other failure of the store itself (5xx under a code the table does not know): try again later.
+        return _unavailable(code or str(status), message, headers)
     return errors.StoreError(f"the storage backend answered {status} {code}")
 
 
@@ -108,7 +120,7 @@ def translate(exc: Exception) -> Exception:
     if isinstance(exc, S3Refusal):
         return refusal(exc.code, exc.status, exc.message, exc.headers)
     if isinstance(exc, ConnectionError | HTTPClientError | aiohttp.ClientError | TimeoutError):
-        return errors.StoreUnavailable("cannot reach the storage backend")
+        return errors.StoreUnavailable("cannot reach the storage backend", retry_after=RETRY_AFTER_UNREACHABLE)
     if isinstance(exc, BotoCoreError):
         return errors.StoreError(f"storage client error: {exc}")
     return exc

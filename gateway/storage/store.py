@@ -14,12 +14,13 @@ import base64
 import hashlib
 import html
 import re
+import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 from urllib.parse import quote, urlencode
 from xml.etree import ElementTree
 
@@ -56,6 +57,13 @@ MAX_COPY_BYTES = 5 * 1024**3
 COPY_PART_BYTES = 512 * 1024**2
 
 KeyObserver = Callable[[str, str], None]
+
+
+class CallMeter(Protocol):
+    """Told of every S3 call once it is answered: its operation, how long it took (retries included) and the
+    gateway's exception for a failure (None on success). The metrics of `gateway.telemetry` are one."""
+
+    def s3_call(self, operation: str, seconds: float, error: Exception | None) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -243,6 +251,7 @@ class Store:
         *,
         credentials: tuple[str, str] | None = None,
         observer: KeyObserver | None = None,
+        meter: CallMeter | None = None,
         max_copy_bytes: int = MAX_COPY_BYTES,
         copy_part_bytes: int = COPY_PART_BYTES,
     ) -> None:
@@ -250,6 +259,7 @@ class Store:
         self._settings = settings
         self._credentials = credentials
         self._observer = observer
+        self._meter = meter
         self._max_copy_bytes = max_copy_bytes
         self._copy_part_bytes = copy_part_bytes
         self._stack = AsyncExitStack()
@@ -307,27 +317,44 @@ class Store:
             args["aws_access_key_id"], args["aws_secret_access_key"] = self._credentials
         return args
 
+    def _metered(self, operation: str, started: float, error: Exception | None) -> None:
+        if self._meter is not None:
+            self._meter.s3_call(operation, time.perf_counter() - started, error)
+
     async def _call(self, operation: str, key: str = "", **params: Any) -> Any:
         if self._observer is not None:
             self._observer(operation, key)
+        started = time.perf_counter()
         try:
-            return await getattr(self._client, operation)(Bucket=self.bucket, **params)
+            answer = await getattr(self._client, operation)(Bucket=self.bucket, **params)
         except (ClientError, BotoCoreError) as exc:
-            raise translate(exc) from exc
+            failure = translate(exc)
+            self._metered(operation, started, failure)
+            raise failure from exc
+        self._metered(operation, started, None)
+        return answer
 
     def _pages(self, operation: str, prefix: str, **params: Any) -> AsyncIterator[dict[str, Any]]:
         if self._observer is not None:
             self._observer(operation, prefix)
         paginator = self._client.get_paginator(operation)
-        return self._translated(paginator.paginate(Bucket=self.bucket, Prefix=prefix, **params), prefix)
+        return self._translated(operation, paginator.paginate(Bucket=self.bucket, Prefix=prefix, **params))
 
-    @staticmethod
-    async def _translated(pages: AsyncIterator[dict[str, Any]], key: str) -> AsyncIterator[dict[str, Any]]:
-        try:
-            async for page in pages:
-                yield page
-        except (ClientError, BotoCoreError) as exc:
-            raise translate(exc) from exc
+    async def _translated(self, operation: str, pages: AsyncIterator[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
+        """The pages of a walk, each one an S3 call of its own (metered as one)."""
+        iterator = aiter(pages)
+        while True:
+            started = time.perf_counter()
+            try:
+                page = await anext(iterator)
+            except StopAsyncIteration:
+                return
+            except (ClientError, BotoCoreError) as exc:
+                failure = translate(exc)
+                self._metered(operation, started, failure)
+                raise failure from exc
+            self._metered(operation, started, None)
+            yield page
 
     # Bucket
 
@@ -371,14 +398,19 @@ class Store:
         if self._observer is not None:
             self._observer(operation, key or observed)
         assert self._lean is not None, "use Store inside `async with`"
+        started = time.perf_counter()
         try:
             if payload_hash is None:
                 payload_hash = await payload_sha256(body)
-            return await self._lean.request(
+            response = await self._lean.request(
                 method, key, params=params, headers=headers, body=body, payload_hash=payload_hash
             )
         except (S3Refusal, aiohttp.ClientError, TimeoutError, BotoCoreError) as exc:
-            raise translate(exc) from exc
+            failure = translate(exc)
+            self._metered(operation, started, failure)
+            raise failure from exc
+        self._metered(operation, started, None)
+        return response
 
     async def head(self, key: str, version_id: str | None = None, *, believe_missing: bool = False) -> ObjectInfo:
         """A version's metadata (the current one by default). `believe_missing` takes a 404 for the current

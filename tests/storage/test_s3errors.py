@@ -8,7 +8,7 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
 from gateway import errors
-from gateway.storage.s3errors import translate
+from gateway.storage.s3errors import RETRY_AFTER_BUSY, RETRY_AFTER_NO_BUCKET, RETRY_AFTER_UNREACHABLE, translate
 
 
 def _client_error(code: str, status: int, headers: dict[str, Any] | None = None) -> ClientError:
@@ -60,3 +60,24 @@ def test_unknown_answers_name_what_s3_said() -> None:
     translated = translate(_client_error("AccessDenied", 403))
     assert isinstance(translated, errors.GatewayError)
     assert "403 AccessDenied" in translated.detail
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "retry_after"),
+    [
+        ("SlowDown", 503, RETRY_AFTER_BUSY),
+        ("ServiceUnavailable", 503, RETRY_AFTER_BUSY),
+        ("", 502, RETRY_AFTER_BUSY),
+        ("504", 504, RETRY_AFTER_BUSY),
+        ("SomethingNewAndBroken", 507, RETRY_AFTER_BUSY),  # any 5xx: the store failed, not the request
+        ("NoSuchBucket", 404, RETRY_AFTER_NO_BUCKET),
+    ],
+)
+def test_overload_and_5xx_are_503_with_retry_after(code: str, status: int, retry_after: int) -> None:
+    translated = translate(_client_error(code, status))
+    assert isinstance(translated, errors.StoreUnavailable)
+    assert translated.status == 503
+    assert translated.headers == {"Retry-After": str(retry_after)}
+    unreachable = translate(EndpointConnectionError(endpoint_url="http://127.0.0.1:9"))
+    assert isinstance(unreachable, errors.StoreUnavailable)
+    assert unreachable.headers == {"Retry-After": str(RETRY_AFTER_UNREACHABLE)}
