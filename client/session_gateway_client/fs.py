@@ -30,6 +30,8 @@ from session_gateway_client.models import FileEntry, FileVersion, SessionSummary
 from session_gateway_client.sync import Client
 
 PROTOCOL = "sgw"
+# The gateway's largest page: listings here read every page anyway.
+PAGE = 1000
 
 
 class SessionGatewayFileSystem(AbstractFileSystem):
@@ -110,7 +112,7 @@ class SessionGatewayFileSystem(AbstractFileSystem):
     def ls(self, path: str, detail: bool = True, **kwargs: Any) -> list[Any]:
         path = self._strip_protocol(path)
         if not path:
-            entries = [self._session_entry(session) for session in self.client.list_sessions()]
+            entries = [self._session_entry(session) for session in self.client.list_sessions(limit=PAGE)]
         else:
             session_id, rest = self._split(path)
             entries = self._folder(session_id, rest)
@@ -124,7 +126,7 @@ class SessionGatewayFileSystem(AbstractFileSystem):
         entries: list[dict[str, Any]] = []
         cursor = None
         while True:
-            page = self.client.list_files_page(session_id, prefix=prefix, delimiter="/", cursor=cursor)
+            page = self.client.list_files_page(session_id, prefix=prefix, delimiter="/", cursor=cursor, limit=PAGE)
             entries += [self._directory(f"{session_id}/{name.rstrip('/')}") for name in page.prefixes]
             entries += [self._file_entry(session_id, item) for item in page.items]
             if page.next_cursor is None:
@@ -142,7 +144,7 @@ class SessionGatewayFileSystem(AbstractFileSystem):
         prefix = f"{rest}/" if rest else ""
         found: dict[str, dict[str, Any]] = {}
         try:
-            for item in self.client.list_files(session_id, prefix=prefix):
+            for item in self.client.list_files(session_id, prefix=prefix, limit=PAGE):
                 entry = self._file_entry(session_id, item)
                 found[entry["name"]] = entry
                 if withdirs:
@@ -155,7 +157,7 @@ class SessionGatewayFileSystem(AbstractFileSystem):
         if rest and not found:
             with contextlib.suppress(FileNotFoundError):
                 found[self._strip_protocol(path)] = self.info(path)
-        elif withdirs:
+        elif withdirs and found:
             base = self._strip_protocol(path)
             found.setdefault(base, self._directory(base))
         names = sorted(found)
@@ -206,6 +208,9 @@ class SessionGatewayFileSystem(AbstractFileSystem):
         version_id = kwargs.get("version_id")
         if start is None and end is None:
             return self.client.download(session_id, rest, version_id=version_id)
+        if start is not None and start < 0 and end is None:
+            # The last bytes: one suffix range, whatever the size (a longer suffix is the whole file).
+            return self.client.read_range(session_id, rest, start, version_id=version_id)
         if (start is not None and start < 0) or (end is not None and end < 0):
             size = int(self.info(path, version_id=version_id)["size"])
             start = None if start is None else max(size + start, 0) if start < 0 else start
@@ -303,11 +308,18 @@ class SessionGatewayFileSystem(AbstractFileSystem):
 
     def rm(self, path: Any, recursive: bool = False, maxdepth: int | None = None) -> None:
         """Delete files; with `recursive`, a folder in one request (server-side), or a whole session when the
-        path is `sgw://{session}` (recoverably, as the gateway deletes sessions)."""
+        path is `sgw://{session}` (recoverably, as the gateway deletes sessions). Lists and globs delete what they
+        expand to, file by file."""
         if not isinstance(path, str) or maxdepth is not None or any(char in path for char in "*?["):
-            super().rm(path, recursive=recursive, maxdepth=maxdepth)
+            for expanded in reversed(self.expand_path(path, recursive=recursive, maxdepth=maxdepth)):
+                if self._split(expanded)[1]:
+                    # A folder among the paths is gone with its files.
+                    with contextlib.suppress(FileNotFoundError):
+                        self.rm_file(expanded)
             return
         session_id, rest = self._split(path)
+        if not session_id:
+            raise PermissionError(errno.EPERM, "sgw:// holds every session: delete them one by one", path)
         if not rest:
             if not recursive:
                 raise IsADirectoryError(errno.EISDIR, "a session: pass recursive=True to delete it", path)

@@ -104,7 +104,7 @@ def test_filesystem_operations(fs: SessionGatewayFileSystem, sgw: Client, tmp_pa
     fs.mkdir(f"{root}/empty")
     fs.makedirs(f"{root}/empty/deeper", exist_ok=True)
     fs.rm_file(f"{root}/up/b.txt")
-    fs.rm(f"{root}/{NAMES[3]}")
+    fs.rm([f"{root}/{NAMES[3]}"])
     fs.rm(f"{root}/up", recursive=True)
     fs.cp_file(f"{root}/{NAMES[4]}", f"{root}/copie/{NAMES[4]}")
     fs.mv(f"{root}/日本語", f"{root}/moved")
