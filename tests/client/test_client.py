@@ -22,6 +22,7 @@ from session_gateway_client import (
     PreconditionFailed,
     RangeNotSatisfiable,
     SessionGatewayError,
+    paths,
 )
 
 from tests.client.conftest import NAMES
@@ -217,3 +218,12 @@ def environment(monkeypatch: pytest.MonkeyPatch, gateway: Gateway, user: str) ->
 def test_the_environment_configures_a_client(user: str) -> None:
     with Client() as client:
         assert client.create_session("from the environment").name == "from the environment"
+
+
+def test_path_segments_are_encoded_byte_for_byte() -> None:
+    assert paths.file_path("a b/%41#?;/é") == "a%20b/%2541%23%3F%3B/%C3%A9"
+    assert paths.file_path(unicodedata.normalize("NFD", "é")) == "e%CC%81"
+    assert paths.file_path("🎉/x+y") == "%F0%9F%8E%89/x%2By"
+    # Dot segments are kept for the gateway to refuse, not resolved away by the HTTP client.
+    assert paths.file_path("a/../b/.") == "a/%2E%2E/b/%2E"
+    assert paths.segment("a/b") == "a%2Fb"
