@@ -20,11 +20,13 @@ if ((${#packages[@]})); then
 fi
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
-.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+# With the Python client, its own distribution in client/, tested against the gateway like any other part.
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]' -e ./client
 
-.venv/bin/ruff check gateway tests
-.venv/bin/ruff format --check -q gateway tests
+.venv/bin/ruff check gateway tests client
+.venv/bin/ruff format --check -q gateway tests client
 .venv/bin/mypy
+.venv/bin/mypy --config-file client/pyproject.toml client/session_gateway_client
 
 # One worker process per core (GATEWAY_TEST_WORKERS overrides; 0 runs in this process): the gateway, moto and the
 # test client of one process share one interpreter lock. A test file stays on one worker, so the gateways a module
