@@ -181,18 +181,21 @@ def create_app(
                 cursors=cursors,
                 capabilities=capabilities,
                 owner_key=owner_key,
+                recorders=core.recorders,
             )
             stop = asyncio.Event()
             refreshing = asyncio.create_task(core.activity.run(stop))
-            try:
-                yield
-            finally:
-                # Builds of this process record that they were stopped, while the store is still open; what changed
-                # in sessions since the last refresh is written before it closes.
-                await core.exports.close()
-                stop.set()
-                await refreshing
-                await core.index.settle()
+            # The audit log flushes in the background; at shutdown, after everything else, what it holds is written.
+            async with core.recorders.running():
+                try:
+                    yield
+                finally:
+                    # Builds of this process record that they were stopped, while the store is still open; what
+                    # changed in sessions since the last refresh is written before it closes.
+                    await core.exports.close()
+                    stop.set()
+                    await refreshing
+                    await core.index.settle()
 
     return Starlette(
         routes=ROUTES,

@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway import strict_json
+from gateway.audit.recorders import Recorders
 from gateway.auth.cursors import CursorSealer
 from gateway.auth.tokens import Principal, TokenVerifier
 from gateway.changes import Actor
@@ -68,6 +69,8 @@ class Services:
     capabilities: Capabilities
     # Makes the owner segments of keys opaque (gateway/keys.py); the same on every replica.
     owner_key: bytes = field(repr=False)
+    # The audit log, the session audit, the event feed and the webhooks (gateway/audit, gateway/events).
+    recorders: Recorders
 
 
 def services(request: Request) -> Services:
@@ -78,6 +81,8 @@ def services(request: Request) -> Services:
 async def caller(request: Request, scope: str) -> Principal:
     """Authenticate the request and require `scope`."""
     principal = await services(request).verifier.verify_header(request.headers.get("authorization"))
+    # Whose request it was, for the audit record of a denial (gateway/api/denials.py).
+    request.state.principal = principal
     principal.require(scope)
     return principal
 
