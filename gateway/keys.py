@@ -172,6 +172,16 @@ def is_session_id(value: str) -> bool:
     return _SESSION_ID.fullmatch(value) is not None
 
 
+def session_id_ms(session_id: str) -> int:
+    """The millisecond time a session id (a ULID) was made at: its first 10 characters."""
+    if not is_session_id(session_id):
+        raise ValueError(f"{session_id!r} is not a session id")
+    number = 0
+    for char in session_id[:10]:
+        number = number * 32 + _CROCKFORD.index(char)
+    return number
+
+
 def new_grant_id(randomness: bytes) -> str:
     """An unguessable grant id: 26 base32 characters of 16 random bytes."""
     if len(randomness) != 16:

@@ -253,9 +253,14 @@ class AuditLog:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Flush every interval until `stop` is set, then once more (what a clean shutdown owes)."""
+        loop = asyncio.get_running_loop()
+        interval = self.flush_ms / 1000
+        tick = loop.time()
         while not stop.is_set():
+            # On a fixed beat, not an interval after the last flush ended: a record waits one interval at most.
+            tick = max(tick + interval, loop.time())
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=self.flush_ms / 1000)
+                await asyncio.wait_for(stop.wait(), timeout=tick - loop.time())
             try:
                 await self.flush()
             except Exception:

@@ -16,8 +16,17 @@ from datetime import datetime
 from gateway.audit.records import CHANGE, Position, Record, ms_of
 from gateway.audit.stream import StreamPage, lookback_ms, read_page
 from gateway.auth.cursors import CursorSealer
-from gateway.keys import OwnerSpace, audit_log_prefix, audit_log_start, owner_audit_prefix, owner_audit_start
+from gateway.keys import (
+    OwnerSpace,
+    audit_log_prefix,
+    audit_log_start,
+    owner_audit_prefix,
+    owner_audit_start,
+    session_id_ms,
+)
 from gateway.storage.store import Store
+
+CLOCK_ALLOWANCE_MS = 60_000
 
 
 @dataclass(frozen=True)
@@ -62,7 +71,10 @@ class SessionAudit:
             state = self._cursors.open(cursor, binding, expect=("pos", "id", "horizon"))
             after, horizon = position_of(state), int(state["horizon"])
         else:
-            after = Position.before(ms_of(since) if since is not None else 0)
+            # Nothing of a session is logged before it was made (a minute allowed for replicas' clocks): its audit
+            # need not walk the owner's older history.
+            made = session_id_ms(session_id) - CLOCK_ALLOWANCE_MS
+            after = Position.before(max(ms_of(since), made) if since is not None else made)
             horizon = ms_of(until) if until is not None else ms_of(self._clock())
         found = await read_page(
             self._store,
