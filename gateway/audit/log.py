@@ -63,6 +63,8 @@ class _Batch:
     stamp: int
     seq: int
     records: list[tuple[Record, OwnerSpace | None]] = field(default_factory=list)
+    # Its owners' parts were handed to their own writes (a retry of the operators' object must not repeat them).
+    split: bool = False
 
 
 @dataclass
@@ -184,7 +186,9 @@ class AuditLog:
             batches, self._closed = self._closed, []
             owner_batches, self._owner_retries = self._owner_retries, []
             for batch in batches:
-                owner_batches.extend(self._by_owner(batch))
+                if not batch.split:
+                    owner_batches.extend(self._by_owner(batch))
+                    batch.split = True
             results = await asyncio.gather(
                 bounded(batches, self._write_log),
                 bounded(owner_batches, self._write_owner),

@@ -6,14 +6,17 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import uuid
 from datetime import timedelta
 from urllib.parse import quote
 
 import pytest
 
 from gateway.audit.commands import export
-from gateway.audit.records import CHANGE, DENIAL, SUPPRESSED, Record
-from gateway.keys import AUDIT_LOG_DIR, AUDIT_OWNERS_DIR
+from gateway.audit.log import AuditLog
+from gateway.audit.records import CHANGE, DENIAL, SUPPRESSED, Record, ms_of
+from gateway.changes import FILE_WRITTEN, Actor, Change
+from gateway.keys import AUDIT_LOG_DIR, AUDIT_OWNERS_DIR, Owner, encode_session_id
 from gateway.storage.store import Store
 from tests.audit.harness import NFC_NAME, NFD_NAME, Clock, Replica, audit_settings, bucket_records, replica
 from tests.conftest import Backend
@@ -268,3 +271,45 @@ def test_export_by_time_and_tenant_after_a_clean_shutdown(
     assert [json.loads(line)["tenant"] for line in lines.out.splitlines()] == ["t-one"] * 11
     assert "11 record(s)" in lines.err
     assert cli(["audit", "export", "--since", until, "--until", since]) == 2
+
+
+def test_a_batch_that_could_not_be_written_is_written_once_later(backend: Backend) -> None:
+    clock = Clock()
+    bucket = f"test-later-{uuid.uuid4().hex[:12]}"  # made only after the first flush has failed
+    settings = audit_settings(backend, bucket)
+    owner = Owner(settings.key_root, "t-later", "u-later", b"k" * 32)
+    sid = encode_session_id(ms_of(clock.now), bytes(10))
+    change = Change(
+        action=FILE_WRITTEN,
+        actor=Actor.user_of(owner.tenant, owner.user),
+        key=owner.session(sid).file(NFD_NAME),
+        session_id=sid,
+        path=NFC_NAME,
+        version_id="v1",
+        at=clock.now,
+    )
+
+    async def main() -> None:
+        async with Store(settings, credentials=backend.credentials) as store:
+            log = AuditLog(
+                store,
+                root=settings.key_root,
+                flush_seconds=1,
+                write_timeout_seconds=5,
+                denials_per_minute=30,
+                clock=clock,
+            )
+            log.listener(change)
+            assert await log.flush() == 0 and log.pending == 1  # no bucket: kept for the next flush
+            client = backend.client()
+            client.create_bucket(Bucket=bucket)
+            client.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+            clock.advance(30)  # long after its flush: the owner's copy goes where readers have not passed yet
+            assert await log.flush() == 1 and log.pending == 0
+            assert await log.flush() == 0
+
+    asyncio.run(main())
+    logged = bucket_records(backend, bucket, f"{settings.key_root}/{AUDIT_LOG_DIR}")
+    owned = bucket_records(backend, bucket, f"{settings.key_root}/{AUDIT_OWNERS_DIR}")
+    assert [(r.operation, r.path, r.pos) for r in logged] == [("file.written", NFC_NAME, ms_of(change.at))]
+    assert [(r.id, r.pos) for r in owned] == [(logged[0].id, ms_of(clock.now))]
