@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from gateway import __version__
+from gateway.audit import commands as audit_commands
 from gateway.backup import commands as backup_commands
 from gateway.errors import SettingsError, StoreError
 from gateway.imports import commands as import_commands
@@ -66,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     import_commands.add_command(commands)
     backup_commands.add_command(commands)
     index_commands.add_command(commands)
+    audit_commands.add_command(commands)
     return parser
 
 
@@ -98,6 +100,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return backup_commands.run_command(args)
         if args.command == "index":
             return index_commands.run_command(args)
+        if args.command == "audit":
+            return audit_commands.run_command(args)
     except (SettingsError, PolicyError) as exc:
         print(f"session-gateway: configuration error: {exc}", file=sys.stderr)
         return 2

@@ -55,7 +55,8 @@ async def _prepare(settings: Settings) -> str:
             root=settings.key_root, tenant=None, user=DEV_USER, owner_key=await load_owner_key(store, settings)
         )
         core = assemble(store, settings, load_configured_policy(settings), cursors=cursors)
-        record = await core.sessions.create(owner, name="dev session")
+        async with core.recorders.running():  # its creation is in the audit log like any other
+            record = await core.sessions.create(owner, name="dev session")
         return record.id
 
 

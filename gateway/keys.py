@@ -41,6 +41,7 @@ import re
 import string
 import unicodedata
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from urllib.parse import unquote_to_bytes
 
 from gateway import codepoints
@@ -169,6 +170,16 @@ def encode_session_id(timestamp_ms: int, randomness: bytes) -> str:
 
 def is_session_id(value: str) -> bool:
     return _SESSION_ID.fullmatch(value) is not None
+
+
+def session_id_ms(session_id: str) -> int:
+    """The millisecond time a session id (a ULID) was made at: its first 10 characters."""
+    if not is_session_id(session_id):
+        raise ValueError(f"{session_id!r} is not a session id")
+    number = 0
+    for char in session_id[:10]:
+        number = number * 32 + _CROCKFORD.index(char)
+    return number
 
 
 def new_grant_id(randomness: bytes) -> str:
@@ -730,3 +741,116 @@ def usage_keys_of_base(root: str, key: str) -> UsageKeys | None:
     if session_id is None:
         return _owner_usage(root, tenant, tenant + user)[1]
     return usage_scopes(root, f"{tenant}{user}s/{session_id}/")[2]
+
+
+# The audit log, the event feed and webhook dead letters (`gateway.audit`, `gateway.events`): beside `o/` and
+# `_gateway/`, so no token or path can name them, nothing that walks sessions or owners meets them, and an operator
+# can protect (object lock, replication, lifecycle) each of them with one prefix rule.
+#
+#     {root}/_audit/log/{yyyy}/{mm}/{dd}/{hh}/{batch}      every record of every replica, by time (operators)
+#     {root}/_audit/owners/{tenant}/{user}/{batch}         the records of one owner's sessions and projects
+#     {root}/_webhooks/dead/{yyyy}/{mm}/{dd}/{batch}       webhook deliveries given up on
+#
+# A batch's name is `{stamp}-{last}-{replica}-{seq}.jsonl`: the position (milliseconds since the epoch, 13 digits) of
+# its first and last record, the replica that wrote it (8 base32 characters, new at every start) and that replica's
+# batch number, so that names sort by time and two batches never share one.
+AUDIT_LOG_DIR = "_audit/log/"
+AUDIT_OWNERS_DIR = "_audit/owners/"
+DEAD_LETTERS_DIR = "_webhooks/dead/"
+BATCH_SUFFIX = ".jsonl"
+_REPLICA = re.compile(r"[a-z2-7]{8}")
+_BATCH_NAME = re.compile(r"(\d{13})-(\d{13})-([a-z2-7]{8})-(\d{10})" + re.escape(BATCH_SUFFIX))
+_MAX_MS = 10**13
+
+
+@dataclass(frozen=True, order=True)
+class BatchName:
+    """What a batch's name says: its first and last position, whose it is, and its number."""
+
+    stamp: int
+    last: int
+    replica: str
+    seq: int
+
+    @property
+    def name(self) -> str:
+        if not (0 <= self.stamp <= self.last < _MAX_MS) or not _REPLICA.fullmatch(self.replica):
+            raise ValueError("a batch needs 13-digit positions in order and a replica id")
+        if not 0 <= self.seq < 10**10:
+            raise ValueError("a batch number has at most 10 digits")
+        return f"{self.stamp:013d}-{self.last:013d}-{self.replica}-{self.seq:010d}{BATCH_SUFFIX}"
+
+
+def new_replica_id(randomness: bytes) -> str:
+    """A replica's id for the names of its batches: 8 base32 characters of 5 random bytes."""
+    if len(randomness) != 5:
+        raise ValueError("a replica id needs 5 random bytes")
+    return base64.b32encode(randomness).decode("ascii").lower()
+
+
+def batch_name_of(key: str) -> BatchName | None:
+    """What the name of the batch `key` says, or None for any other key."""
+    match = _BATCH_NAME.fullmatch(key.rsplit("/", 1)[-1])
+    if match is None:
+        return None
+    return BatchName(int(match.group(1)), int(match.group(2)), match.group(3), int(match.group(4)))
+
+
+def _hours(stamp_ms: int) -> str:
+    """The UTC hour of a position, as `yyyy/mm/dd/hh/`."""
+    moment = datetime.fromtimestamp(max(stamp_ms, 0) / 1000, UTC)
+    return f"{moment.year:04d}/{moment.month:02d}/{moment.day:02d}/{moment.hour:02d}/"
+
+
+def audit_log_prefix(root: str) -> str:
+    """Where the operators' stream begins."""
+    return _rooted(validate_root(root), AUDIT_LOG_DIR)
+
+
+def audit_log_batch(root: str, batch: BatchName) -> str:
+    """A batch of the operators' stream, under the UTC hour of its first record."""
+    return audit_log_prefix(root) + _hours(batch.stamp) + batch.name
+
+
+def audit_log_start(root: str, stamp_ms: int) -> str:
+    """A key that every batch of the operators' stream whose first record is at `stamp_ms` or later sorts after."""
+    return audit_log_prefix(root) + _hours(stamp_ms) + f"{max(stamp_ms, 0):013d}"
+
+
+def owner_space_of_key(root: str, key: str) -> OwnerSpace | None:
+    """The owner whose keys `key` lies among (a session's, a project's, an index's), or None for any other key."""
+    match = re.match(re.escape(owners_prefix(root)) + rf"{_OWNER_SEGMENT}/{_OWNER_SEGMENT}/", key)
+    return OwnerSpace(match.group(0)) if match else None
+
+
+def owner_audit_prefix(root: str, space: OwnerSpace) -> str:
+    """Where the records of one owner's sessions and projects are: `{root}/_audit/owners/{tenant}/{user}/`."""
+    owners = owners_prefix(root)
+    if not space.prefix.startswith(owners):
+        raise ValueError(f"{space.prefix!r} is not an owner's prefix")
+    return _rooted(validate_root(root), AUDIT_OWNERS_DIR) + space.prefix[len(owners) :]
+
+
+def owner_audit_batch(root: str, space: OwnerSpace, batch: BatchName) -> str:
+    return owner_audit_prefix(root, space) + batch.name
+
+
+def owner_audit_start(root: str, space: OwnerSpace, stamp_ms: int) -> str:
+    """A key that every batch of the owner whose first record is at `stamp_ms` or later sorts after."""
+    return owner_audit_prefix(root, space) + f"{max(stamp_ms, 0):013d}"
+
+
+def owner_label(root: str, space: OwnerSpace) -> str:
+    """The owner's opaque segments as `{tenant}/{user}`: how records name whose they are."""
+    return owner_audit_prefix(root, space)[len(_rooted(validate_root(root), AUDIT_OWNERS_DIR)) : -1]
+
+
+def tenant_label(owner_key: bytes, tenant: str | None) -> str:
+    """A tenant's opaque segment, as the first part of the `owner_label` of each of its owners."""
+    segment = NO_TENANT_SEGMENT if tenant is None else encode_identity(tenant)
+    return _opaque(owner_key, b"tenant/" + segment.encode("ascii"))
+
+
+def dead_letter_key(root: str, batch: BatchName) -> str:
+    """A webhook delivery given up on, under the UTC day it was given up."""
+    return _rooted(validate_root(root), DEAD_LETTERS_DIR) + _hours(batch.stamp)[: -len("hh/")] + batch.name

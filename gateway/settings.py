@@ -99,6 +99,25 @@ def _url(raw: str) -> str | None:
     return raw.rstrip("/")
 
 
+# Audit log, event feed and webhooks (gateway/audit, gateway/events).
+def _positive_seconds(raw: str) -> float:
+    value = float(raw.replace("_", ""))
+    if not value > 0 or value == float("inf"):
+        raise ValueError("must be a positive number of seconds")
+    return value
+
+
+def _optional_seconds(raw: str) -> float | None:
+    return _positive_seconds(raw) if raw else None
+
+
+def _urls(raw: str) -> tuple[str, ...]:
+    found = tuple(part.strip() for part in raw.split(",") if part.strip())
+    for url in found:
+        _url(url)
+    return found
+
+
 # What an operator may call a kind of secret: it appears in the zip as `[REDACTED:{kind}]` and in the manifest.
 _REDACT_KIND = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 
@@ -284,6 +303,38 @@ class Settings:
     quota_file: str | None = _setting(
         _optional_text, None, "per-tenant quota overrides (TOML, see policies/quotas.example.toml); empty: none"
     )
+    audit_flush_seconds: float = _setting(
+        _positive_seconds,
+        1.0,
+        "each replica writes the audit records it gathered once per this many seconds (one object, and one per "
+        "owner concerned); a crash loses at most this much",
+    )
+    audit_write_timeout_seconds: float = _setting(
+        _positive_seconds,
+        5.0,
+        "an audit batch not written this long after its flush is written again under a fresh name (the event "
+        "feed's settle window must cover the flush interval and this)",
+    )
+    audit_denials_per_minute: int = _setting(
+        _positive_int, 30, "denied requests (401, 403, 404) recorded per caller and minute; the rest are counted"
+    )
+    events_settle_seconds: float | None = _setting(
+        _optional_seconds,
+        None,
+        "the event feed serves changes this old or older, so that no replica's batch arrives behind a cursor; "
+        "empty: the flush interval plus the write timeout plus 4 s of clock skew",
+    )
+    webhook_urls: tuple[str, ...] = _setting(
+        _urls, (), "URLs every committed change is POSTed to, signed (comma-separated); empty: no webhooks"
+    )
+    webhook_secret: str | None = _setting(
+        _optional_text, None, "the HMAC-SHA256 key webhook bodies are signed with (at least 32 bytes)"
+    )
+    webhook_attempts: int = _setting(_positive_int, 6, "attempts per webhook delivery before its dead letter")
+    webhook_backoff_seconds: float = _setting(
+        _positive_seconds, 1.0, "wait before a webhook's second attempt, doubled before each next one (5 min at most)"
+    )
+    webhook_timeout_seconds: float = _setting(_positive_seconds, 10.0, "time allowed for one webhook POST")
     host: str = _setting(_text, "127.0.0.1", "address `serve` listens on")
     port: int = _setting(_positive_int, 8000, "port `serve` listens on")
     # Operations (docs/operations.md): logs, the per-token rate limit, shutdown.
@@ -339,6 +390,26 @@ class Settings:
             )
         if not self.jwt_tenant_claim:
             raise SettingsError(f"{env_name('jwt_tenant_claim')}: must not be empty")
+        self._check_audit()
+
+    def _check_audit(self) -> None:
+        lateness = self.audit_flush_seconds + self.audit_write_timeout_seconds
+        if self.events_settle_seconds is not None and self.events_settle_seconds <= lateness:
+            raise SettingsError(
+                f"{env_name('events_settle_seconds')}: must be longer than {env_name('audit_flush_seconds')} plus "
+                f"{env_name('audit_write_timeout_seconds')} ({lateness:g} s)"
+            )
+        if self.webhook_urls and self.webhook_secret is None:
+            raise SettingsError(f"{env_name('webhook_secret')}: required with {env_name('webhook_urls')}")
+        if self.webhook_secret is not None and len(self.webhook_secret.encode()) < MIN_SECRET_BYTES:
+            raise SettingsError(f"{env_name('webhook_secret')}: must be at least {MIN_SECRET_BYTES} bytes")
+
+    @property
+    def settle_seconds(self) -> float:
+        """How old a change must be before the event feed serves it (`events_settle_seconds`)."""
+        if self.events_settle_seconds is not None:
+            return self.events_settle_seconds
+        return self.audit_flush_seconds + self.audit_write_timeout_seconds + 4.0
 
     @property
     def accepted_algorithms(self) -> tuple[str, ...]:

@@ -196,6 +196,8 @@ def gateway_settings(backend: Backend, bucket: str, **extra: str) -> Settings:
             # Activity is refreshed when a test says so (tests/index/), or at shutdown: a refresh running in the
             # background would touch keys of sessions other tests are watching.
             "GATEWAY_ACTIVITY_INTERVAL_SECONDS": str(10**9),
+            # The audit log is written when a test says so (tests/audit/), or at shutdown, for the same reason.
+            "GATEWAY_AUDIT_FLUSH_SECONDS": str(10**9),
             **extra,
         }
     )

@@ -201,23 +201,26 @@ def create_app(
                 capabilities=capabilities,
                 owner_key=owner_key,
                 limiter=limiter,
+                recorders=core.recorders,
             )
             stop = asyncio.Event()
             refreshing = asyncio.create_task(core.activity.run(stop))
-            try:
-                with shutdown.draining_on_sigterm():
-                    async with agents.running():
-                        yield
-            finally:
-                # Requests cut by the end of the graceful shutdown abort their uploads while the store is open.
-                shutdown.begin()
-                await shutdown.unwound()
-                # Builds of this process record that they were stopped, while the store is still open; what changed
-                # in sessions since the last refresh is written before it closes.
-                await core.exports.close()
-                stop.set()
-                await refreshing
-                await core.index.settle()
+            # The audit log flushes in the background; at shutdown, after everything else, what it holds is written.
+            async with core.recorders.running():
+                try:
+                    with shutdown.draining_on_sigterm():
+                        async with agents.running():
+                            yield
+                finally:
+                    # Requests cut by the end of the graceful shutdown abort their uploads while the store is open.
+                    shutdown.begin()
+                    await shutdown.unwound()
+                    # Builds of this process record that they were stopped, while the store is still open; what
+                    # changed in sessions since the last refresh is written before it closes.
+                    await core.exports.close()
+                    stop.set()
+                    await refreshing
+                    await core.index.settle()
         metrics.close()
 
     app = Starlette(

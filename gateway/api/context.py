@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway import strict_json
+from gateway.audit.recorders import Recorders
 from gateway.auth.cursors import CursorSealer
 from gateway.auth.tokens import Principal, TokenVerifier
 from gateway.changes import Actor
@@ -69,6 +70,8 @@ class Services:
     capabilities: Capabilities
     # Makes the owner segments of keys opaque (gateway/keys.py); the same on every replica.
     owner_key: bytes = field(repr=False)
+    # The audit log, the session audit, the event feed and the webhooks (gateway/audit, gateway/events).
+    recorders: Recorders
     # The per-token rate limit (gateway/serving/ratelimit.py); None: no limit.
     limiter: TokenBuckets | None = None
 
@@ -85,7 +88,10 @@ async def authenticate(request: Request) -> Principal:
     authorization = request.headers.get("authorization")
     if found.limiter is not None:
         found.limiter.admit(authorization)
-    return await found.verifier.verify_header(authorization)
+    principal = await found.verifier.verify_header(authorization)
+    # Whose request it was, for the audit record of a denial (gateway/api/denials.py).
+    request.state.principal = principal
+    return principal
 
 
 async def caller(request: Request, scope: str) -> Principal:

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from gateway import __version__
-from gateway.api import project_models, recovery_models, usage_models
+from gateway.api import audit_models, project_models, recovery_models, usage_models
 from gateway.api.models import REQUEST_MODELS, RESPONSE_MODELS, TIER_NAME_MARK, TIER_NAME_SCHEMA, Problem
 from gateway.api.operations import OPERATIONS, Operation, Param, Reply
 from gateway.api.problems import PROBLEM_MEDIA_TYPE
@@ -135,6 +135,7 @@ def openapi_document(tier_names: tuple[str, ...]) -> dict[str, Any]:
         *recovery_models.RESPONSE_MODELS,
         *project_models.RESPONSE_MODELS,
         *usage_models.RESPONSE_MODELS,
+        *audit_models.RESPONSE_MODELS,
     )
     for model in responses:
         _add_schema(schemas, model, "serialization")

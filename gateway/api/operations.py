@@ -14,7 +14,8 @@ from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.api import exports, files, grants, imports, moving, projects, recovery, sessions, shares, usage
+from gateway.api import audit, exports, files, grants, imports, moving, projects, recovery, sessions, shares, usage
+from gateway.api.audit_models import AuditPage, EventPage
 from gateway.api.models import (
     FILE_PATH_PATTERN,
     FOLDER_PATH_PATTERN,
@@ -867,5 +868,42 @@ OPERATIONS: tuple[Operation, ...] = (
         (Reply(200, "A page", SessionPage),),
         (400, 401, 403, 404, *STORE),
         params=(PID, LIMIT, CURSOR, *(p for p in SESSION_FILTERS if p.name != "project")),
+    ),
+    # The audit log and the event feed (gateway/api/audit.py; docs/audit.md, docs/events.md).
+    Operation(
+        "GET",
+        SESSION + "/audit",
+        "session_audit",
+        audit.session_audit,
+        "The session's audit log: every committed change, who made it, the versions and the request (owner only)",
+        (Reply(200, "A page", AuditPage),),
+        (400, 401, 403, 404, *STORE),
+        params=(
+            SID,
+            Param("since", "query", "Only changes logged at or after this moment", _TIME),
+            Param("until", "query", "Only changes logged at or before this moment (default: now)", _TIME),
+            LIMIT,
+            CURSOR,
+        ),
+        description="Oldest first. Another user's session, a grantee, and a token bound to another session get "
+        "404. Changes reach the log once per flush interval (1 s by default) from each replica. A page reads a "
+        "bounded part of the log and may hold fewer records than `limit`, with a `next_cursor`.",
+    ),
+    Operation(
+        "GET",
+        "/v1/events",
+        "list_events",
+        audit.events,
+        "The committed changes of your sessions and projects, in order, resumable from a cursor (at least once)",
+        (Reply(200, "Changes after the cursor", EventPage),),
+        (400, 401, 403, *STORE),
+        params=(
+            Param("cursor", "query", "The `next_cursor` of the previous answer (opaque)", _string()),
+            Param("since", "query", "Without a cursor: start at this moment (default: the oldest change)", _TIME),
+            LIMIT,
+        ),
+        description="Changes are served once they are older than the settle window (10 s by default), so that "
+        "one that another replica is still writing is never skipped; a change may come twice (the same `id`). A "
+        "token bound to one session sees that session's changes only.",
     ),
 )

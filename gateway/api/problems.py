@@ -10,6 +10,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from gateway.api.denials import record_denial
 from gateway.errors import GatewayError, NotModified
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ async def gateway_error(request: Request, exc: Exception) -> Response:
             headers["Last-Modified"] = exc.last_modified
         return Response(status_code=304, headers=headers)
     assert isinstance(exc, GatewayError)
+    record_denial(request, exc)
     if exc.status >= 500:
         log.error("%s %s failed: %s", request.method, request.url.path, exc.detail, exc_info=exc.__cause__)
     return problem(

@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from gateway import changes, strict_json
+from gateway.audit.recorders import Recorders
 from gateway.auth.server_key import find_owner_key, restore_owner_key
 from gateway.backup import layout, state, target, walk
 from gateway.backup.entries import Entry
@@ -73,7 +74,8 @@ async def restore_session(
     source: Store, backup: Store, settings: Settings, policy: Policy, summary: Summary, request: Request
 ) -> Summary:
     restore = await Restore.start(source, backup, settings, policy, summary)
-    await restore.one(request)
+    async with restore.recorders.running():  # what it writes is in the audit log too
+        await restore.one(request)
     return summary
 
 
@@ -81,7 +83,8 @@ async def restore_everything(
     source: Store, backup: Store, settings: Settings, policy: Policy, summary: Summary, at: datetime | None
 ) -> Summary:
     restore = await Restore.start(source, backup, settings, policy, summary)
-    await restore.every(at)
+    async with restore.recorders.running():
+        await restore.every(at)
     return summary
 
 
@@ -97,6 +100,10 @@ class Restore:
         self._summary = summary
         self._writer = target.writer(source, settings, traits)
         self._core = assemble(source, settings, policy, traits=traits)
+
+    @property
+    def recorders(self) -> Recorders:
+        return self._core.recorders
 
     @classmethod
     async def start(cls, source: Store, backup: Store, settings: Settings, policy: Policy, summary: Summary) -> Restore:

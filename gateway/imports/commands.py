@@ -89,7 +89,8 @@ async def _run(args: argparse.Namespace, settings: Settings, layout: Layout) -> 
             say=print,
             quiet=args.quiet,
         )
-        report = await tree.run(args.directory, layout)
+        async with core.recorders.running():  # what it writes is in the audit log too
+            report = await tree.run(args.directory, layout)
     print(report.summary(dry_run=args.dry_run))
     if report.failed:
         return 1

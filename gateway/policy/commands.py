@@ -199,7 +199,8 @@ def run_janitor(args: argparse.Namespace) -> int:
             # Cleaning up a project acts for its owner; a bucket without the key has no owners yet.
             owner_key = await find_owner_key(store, settings)
             core = assemble(store, settings, policy, quota_policy=quota_policy, owner_key=owner_key)
-            report = await core.janitor.run(dry_run=args.dry_run)
+            async with core.recorders.running():  # what it changes is in the audit log too
+                report = await core.janitor.run(dry_run=args.dry_run)
             # After the janitor's own expiries, so that the figures include them. Without limits, no ledger is kept.
             recounts = []
             if not quota_policy.unlimited:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from gateway.audit.recorders import Recorders, recorders_of
 from gateway.auth.cursors import CursorSealer
 from gateway.changes import ChangeHook
 from gateway.errors import SettingsError
@@ -59,6 +60,9 @@ class Core:
     activity: ActivityTracker
     quotas: Quotas
     projects: Projects
+    # The audit log, the event feed and the webhooks: run `recorders.running()` around the work, so that what is
+    # pending is written at the end.
+    recorders: Recorders
 
 
 def export_tier(settings: Settings, policy: Policy) -> str:
@@ -144,6 +148,8 @@ def assemble(
         moving=moving,
         clock=now,
     )
+    # Last on the hook, so that the audit log hears of a change once every other listener has.
+    recorders = recorders_of(store, settings, hook, cursors, now)
     return Core(
         hook=hook,
         writer=writer,
@@ -163,4 +169,5 @@ def assemble(
         activity=activity,
         quotas=quotas,
         projects=projects,
+        recorders=recorders,
     )
