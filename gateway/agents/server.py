@@ -19,6 +19,7 @@ from starlette.requests import Request
 from gateway.agents.results import failed, succeeded
 from gateway.agents.tools import BY_NAME, TOOLS
 from gateway.api.context import body_refusal, services
+from gateway.api.denials import record_denial
 from gateway.auth.tokens import Principal
 from gateway.errors import GatewayError
 
@@ -67,6 +68,8 @@ async def _call_tool(ctx: ServerRequestContext[Any], params: CallToolRequestPara
             raise body_refusal(tool.arguments, exc) from None
         return succeeded(await tool.run(request, principal, arguments))
     except GatewayError as exc:
+        # A refused tool call is a denied access like a refused route: the same audit record.
+        record_denial(request, exc, operation=f"mcp {tool.name}", session=getattr(arguments, "session_id", None))
         if exc.status >= 500:
             log.error("tool %s failed: %s", tool.name, exc.detail, exc_info=exc.__cause__)
         return failed(exc, arguments)

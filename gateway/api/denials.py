@@ -19,31 +19,36 @@ log = logging.getLogger(__name__)
 DENIED = frozenset({401, 403, 404})
 
 
-def record_denial(request: Request, exc: GatewayError) -> None:
-    """Hand a denial to the audit log; never fails the answer (a record lost is logged, the client still learns)."""
+def record_denial(
+    request: Request, exc: GatewayError, *, operation: str | None = None, session: str | None = None
+) -> None:
+    """Hand a denial to the audit log; never fails the answer (a record lost is logged, the client still learns).
+    `operation` and `session` name what was refused where the route does not (an MCP tool call)."""
     if exc.status not in DENIED:
         return
     found: Services | None = getattr(request.app.state, "services", None)
     if found is None:
         return
     try:
-        found.recorders.log.denied(_denial(request, exc, found))
+        found.recorders.log.denied(_denial(request, exc, found, operation, session))
     except Exception:
         log.exception("the denial of %s %s could not be recorded", request.method, request.url.path)
 
 
-def _denial(request: Request, exc: GatewayError, found: Services) -> Denial:
+def _denial(
+    request: Request, exc: GatewayError, found: Services, operation: str | None, session: str | None
+) -> Denial:
     principal = getattr(request.state, "principal", None)
     route = request.scope.get("route")
     template = str(getattr(route, "path", None) or request.url.path).replace(":filepath}", "}")
     owner = None
     if principal is not None:
         owner = owner_label(found.settings.key_root, principal.owner(found.settings.key_root, found.owner_key).space)
-    session = request.path_params.get("sid")
+    session = session or request.path_params.get("sid")
     return Denial(
         status=exc.status,
         problem=exc.slug,
-        operation=f"{request.method} {template}",
+        operation=operation or f"{request.method} {template}",
         target=request.url.path,
         principal=principal.user if principal is not None else None,
         tenant=principal.tenant if principal is not None else None,

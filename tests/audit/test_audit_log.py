@@ -183,6 +183,15 @@ def test_denials_are_recorded_a_few_per_caller_and_minute(backend: Backend, buck
             read_only = gw.headers(user, scope="files:read", request_id="scope-1")
             refused = await gw.client.put(_file(sid, "x"), content=b"x", headers=read_only)
             assert refused.status_code == 403
+            # A tool call of an agent is refused like the route it stands for, and recorded the same way.
+            call = {"name": "read_file", "arguments": {"session_id": sid, "path": NFD_NAME}}
+            agent = await gw.client.post(
+                "/mcp",
+                json={"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": call},
+                headers={**gw.headers(user + "-agent", request_id="agent-1"), "Accept": "application/json"},
+            )
+            assert agent.status_code == 200, agent.text
+            assert agent.json()["result"]["isError"] is True
             await gw.recorders.log.flush()
             clock.advance(61)  # the minute is over: the denials left out are counted in one record each
             await gw.recorders.log.flush()
@@ -209,6 +218,10 @@ def test_denials_are_recorded_a_few_per_caller_and_minute(backend: Backend, buck
     assert probe.owner is not None  # the prober's own owner id: whose tenant it was
     scope = [r for r in denials if r.status == 403]
     assert [(r.principal, r.problem, r.request_id) for r in scope] == [(user, "insufficient-scope", "scope-1")]
+    by_agent = [r for r in denials if r.principal == user + "-agent"]
+    assert [(r.status, r.operation, r.session, r.request_id) for r in by_agent] == [
+        (404, "mcp read_file", sid, "agent-1")
+    ]
 
 
 def test_export_by_time_and_tenant_after_a_clean_shutdown(
