@@ -35,9 +35,7 @@ def record_denial(
         log.exception("the denial of %s %s could not be recorded", request.method, request.url.path)
 
 
-def _denial(
-    request: Request, exc: GatewayError, found: Services, operation: str | None, session: str | None
-) -> Denial:
+def _denial(request: Request, exc: GatewayError, found: Services, operation: str | None, session: str | None) -> Denial:
     principal = getattr(request.state, "principal", None)
     route = request.scope.get("route")
     template = str(getattr(route, "path", None) or request.url.path).replace(":filepath}", "}")

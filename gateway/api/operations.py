@@ -881,7 +881,12 @@ OPERATIONS: tuple[Operation, ...] = (
         params=(
             SID,
             Param("since", "query", "Only changes logged at or after this moment", _TIME),
-            Param("until", "query", "Only changes logged at or before this moment (default: now)", _TIME),
+            Param(
+                "until",
+                "query",
+                "Only changes logged at or before this moment (default: now); not before `since`",
+                _TIME,
+            ),
             LIMIT,
             CURSOR,
         ),

@@ -191,6 +191,9 @@ def breaks_a_rule_in_words(case: Any, problem: dict[str, Any]) -> bool:
     if kind == "/problems/invalid-parameter" and problem.get("parameter") == "snapshot":
         # A snapshot is one moment already: `at` beside it is refused, which no schema of two parameters can say.
         return bool(query.get("snapshot")) and bool(query.get("at"))
+    if kind == "/problems/invalid-parameter" and problem.get("parameter") == "until":
+        # A time range must not end before it begins: a rule between two parameters, stated in words.
+        return bool(query.get("since")) and bool(query.get("until"))
     if kind == "/problems/invalid-cursor":
         # A cursor is opaque: only one a listing returned is valid, and no schema can tell which strings those are.
         return "cursor" in query
