@@ -265,6 +265,11 @@ class Settings:
     quota_file: str | None = _setting(
         _optional_text, None, "per-tenant quota overrides (TOML, see policies/quotas.example.toml); empty: none"
     )
+    upload_expiry_seconds: int = _setting(
+        _positive_int,
+        86_400,
+        "a resumable upload expires this long after its last accepted bytes; the janitor aborts it then",
+    )
     host: str = _setting(_text, "127.0.0.1", "address `serve` listens on")
     port: int = _setting(_positive_int, 8000, "port `serve` listens on")
 

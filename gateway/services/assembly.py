@@ -24,6 +24,8 @@ from gateway.quotas.ledger import Ledger
 from gateway.quotas.limits import QuotaPolicy, load_quotas
 from gateway.recovery.restoring import Restorer
 from gateway.recovery.snapshots import SessionSnapshots
+from gateway.resumable.service import Uploads
+from gateway.resumable.sweep import UploadSweep
 from gateway.services.exports import Exports
 from gateway.services.files import Files
 from gateway.services.forking import Forking
@@ -59,6 +61,7 @@ class Core:
     activity: ActivityTracker
     quotas: Quotas
     projects: Projects
+    uploads: Uploads
 
 
 def export_tier(settings: Settings, policy: Policy) -> str:
@@ -144,6 +147,9 @@ def assemble(
         moving=moving,
         clock=now,
     )
+    # Resumable uploads complete through the files' own admission and write step; the janitor ends expired ones.
+    uploads = Uploads(store, settings, policy, files=files, sessions=sessions, writer=writer, hook=hook, clock=now)
+    janitor.resumable = UploadSweep(store, settings, uploads, now)
     return Core(
         hook=hook,
         writer=writer,
@@ -163,4 +169,5 @@ def assemble(
         activity=activity,
         quotas=quotas,
         projects=projects,
+        uploads=uploads,
     )

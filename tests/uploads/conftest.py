@@ -1,0 +1,31 @@
+"""One gateway per backend for the resumable upload tests, with parts of S3's smallest size (5 MiB) so that a few
+MiB make several parts, and a tenant with a small quota."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from gateway.api.app import create_app
+from tests.conftest import Backend, Gateway, ServerThread, gateway_settings
+from tests.uploads.helpers import PART, QUOTA_TENANT
+
+QUOTAS = f"""
+[tenants."{QUOTA_TENANT}"]
+session_bytes = 1_000
+"""
+
+
+@pytest.fixture(scope="session")
+def tus_gateway(backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    quota_file = tmp_path_factory.mktemp("tus") / "quotas.toml"
+    quota_file.write_text(QUOTAS)
+    settings = gateway_settings(
+        backend,
+        backend.new_bucket(),
+        GATEWAY_MULTIPART_THRESHOLD_BYTES=str(PART),
+        GATEWAY_QUOTA_FILE=str(quota_file),
+    )
+    with ServerThread(create_app(settings, credentials=backend.credentials)) as url:
+        yield Gateway(backend=backend, settings=settings, url=url)
