@@ -9,9 +9,9 @@ upload that does not exist. Every answer, problems included, carries `Tus-Resuma
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from gateway.api.context import actor_of, caller, declared_length, owner_of, reach, services
@@ -59,6 +59,15 @@ def _progress(status: Status) -> dict[str, str]:
     if status.expires_at is not None:
         headers["Upload-Expires"] = protocol.http_date(status.expires_at)
     return headers
+
+
+async def _until_cut(request: Request) -> AsyncIterator[bytes]:
+    """The body as it arrives; a client that hangs up ends it early (what arrived is kept, as tus asks)."""
+    try:
+        async for chunk in request.stream():
+            yield chunk
+    except ClientDisconnect:
+        return
 
 
 async def _located(request: Request, principal: Principal) -> Located:
@@ -112,7 +121,7 @@ async def create_upload(request: Request) -> Response:
                 upload,
                 found,
                 offset=0,
-                body=request.stream(),
+                body=_until_cut(request),
                 content_length=content_length,
                 checksum=checksum,
             )
@@ -149,7 +158,7 @@ async def patch_upload(request: Request) -> Response:
         upload,
         found,
         offset=offset,
-        body=request.stream(),
+        body=_until_cut(request),
         content_length=content_length,
         checksum=checksum,
     )

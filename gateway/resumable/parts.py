@@ -13,23 +13,21 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections import deque
-from collections.abc import Iterator
 
-from gateway.errors import Conflict
 from gateway.resumable.state import Part
 from gateway.storage.store import Store
 from gateway.storage.uploads import HASH_INLINE_BYTES, PARTS_IN_FLIGHT, take
 
 
 class Parts:
-    """Bytes of one request, sent as parts numbered from the numbers the request claimed."""
+    """Bytes of one request, sent as parts numbered on from `first`."""
 
-    def __init__(self, store: Store, key: str, upload_id: str, part_size: int, numbers: Iterator[int]) -> None:
+    def __init__(self, store: Store, key: str, upload_id: str, part_size: int, first: int) -> None:
         self._store = store
         self._key = key
         self._upload_id = upload_id
         self._part_size = part_size
-        self._numbers = numbers
+        self._next = first
         self._received: deque[bytes | memoryview] = deque()
         self._buffered = 0
         self._pending: deque[asyncio.Task[Part]] = deque()
@@ -69,9 +67,7 @@ class Parts:
         self._pending.clear()
 
     async def _send(self, data: bytes) -> None:
-        number = next(self._numbers, None)
-        if number is None:
-            raise Conflict("more parts than this request claimed; send the upload's rest again")
+        number, self._next = self._next, self._next + 1
         if len(self._pending) >= PARTS_IN_FLIGHT:
             self._sent.append(await self._pending.popleft())
         self._pending.append(asyncio.create_task(self._upload(number, data)))

@@ -18,7 +18,6 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-import math
 import os
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
@@ -51,14 +50,11 @@ from gateway.settings import Settings
 from gateway.storage.digests import multipart_etag
 from gateway.storage.preconditions import Precondition
 from gateway.storage.store import Store
+from gateway.storage.uploads import part_size_for
 from gateway.storage.writes import Assembled, VersionWriter
 from gateway.wire import iso
 
 log = logging.getLogger(__name__)
-MAX_PART_NUMBER = 10_000
-# The file's own parts take at most a fifth of S3's part numbers; the rest are for requests that were cut short,
-# refused or lost a race, whose parts are never used.
-PART_SHARE = 5
 # Per-upload digests a replica keeps (the oldest go first): a few dozen bytes each.
 DIGESTS_KEPT = 1024
 
@@ -71,11 +67,6 @@ class Status:
     metadata: str
     # None once the file is complete (tus: Upload-Expires is for unfinished uploads).
     expires_at: datetime | None
-
-
-def part_size_for(length: int, threshold: int) -> int:
-    """Parts of the multipart threshold, larger when the file would otherwise take more than its share of numbers."""
-    return max(threshold, math.ceil(length / (MAX_PART_NUMBER // PART_SHARE)))
 
 
 class Uploads:
@@ -224,11 +215,12 @@ class Uploads:
             return self.status(upload, found)
         assert found.multipart is not None
         key = keys.file(found.path)
-        count = _parts_needed(found, offset, content_length)
-        tail_bytes, first = await asyncio.gather(self._read_tail(upload, found), self._claim(upload, offset, count))
+        tail_bytes = await self._read_tail(upload, found)
         whole = self._digest_at(upload.upload_id, offset)
         check = hashlib.sha256() if checksum is not None else None
-        parts = Parts(self._store, key, found.multipart, found.part_size, iter(range(first, first + count)))
+        # Parts lie at fixed places in the file (part n holds bytes from (n - 1) * part_size on), so a request cut
+        # short or raced leaves no stray part behind: the next one to send that part replaces it.
+        parts = Parts(self._store, key, found.multipart, found.part_size, len(found.parts) + 1)
         received = 0
         try:
             await parts.add(tail_bytes)
@@ -244,6 +236,8 @@ class Uploads:
                 if check is not None:
                     check.update(chunk)
                 await parts.add(chunk)
+            # A body that ended early (the client hung up) is kept as far as it came, as tus asks; unless it had
+            # to match a checksum, which only the whole body can.
             if check is not None and check.digest() != checksum:
                 raise ChecksumMismatch("the bytes do not match Upload-Checksum; none were taken, the offset stays")
             final = received == remaining
@@ -261,20 +255,6 @@ class Uploads:
         if final:
             return await self._complete(actor, keys, upload, offset, sent, whole)
         return await self._advance(upload, found, offset, received, sent, rest, whole)
-
-    async def _claim(self, upload: UploadKeys, offset: int, count: int) -> int:
-        """The first of `count` part numbers no other request will use."""
-        if count == 0:
-            return 1
-
-        def claim(current: UploadState) -> UploadState:
-            _check_position(current, offset)
-            if current.next_part + count - 1 > MAX_PART_NUMBER:
-                raise Conflict("this upload has used up its part numbers on requests that did not count; start anew")
-            return replace(current, next_part=current.next_part + count)
-
-        claimed = await states.change(self._store, self._writer, upload, claim)
-        return claimed.next_part - count
 
     async def _read_tail(self, upload: UploadKeys, found: UploadState) -> bytes:
         if found.tail is None:
@@ -465,15 +445,6 @@ def _check_position(found: UploadState, offset: int) -> None:
             f"the upload is at offset {found.offset}, not {offset}: resume from there",
             extra={"upload_offset": found.offset},
         )
-
-
-def _parts_needed(found: UploadState, offset: int, content_length: int | None) -> int:
-    """How many parts a request may send: those its bytes and the tail fill, and the last part when it finishes."""
-    tail = found.tail.size if found.tail is not None else 0
-    remaining = found.length - offset
-    if content_length is None or content_length == remaining:
-        return math.ceil((tail + remaining) / found.part_size)
-    return (tail + content_length) // found.part_size
 
 
 async def _nothing() -> AsyncIterator[bytes]:

@@ -71,9 +71,6 @@ class UploadState:
     offset: int = 0
     parts: tuple[Part, ...] = ()
     tail: Tail | None = None
-    # The next part number no request has claimed: each request that sends parts claims its own numbers first, so
-    # requests racing on one offset never overwrite each other's parts (the loser's are left out at completion).
-    next_part: int = 1
     # Set once a request has every byte and is completing the file; the offset moves when the file exists.
     assembling_since: str | None = None
     version_id: str | None = None
@@ -106,7 +103,6 @@ class UploadState:
             "offset": self.offset,
             "parts": [[p.number, p.etag, p.size, p.md5] for p in self.parts],
             "tail": [self.tail.name, self.tail.version_id, self.tail.size] if self.tail else None,
-            "next_part": self.next_part,
             "assembling_since": self.assembling_since,
             "version_id": self.version_id,
             "complete": self.complete,
@@ -135,7 +131,6 @@ class UploadState:
             offset=_count(data["offset"]),
             parts=tuple(Part(_count(n), str(e), _count(s), str(m)) for n, e, s, m in data["parts"]),
             tail=Tail(str(tail[0]), _optional(tail[1]), _count(tail[2])) if tail else None,
-            next_part=_count(data["next_part"]),
             assembling_since=_optional(data["assembling_since"]),
             version_id=_optional(data["version_id"]),
             complete=data["complete"] is True,

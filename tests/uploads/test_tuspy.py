@@ -5,15 +5,14 @@ from __future__ import annotations
 import hashlib
 import os
 import unicodedata
-
-import httpx
 from urllib.parse import quote
 
+import httpx
 from tusclient.client import TusClient
 
 from gateway.api.app import create_app
 from tests.conftest import Gateway, ServerThread
-from tests.uploads.helpers import MiB, NAMED, TUS, new_session, new_user, pending_uploads
+from tests.uploads.helpers import NAMED, TUS, MiB, new_session, new_user, pending_uploads
 
 
 def test_a_file_in_small_chunks_resumed_by_another_client_on_another_replica(tus_gateway: Gateway) -> None:
