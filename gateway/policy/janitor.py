@@ -270,9 +270,9 @@ class Janitor:
 
     async def _abandoned_uploads(self, walk: str, report: Report) -> list[Action]:
         ended: list[Action] = []
-        live: set[str] = set()
+        judged: set[str] = set()
         if self.resumable is not None:
-            due, live = await self.resumable.judge(report.uploads_seen)
+            due, judged = await self.resumable.judge(report.uploads_seen)
             ended = [Action(END_UPLOAD, item.prefix, item.upload_id, item.reason) for item in due]
         days = self._policy.abort_incomplete_multipart_days
         cutoff = self._clock() - timedelta(seconds=days * self._settings.day_seconds)
@@ -281,7 +281,7 @@ class Janitor:
             Action(ABORT, upload.key, upload.upload_id, reason)
             async for page in self._store.pending_uploads(walk)
             for upload in page
-            if upload.initiated < cutoff and upload.upload_id not in live
+            if upload.initiated < cutoff and upload.upload_id not in judged
         ]
 
     async def _carry_out(self, walk: str, report: Report) -> None:

@@ -4,7 +4,8 @@ Its walk of the bucket passes every upload's record and tails (`note`); afterwar
 record (`judge`): past its expiry, it is ended as a termination ends it (its S3 multipart upload aborted, its record
 and tails removed, `upload.aborted` announced). An upload whose record is gone (its session was deleted) or was
 never written, with only tails left, is ended once those are older than the expiry. The multipart uploads of live
-uploads are left alone by the janitor's rule for multipart uploads open too long: their expiry is their own.
+uploads are left to this judgement, not to the janitor's rule for multipart uploads open too long: their expiry
+is their own.
 """
 
 from __future__ import annotations
@@ -65,17 +66,18 @@ class UploadSweep:
         return True
 
     async def judge(self, seen: dict[str, Seen]) -> tuple[list[Due], set[str]]:
-        """The uploads to end, and the multipart upload ids of those that live on."""
+        """The uploads to end, and the multipart upload ids this judged (ending them or not): the rule for
+        multipart uploads open too long is not theirs."""
         due: list[Due] = []
-        live: set[str] = set()
+        judged: set[str] = set()
         for entry in seen.values():
             found = await self._state(entry.upload, entry.record)
             reason = self._verdict(found, entry.newest)
             if reason is not None:
                 due.append(Due(entry.upload.prefix, entry.upload.upload_id, reason))
-            elif found is not None and found.multipart is not None:
-                live.add(found.multipart)
-        return due, live
+            if found is not None and found.multipart is not None:
+                judged.add(found.multipart)
+        return due, judged
 
     async def end(self, prefix: str, reason: str) -> bool:
         """End the upload under `prefix`, judged due, when it still is (a request may have moved it since); whether

@@ -1,5 +1,6 @@
 """One gateway per backend for the resumable upload tests, with parts of S3's smallest size (5 MiB) so that a few
-MiB make several parts, and a tenant with a small quota."""
+MiB make several parts, a tenant with a small quota, and uploads that expire after two days (the policy's rule for
+multipart uploads open too long says one: the janitor must leave a live upload's alone)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 
 from gateway.api.app import create_app
 from tests.conftest import Backend, Gateway, ServerThread, gateway_settings
-from tests.uploads.helpers import PART, QUOTA_TENANT
+from tests.uploads.helpers import EXPIRY_SECONDS, PART, QUOTA_TENANT
 
 QUOTAS = f"""
 [tenants."{QUOTA_TENANT}"]
@@ -26,6 +27,7 @@ def tus_gateway(backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> I
         backend.new_bucket(),
         GATEWAY_MULTIPART_THRESHOLD_BYTES=str(PART),
         GATEWAY_QUOTA_FILE=str(quota_file),
+        GATEWAY_UPLOAD_EXPIRY_SECONDS=str(EXPIRY_SECONDS),
     )
     with ServerThread(create_app(settings, credentials=backend.credentials)) as url:
         yield Gateway(backend=backend, settings=settings, url=url)

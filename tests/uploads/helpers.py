@@ -14,6 +14,7 @@ from tests.conftest import Gateway
 MiB = 1024 * 1024
 PART = 5 * MiB
 QUOTA_TENANT = "t-tus-tiny"
+EXPIRY_SECONDS = 2 * 86_400
 TUS = {"Tus-Resumable": "1.0.0"}
 OFFSET_TYPE = "application/offset+octet-stream"
 # Non-ASCII, NFD (stored as NFC), an emoji and '%' in one path.
