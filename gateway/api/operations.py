@@ -278,13 +278,14 @@ TUS_RESUMABLE = Param(
     True,
 )
 _BASE64 = "(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?"
+_SOME_BASE64 = "(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{4}|[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)"
 _METADATA_PAIR = f"[!-+\\--~]+(?: {_BASE64})?"
 UPLOAD_METADATA = Param(
     "Upload-Metadata",
     "header",
     "Comma-separated `key base64(value)` pairs: `path` (required; UTF-8; the path rules of a file PUT), "
     "`content_type`, `tier`; other keys are kept and ignored",
-    _string(f"^path {_BASE64}(?:,{_METADATA_PAIR})*$", maxLength=8192),
+    _string(f"^path {_SOME_BASE64}(?:,{_METADATA_PAIR})*$", maxLength=8192),
     True,
 )
 UPLOAD_LENGTH = Param(
@@ -380,7 +381,7 @@ UPLOAD_OPERATIONS: tuple[Operation, ...] = (
         params=(SID, UID, TUS_RESUMABLE, UPLOAD_OFFSET, UPLOAD_CHECKSUM),
         binary_body=True,
         binary_media="application/offset+octet-stream",
-        body_required=False,
+        body_required=True,
         description=(
             "An Upload-Offset other than the upload's is a 409 (`upload_offset` says where to resume), so is a "
             "request that lost a race to another at the same offset. Bytes past Upload-Length are a 413. Nothing "
