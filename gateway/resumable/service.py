@@ -179,7 +179,7 @@ class Uploads:
     async def state_of(self, creator: str, keys: SessionKeys, upload_id: str) -> tuple[UploadKeys, UploadState]:
         """The upload, when the caller made it and it has not expired; 404 otherwise, the same as for none."""
         upload = keys.upload(upload_id)
-        found, _etag = await states.read(self._store, upload)
+        found = await states.read(self._store, upload)
         if found.creator != creator or found.expires() <= self._clock():
             raise NotFound(NO_SUCH_UPLOAD)
         return upload, found
@@ -253,7 +253,7 @@ class Uploads:
         if received == 0:
             return self.status(upload, found)
         if final:
-            return await self._complete(actor, keys, upload, offset, sent, whole)
+            return await self._complete(actor, keys, upload, found, offset, sent, whole)
         return await self._advance(upload, found, offset, received, sent, rest, whole)
 
     async def _read_tail(self, upload: UploadKeys, found: UploadState) -> bytes:
@@ -294,7 +294,7 @@ class Uploads:
             )
 
         try:
-            moved = await states.change(self._store, self._writer, upload, advance)
+            moved = await states.change(self._store, self._writer, upload, advance, known=found)
         except BaseException:
             if tail is not None:
                 await asyncio.shield(self._drop_tail(upload, tail))
@@ -308,7 +308,14 @@ class Uploads:
         return self.status(upload, moved)
 
     async def _complete(
-        self, actor: Actor, keys: SessionKeys, upload: UploadKeys, offset: int, sent: list[Part], whole: Any
+        self,
+        actor: Actor,
+        keys: SessionKeys,
+        upload: UploadKeys,
+        found: UploadState,
+        offset: int,
+        sent: list[Part],
+        whole: Any,
     ) -> Status:
         def assembling(current: UploadState) -> UploadState:
             _check_position(current, offset)
@@ -316,7 +323,7 @@ class Uploads:
 
         # Of two requests racing to finish the upload, this one decides (the other gets 409) before anything is
         # completed; the offset moves only once the file exists.
-        found = await states.change(self._store, self._writer, upload, assembling)
+        found = await states.change(self._store, self._writer, upload, assembling, known=found)
         assert found.multipart is not None
         md5s = [bytes.fromhex(part.md5) for part in found.parts]
         assembled = Assembled(

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -75,6 +75,8 @@ class UploadState:
     assembling_since: str | None = None
     version_id: str | None = None
     complete: bool = False
+    # The ETag of the record this was read from (not stored): the first conditional change needs no read of its own.
+    etag: str = field(default="", compare=False)
 
     @property
     def precondition(self) -> Precondition:
@@ -161,13 +163,13 @@ def decode(key: str, data: bytes) -> UploadState:
         raise DamagedRecord("this upload's stored state cannot be read; end it with DELETE") from None
 
 
-async def read(store: Store, upload: UploadKeys) -> tuple[UploadState, str]:
-    """The upload's state and its ETag; 404 when there is none."""
+async def read(store: Store, upload: UploadKeys) -> UploadState:
+    """The upload's state, with the ETag it was read at; 404 when there is none."""
     try:
         data, info = await store.read_bytes(upload.state)
     except ObjectMissing:
         raise NotFound(NO_SUCH_UPLOAD) from None
-    return decode(upload.state, data), info.etag
+    return replace(decode(upload.state, data), etag=info.etag)
 
 
 async def create(writer: VersionWriter, upload: UploadKeys, state: UploadState) -> None:
@@ -175,8 +177,21 @@ async def create(writer: VersionWriter, upload: UploadKeys, state: UploadState) 
 
 
 async def change(
-    store: Store, writer: VersionWriter, upload: UploadKeys, apply: Callable[[UploadState], UploadState]
+    store: Store,
+    writer: VersionWriter,
+    upload: UploadKeys,
+    apply: Callable[[UploadState], UploadState],
+    *,
+    known: UploadState | None = None,
 ) -> UploadState:
-    """Apply `apply` to the state until it lands on the version it was computed from; what `apply` raises (a 409
-    when the offset moved) ends the attempt with nothing written."""
-    return await records.modify(writer, upload.state, lambda: read(store, upload), apply, encode)
+    """Apply `apply` to the state until it lands on the version it was computed from (first `known`, the state as
+    the request read it, when it has its ETag); what `apply` raises (a 409 when the offset moved) ends the attempt
+    with nothing written."""
+    first = [known] if known is not None and known.etag else []
+
+    async def current() -> tuple[UploadState, str]:
+        found = first.pop() if first else await read(store, upload)
+        return found, found.etag
+
+    changed = await records.modify(writer, upload.state, current, apply, encode)
+    return replace(changed, etag="")

@@ -87,7 +87,7 @@ class UploadSweep:
             return False
         session, upload = found
         try:
-            current: UploadState | None = (await states.read(self._store, upload))[0]
+            current: UploadState | None = await states.read(self._store, upload)
             newest = None
         except NotFound:
             current, newest = await self._last_version(upload)
