@@ -41,17 +41,17 @@ from gateway.keys import SessionKeys, UploadKeys, new_tail_name, new_upload_id
 from gateway.policy.tiers import Policy
 from gateway.quotas.gate import charging, room_for
 from gateway.resumable import state as states
+from gateway.resumable.completion import Completion, Refused
 from gateway.resumable.parts import Parts
 from gateway.resumable.protocol import Metadata
 from gateway.resumable.state import NO_SUCH_UPLOAD, Part, Tail, UploadState
 from gateway.services.files import Files, require_active
 from gateway.services.sessions import Sessions
 from gateway.settings import Settings
-from gateway.storage.digests import multipart_etag
 from gateway.storage.preconditions import Precondition
 from gateway.storage.store import Store
 from gateway.storage.uploads import part_size_for
-from gateway.storage.writes import Assembled, VersionWriter
+from gateway.storage.writes import VersionWriter
 from gateway.wire import iso
 
 log = logging.getLogger(__name__)
@@ -90,6 +90,7 @@ class Uploads:
         self._writer = writer
         self._hook = hook
         self._clock = clock
+        self._completion = Completion(store, writer, files, clock, self._expiry)
         # Upload id -> (offset, digest of the bytes before it), for uploads this replica moved last.
         self._digests: OrderedDict[str, tuple[int, Any]] = OrderedDict()
 
@@ -171,7 +172,6 @@ class Uploads:
             with contextlib.suppress(GatewayError):
                 await asyncio.shield(self._store.abort_multipart(key, multipart))
             raise
-        self._remember(upload.upload_id, 0, hashlib.sha256())
         return upload, new
 
     # Reading
@@ -204,7 +204,7 @@ class Uploads:
     ) -> Status:
         """Take the bytes of one request at `offset` (which must be the upload's), and complete the file when they
         are its last. Nothing moves unless every byte of the request is in S3 and matches `checksum`."""
-        _check_position(found, offset)
+        states.check_position(found, offset)
         remaining = found.length - offset
         if content_length is not None and content_length > remaining:
             raise PayloadTooLarge(
@@ -288,7 +288,7 @@ class Uploads:
         expires = iso(self._expiry())
 
         def advance(current: UploadState) -> UploadState:
-            _check_position(current, offset)
+            states.check_position(current, offset)
             return replace(
                 current, offset=offset + received, parts=current.parts + tuple(sent), tail=tail, expires_at=expires
             )
@@ -317,66 +317,17 @@ class Uploads:
         sent: list[Part],
         whole: Any,
     ) -> Status:
-        def assembling(current: UploadState) -> UploadState:
-            _check_position(current, offset)
-            return replace(current, parts=current.parts + tuple(sent), assembling_since=iso(self._clock()))
-
-        # Of two requests racing to finish the upload, this one decides (the other gets 409) before anything is
-        # completed; the offset moves only once the file exists.
-        found = await states.change(self._store, self._writer, upload, assembling, known=found)
-        assert found.multipart is not None
-        md5s = [bytes.fromhex(part.md5) for part in found.parts]
-        assembled = Assembled(
-            found.multipart,
-            tuple((part.number, part.etag) for part in found.parts),
-            found.length,
-            found.base,
-            sha256=whole.hexdigest() if whole is not None else None,
-            expected_etag=multipart_etag(md5s),
-        )
-        try:
-            written = await self._files.admitted_write(
-                actor,
-                keys,
-                keys.file(found.path),
-                lambda _charge, _replacing: assembled,
-                size=found.length,
-                content_type=found.content_type,
-                precondition=found.precondition,
-                tier=found.tier,
-                detail={"upload": upload.upload_id},
-            )
-        except GatewayError as exc:
-            # Refused (the precondition, a quota, an ended session) or failed: the upload ends, nothing is stored.
-            await asyncio.shield(self.discard(actor, keys, upload, found, f"its completion failed: {exc.detail}"))
-            raise
         self._digests.pop(upload.upload_id, None)
-        done = replace(
-            found,
-            offset=found.length,
-            tail=None,
-            assembling_since=None,
-            complete=True,
-            version_id=written.file.version_id,
-            expires_at=iso(self._expiry()),
-        )
+        sha256 = whole.hexdigest() if whole is not None else None
         try:
-            await states.change(self._store, self._writer, upload, lambda _current: done)
-            await self._tidy(upload)
-        except GatewayError as exc:
-            # The file is in place and announced; only the record of the finished upload lags.
-            log.warning("upload %s completed, but its record was not updated: %s", upload.prefix, exc.detail)
+            done = await self._completion.complete(actor, keys, upload, found, offset, sent, sha256)
+        except Refused as refused:
+            # Refused (the precondition, a quota, an ended session) or failed: the upload ends, nothing is stored.
+            await asyncio.shield(
+                self.discard(actor, keys, upload, refused.state, f"its completion failed: {refused.error.detail}")
+            )
+            raise refused.error from None
         return self.status(upload, done)
-
-    async def _tidy(self, upload: UploadKeys) -> None:
-        """What a finished upload no longer needs: its tails, and its record's old versions (the newest two stay:
-        the record is written by the conditional-write protocol, which judges a version by the one under it)."""
-        old: list[tuple[str, str]] = []
-        async for page in self._store.version_pages(upload.state):
-            old += [(entry.key, entry.version_id) for entry in page if entry.key == upload.state]
-        await asyncio.gather(
-            self._store.purge(upload.tails_prefix), self._store.delete_versions(upload.prefix, old[2:])
-        )
 
     async def _drop_tail(self, upload: UploadKeys, tail: Tail) -> None:
         """A tail no record names any more; one left behind goes with the upload's prefix."""
@@ -441,17 +392,6 @@ def _file_key(keys: SessionKeys, path: str) -> str:
         return keys.file(path)
     except InvalidPath as exc:
         raise InvalidUploadMetadata("path", exc.detail, extra={"rule": exc.rule}) from None
-
-
-def _check_position(found: UploadState, offset: int) -> None:
-    """tus: a request must start where the upload is (409 otherwise, with the offset to resume from)."""
-    if found.assembling_since is not None:
-        raise Conflict("the upload has all its bytes and is being completed", extra={"upload_offset": found.offset})
-    if offset != found.offset:
-        raise Conflict(
-            f"the upload is at offset {found.offset}, not {offset}: resume from there",
-            extra={"upload_offset": found.offset},
-        )
 
 
 async def _nothing() -> AsyncIterator[bytes]:

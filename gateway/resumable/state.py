@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from gateway import strict_json
-from gateway.errors import DamagedRecord, NotFound, ObjectMissing
+from gateway.errors import Conflict, DamagedRecord, NotFound, ObjectMissing
 from gateway.keys import UploadKeys
 from gateway.services import records
 from gateway.storage.preconditions import Precondition
@@ -195,3 +195,14 @@ async def change(
 
     changed = await records.modify(writer, upload.state, current, apply, encode)
     return replace(changed, etag="")
+
+
+def check_position(found: UploadState, offset: int) -> None:
+    """tus: a request starts where the upload is (409 otherwise, with the offset to resume from)."""
+    if found.assembling_since is not None:
+        raise Conflict("the upload has all its bytes and is being completed", extra={"upload_offset": found.offset})
+    if offset != found.offset:
+        raise Conflict(
+            f"the upload is at offset {found.offset}, not {offset}: resume from there",
+            extra={"upload_offset": found.offset},
+        )
