@@ -9,8 +9,9 @@ from collections.abc import Iterator
 import pytest
 
 from gateway.api.app import create_app
+from gateway.changes import Change, ChangeHook
 from tests.conftest import Backend, Gateway, ServerThread, gateway_settings
-from tests.uploads.helpers import EXPIRY_SECONDS, PART, QUOTA_TENANT
+from tests.uploads.helpers import EXPIRY_SECONDS, HEARD, PART, QUOTA_TENANT
 
 QUOTAS = f"""
 [tenants."{QUOTA_TENANT}"]
@@ -29,5 +30,9 @@ def tus_gateway(backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> I
         GATEWAY_QUOTA_FILE=str(quota_file),
         GATEWAY_UPLOAD_EXPIRY_SECONDS=str(EXPIRY_SECONDS),
     )
-    with ServerThread(create_app(settings, credentials=backend.credentials)) as url:
+    hook = ChangeHook()
+    heard: list[Change] = []
+    hook.subscribe(heard.append)
+    with ServerThread(create_app(settings, credentials=backend.credentials, hook=hook)) as url:
+        HEARD[url] = heard
         yield Gateway(backend=backend, settings=settings, url=url)

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 
+from gateway.changes import Change
 from tests.conftest import Gateway
 
 MiB = 1024 * 1024
@@ -19,6 +20,14 @@ TUS = {"Tus-Resumable": "1.0.0"}
 OFFSET_TYPE = "application/offset+octet-stream"
 # Non-ASCII, NFD (stored as NFC), an emoji and '%' in one path.
 NAMED = "re\u0301sume\u0301s/été 😀 100%.bin"
+
+
+# What each test gateway's change hook heard, by the gateway's URL.
+HEARD: dict[str, list[Change]] = {}
+
+
+def heard(gateway: Gateway, action: str, session_id: str) -> list[Change]:
+    return [change for change in HEARD[gateway.url] if change.action == action and change.session_id == session_id]
 
 
 def b64(text: str) -> str:

@@ -20,6 +20,7 @@ from tests.uploads.helpers import (
     checksum,
     create,
     created,
+    heard,
     keys_under,
     metadata,
     new_session,
@@ -99,6 +100,8 @@ def test_names_with_data_in_the_creating_request(tus_gateway: Gateway) -> None:
             assert head.headers["cache-control"] == "no-store"
         listed = api.get(f"/v1/sessions/{sid}/files").json()["items"]
         assert sorted(item["path"] for item in listed) == sorted(unicodedata.normalize("NFC", n) for n in NAMES)
+        written = heard(tus_gateway, "file.written", sid)
+        assert len(written) == len(NAMES) and all(change.detail["upload"] for change in written)
         empty = created(api, sid, 0, "empty/nothing é.txt")
         assert offset_of(api, empty) == 0
         assert _file(api, sid, "empty/nothing é.txt").content == b""
@@ -177,6 +180,9 @@ def test_termination_leaves_nothing(tus_gateway: Gateway) -> None:
         assert pending_uploads(tus_gateway, session.prefix) == []
         assert keys_under(tus_gateway, prefix) == []
         assert _file(api, sid, NAMED).status_code == 404
+        (aborted,) = heard(tus_gateway, "upload.aborted", sid)
+        assert aborted.actor.user == user and aborted.path == unicodedata.normalize("NFC", NAMED)
+        assert heard(tus_gateway, "file.written", sid) == []
 
 
 def test_preconditions_hold_at_creation_and_at_completion(tus_gateway: Gateway) -> None:
@@ -199,6 +205,7 @@ def test_preconditions_hold_at_creation_and_at_completion(tus_gateway: Gateway) 
             late = patch(api, location, 0, b"mine")
             assert late.status_code == 412, late.text
             assert api.head(location, headers=TUS).status_code == 404  # the upload ended
+        assert len(heard(tus_gateway, "upload.aborted", sid)) == 2
         assert api.get(url).content == b"second"
         assert api.get(other_url).content == b"theirs"
         assert pending_uploads(tus_gateway, tus_gateway.owner(user).session(sid).prefix) == []
