@@ -1,5 +1,5 @@
-"""Resumable uploads: creating one, reading how far it is, taking its bytes request by request, completing it into a
-file version through the write step, and ending it (termination, expiry).
+"""Resumable uploads: creating one, reading how far it is, taking its bytes request by request (the last ones
+complete it into a file version: `completion`), and ending it (termination, expiry).
 
 Any replica takes any request: all an upload has is in the bucket (`state`), and the bytes go straight into an S3
 multipart upload of the file's own key, so the completion copies nothing. A request's bytes are cut into parts of
@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import logging
 import os
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
@@ -54,7 +53,6 @@ from gateway.storage.uploads import part_size_for
 from gateway.storage.writes import VersionWriter
 from gateway.wire import iso
 
-log = logging.getLogger(__name__)
 # Per-upload digests a replica keeps (the oldest go first): a few dozen bytes each.
 DIGESTS_KEPT = 1024
 

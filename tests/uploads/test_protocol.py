@@ -69,6 +69,9 @@ def test_discovery_and_the_version_header(tus_gateway: Gateway) -> None:
             headers={**TUS, "Upload-Defer-Length": "1", "Upload-Metadata": metadata("a.txt")},
         )
         assert deferred.status_code == 400 and deferred.json()["header"] == "Upload-Defer-Length"
+        limit = tus_gateway.settings.max_upload_bytes
+        too_large = create(api, sid, limit + 1, "big.bin")
+        assert too_large.status_code == 413 and too_large.json()["limit_bytes"] == limit
         assert keys_under(tus_gateway, tus_gateway.owner(user).session(sid).uploads_prefix) == []
 
 

@@ -1,8 +1,11 @@
-"""Resumable uploads with tuspy, the tus project's Python client: parts, tails, resuming elsewhere, names."""
+"""Resumable uploads with tuspy, the tus project's Python client: parts, tails, resuming from another client at
+another replica."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import io
 import os
 import unicodedata
 from urllib.parse import quote
@@ -28,8 +31,6 @@ def _whole_story(tus_gateway: Gateway, user: str, source: httpx.Client, data: by
     sid = new_session(source)
     auth = {"Authorization": source.headers["authorization"]}
     first = TusClient(f"{tus_gateway.url}/v1/sessions/{sid}/uploads/", headers=auth)
-    import io
-
     uploader = first.uploader(
         file_stream=io.BytesIO(data), chunk_size=2 * MiB, metadata={"path": NAMED, "content_type": "application/x-test"}
     )
@@ -67,6 +68,4 @@ def _whole_story(tus_gateway: Gateway, user: str, source: httpx.Client, data: by
 
 
 def _b64(raw: bytes) -> str:
-    import base64
-
     return base64.b64encode(raw).decode("ascii")
