@@ -14,6 +14,7 @@ adapter ever sees a botocore type::
     │   └── DigestMismatch            400 digest-mismatch
     │   ├── DigestMismatch            400 digest-mismatch
     │   └── InvalidArchive            400 invalid-archive       (a zip import that cannot be read, or is damaged)
+    │   └── InvalidUploadMetadata     400 invalid-upload-metadata (`field` names the refused Upload-Metadata key)
     ├── Unauthorized                  401 unauthorized          (with WWW-Authenticate)
     ├── Forbidden                     403 forbidden
     │   └── InsufficientScope         403 insufficient-scope
@@ -31,6 +32,7 @@ adapter ever sees a botocore type::
     ├── UnsupportedMediaType          415 unsupported-media-type
     ├── RangeNotSatisfiable           416 range-not-satisfiable
     ├── TooManyRequests               429 rate-limited          (with Retry-After; `retry_after` in seconds)
+    ├── ChecksumMismatch              460 checksum-mismatch     (a resumable upload's bytes and Upload-Checksum differ)
     ├── DamagedRecord                 500 damaged-record        (a stored session record cannot be read back)
     ├── ShuttingDown                  503 shutting-down         (with Retry-After; cut at the end of a shutdown)
     └── StoreError                    502 store-error
@@ -136,6 +138,18 @@ class InvalidArchive(BadRequest):
 
     slug = "invalid-archive"
     title = "Invalid archive"
+
+
+class InvalidUploadMetadata(BadRequest):
+    """A resumable upload's `Upload-Metadata` was refused; `field` names the key (`path`, `content_type`, `tier`, or
+    '' for the header itself), `rule` the broken path rule when it is the path."""
+
+    slug = "invalid-upload-metadata"
+    title = "Invalid upload metadata"
+
+    def __init__(self, field: str, detail: str, *, extra: Mapping[str, Any] | None = None) -> None:
+        super().__init__(f"Upload-Metadata {field or 'header'}: {detail}", extra={"field": field, **(extra or {})})
+        self.field = field
 
 
 class Unauthorized(GatewayError):
@@ -292,6 +306,13 @@ class TooManyRequests(GatewayError):
             headers={"Retry-After": str(retry_after)},
         )
         self.retry_after = retry_after
+class ChecksumMismatch(GatewayError):
+    """The bytes of a resumable upload's PATCH do not match its `Upload-Checksum` (tus's checksum extension answers
+    460): none of them were taken, the upload's offset did not move."""
+
+    status = 460
+    slug = "checksum-mismatch"
+    title = "Checksum mismatch"
 
 
 class DamagedRecord(GatewayError):

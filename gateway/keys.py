@@ -7,6 +7,8 @@ Layout::
     {root}/o/{tenant}/{user}/s/{session}/exports/{id}.json   an export's status record
     {root}/o/{tenant}/{user}/s/{session}/exports/{id}.zip    an export's zip, once built
     {root}/o/{tenant}/{user}/s/{session}/activity.json   when the session's files last changed, how many, how big
+    {root}/o/{tenant}/{user}/s/{session}/uploads/{id}/state.json   a resumable upload's state
+    {root}/o/{tenant}/{user}/s/{session}/uploads/{id}/tail/{name}  bytes of it kept between two requests
     {root}/o/{tenant}/{user}/i/sessions.json             the owner's session index: every session's summary
     {root}/o/{tenant}/{user}/i/d/{session}               a note that the session changed since that summary
     {root}/o/{tenant}/_usage/                            the tenant's usage ledger (quotas)
@@ -88,6 +90,14 @@ _SNAPSHOT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 # every key under the folder and before every key beyond it (in code point order, which is S3's UTF-8 byte order).
 PAST_FOLDER = "\U0010ffff"
 SHARE_INDEX_DIR = "_gateway/shares/"
+# Beside `f/` in a session: resumable uploads, each under a prefix of its own holding its state record and the short
+# tails of its bytes kept between two requests. No file path can name them; the bytes themselves go to a multipart
+# upload of the file's own key, which no listing shows until it is complete.
+UPLOADS_DIR = "uploads/"
+UPLOAD_STATE_NAME = "state.json"
+UPLOAD_TAILS_DIR = "tail/"
+_UPLOAD_ID = re.compile(r"[a-z2-7]{26}")
+_TAIL_NAME = re.compile(r"[a-z2-7]{16}")
 _SHARE_ID = re.compile(r"[a-z2-7]{32}")
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -191,6 +201,33 @@ def new_grant_id(randomness: bytes) -> str:
 
 def is_grant_id(value: str) -> bool:
     return _GRANT_ID.fullmatch(value) is not None
+
+
+def new_upload_id(randomness: bytes) -> str:
+    """An unguessable upload id: 26 base32 characters of 16 random bytes."""
+    if len(randomness) != 16:
+        raise ValueError("an upload id needs 16 random bytes")
+    return base64.b32encode(randomness).decode("ascii").rstrip("=").lower()[:26]
+
+
+def is_upload_id(value: str) -> bool:
+    return _UPLOAD_ID.fullmatch(value) is not None
+
+
+def new_tail_name(randomness: bytes) -> str:
+    """The name of one tail of an upload's bytes: 16 base32 characters of 10 random bytes."""
+    if len(randomness) != 10:
+        raise ValueError("a tail name needs 10 random bytes")
+    return base64.b32encode(randomness).decode("ascii").lower()
+
+
+def upload_of(root: str, key: str) -> tuple[SessionKeys, UploadKeys] | None:
+    """For any key under a resumable upload's prefix, anywhere in the bucket: its session and the upload."""
+    pattern = f"({_sessions_layout(root)}){re.escape(UPLOADS_DIR)}({_UPLOAD_ID.pattern})/"
+    match = re.match(pattern, key)
+    if match is None:
+        return None
+    return SessionKeys(match.group(1)), UploadKeys(match.group(0))
 
 
 def new_share_id(randomness: bytes) -> str:
@@ -604,6 +641,16 @@ class SessionKeys:
     def snapshot_manifest(self, name: str) -> str:
         return self.snapshot_copies(name) + "manifest.jsonl"
 
+    @property
+    def uploads_prefix(self) -> str:
+        return self.prefix + UPLOADS_DIR
+
+    def upload(self, upload_id: str) -> UploadKeys:
+        """The keys of a resumable upload; an id this API cannot have made names nothing (404)."""
+        if not is_upload_id(upload_id):
+            raise NotFound("no such upload")
+        return UploadKeys(self.uploads_prefix + upload_id + "/")
+
     def grant(self, grant_id: str) -> str:
         if not is_grant_id(grant_id):
             raise NotFound("no such grant")
@@ -625,6 +672,30 @@ class SessionKeys:
                 "session prefix",
             )
         return key
+
+
+@dataclass(frozen=True)
+class UploadKeys:
+    """The keys of one resumable upload (`SessionKeys.upload`); `prefix` ends with '/'."""
+
+    prefix: str
+
+    @property
+    def upload_id(self) -> str:
+        return self.prefix.rstrip("/").rsplit("/", 1)[-1]
+
+    @property
+    def state(self) -> str:
+        return self.prefix + UPLOAD_STATE_NAME
+
+    @property
+    def tails_prefix(self) -> str:
+        return self.prefix + UPLOAD_TAILS_DIR
+
+    def tail(self, name: str) -> str:
+        if not _TAIL_NAME.fullmatch(name):
+            raise ValueError(f"{name!r} is not a tail name this gateway makes")
+        return self.tails_prefix + name
 
 
 def probe_key(root: str, token: str) -> str:

@@ -335,6 +335,11 @@ class Settings:
         _positive_seconds, 1.0, "wait before a webhook's second attempt, doubled before each next one (5 min at most)"
     )
     webhook_timeout_seconds: float = _setting(_positive_seconds, 10.0, "time allowed for one webhook POST")
+    upload_expiry_seconds: int = _setting(
+        _positive_int,
+        86_400,
+        "a resumable upload expires this long after its last accepted bytes; the janitor aborts it then",
+    )
     host: str = _setting(_text, "127.0.0.1", "address `serve` listens on")
     port: int = _setting(_positive_int, 8000, "port `serve` listens on")
     # Operations (docs/operations.md): logs, the per-token rate limit, shutdown.

@@ -13,6 +13,8 @@ for tool in ceph-mon ceph-osd radosgw radosgw-admin monmaptool; do
   command -v "$tool" >/dev/null 2>&1 || { packages+=(ceph-mon ceph-osd radosgw ceph-common); break; }
 done
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || packages+=(python3-venv)
+# Node and npm run tus-js-client against the gateway (tests/uploads/test_js_client.py).
+{ command -v node && command -v npm; } >/dev/null 2>&1 || packages+=(nodejs npm)
 if ((${#packages[@]})); then
   echo "installing ${packages[*]}" >&2
   as_root apt-get update -qq
@@ -22,6 +24,13 @@ fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
 # With the Python client, its own distribution in client/, tested against the gateway like any other part.
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]' -e ./client
+
+# tus-js-client from the npm registry, exactly as locked; again only when the lock changed since the last install.
+js=tests/uploads/js
+if ! cmp -s "$js/package-lock.json" "$js/node_modules/.installed-lock.json"; then
+  (cd "$js" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  cp "$js/package-lock.json" "$js/node_modules/.installed-lock.json"
+fi
 
 .venv/bin/ruff check gateway tests client
 .venv/bin/ruff format --check -q gateway tests client

@@ -88,7 +88,7 @@ def _dispatch(handlers: dict[str, Handler]) -> Handler:
     allow = ", ".join(sorted({*handlers, "OPTIONS", *(["HEAD"] if "GET" in handlers else [])}))
 
     async def endpoint(request: Request) -> Response:
-        if request.method == "OPTIONS":
+        if request.method == "OPTIONS" and "OPTIONS" not in handlers:
             return Response(status_code=204, headers={"Allow": allow})
         # Starlette adds HEAD wherever there is a GET; unless HEAD is an operation of its own, it is the GET.
         return await (handlers.get(request.method) or handlers["GET"])(request)
@@ -197,6 +197,7 @@ def create_app(
                 activity=core.activity,
                 quotas=core.quotas,
                 projects=core.projects,
+                uploads=core.uploads,
                 cursors=cursors,
                 capabilities=capabilities,
                 owner_key=owner_key,

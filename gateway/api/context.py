@@ -26,6 +26,7 @@ from gateway.projects.service import Projects
 from gateway.quotas.gate import Quotas
 from gateway.recovery.restoring import Restorer
 from gateway.recovery.snapshots import SessionSnapshots
+from gateway.resumable.service import Uploads
 from gateway.services.exports import Exports
 from gateway.services.files import Files
 from gateway.services.forking import Forking
@@ -65,6 +66,8 @@ class Services:
     activity: ActivityTracker
     quotas: Quotas
     projects: Projects
+    # Resumable uploads (tus).
+    uploads: Uploads
     cursors: CursorSealer
     # What the backend honours, probed once at start-up (gateway/storage/capabilities.py).
     capabilities: Capabilities

@@ -23,11 +23,13 @@ _PROBLEM_REASONS = {
     404: "No such session, file or version (also for what belongs to other users)",
     409: "The session has ended (read-only), its record is changing under heavy contention, or a copy's targets "
     "exist (`target-exists`)",
-    412: "If-Match / If-None-Match did not hold, or a concurrent conditional write won",
+    412: "If-Match / If-None-Match did not hold, or a concurrent conditional write won; a tus request without "
+    "Tus-Resumable: 1.0.0 (the answer names Tus-Version)",
     413: "Body larger than the limit (`limit_bytes`), more files than one request may take (`limit_files`), or an "
     "archive past an import limit (`archive-limit`: `limit`, `limit_value`); nothing was stored",
     415: "The body is not of the operation's media type (JSON; a zip archive for imports)",
     416: "Range outside the file",
+    460: "A resumable upload's bytes do not match Upload-Checksum; none were taken",
     502: "The storage backend answered something unexpected",
     503: "The storage backend is unavailable",
 }

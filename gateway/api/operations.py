@@ -14,7 +14,20 @@ from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.api import audit, exports, files, grants, imports, moving, projects, recovery, sessions, shares, usage
+from gateway.api import (
+    audit,
+    exports,
+    files,
+    grants,
+    imports,
+    moving,
+    projects,
+    recovery,
+    sessions,
+    shares,
+    uploads,
+    usage,
+)
 from gateway.api.audit_models import AuditPage, EventPage
 from gateway.api.models import (
     FILE_PATH_PATTERN,
@@ -266,6 +279,143 @@ _OWNER_ONLY = "Another user's project answers 404 like one that does not exist; 
 SESSIONS = "/v1/sessions"
 SESSION = "/v1/sessions/{sid}"
 FILE = SESSION + "/files/{path}"
+
+# Resumable uploads (tus 1.0, docs/uploads.md).
+UPLOADS = SESSION + "/uploads/"
+UPLOAD = SESSION + "/uploads/{uid}"
+UID = Param("uid", "path", "An upload's id, from the Location of its creation", _string("^[a-z2-7]{26}$"), True)
+TUS_RESUMABLE = Param(
+    "Tus-Resumable",
+    "header",
+    "The tus version: 1.0.0 (another, or none, is a 412 with Tus-Version)",
+    {"enum": ["1.0.0"]},
+    True,
+)
+_BASE64 = "(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?"
+_SOME_BASE64 = "(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{4}|[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)"
+_METADATA_PAIR = f"[!-+\\--~]+(?: {_BASE64})?"
+UPLOAD_METADATA = Param(
+    "Upload-Metadata",
+    "header",
+    "Comma-separated `key base64(value)` pairs: `path` (required; UTF-8; the path rules of a file PUT), "
+    "`content_type`, `tier`; other keys are kept and ignored",
+    _string(f"^path {_SOME_BASE64}(?:,{_METADATA_PAIR})*$", maxLength=8192),
+    True,
+)
+UPLOAD_LENGTH = Param(
+    "Upload-Length",
+    "header",
+    "The file's size in bytes (no deferred length); over Tus-Max-Size (OPTIONS) is a 413",
+    _string("^[0-9]{1,15}$"),
+    True,
+)
+UPLOAD_OFFSET = Param(
+    "Upload-Offset", "header", "Where these bytes start: the upload's offset", _string("^[0-9]{1,15}$"), True
+)
+UPLOAD_CHECKSUM = Param(
+    "Upload-Checksum",
+    "header",
+    "sha256 and the base64 SHA-256 of this request's bytes (460 when they differ)",
+    _string("^sha256 [A-Za-z0-9+/]{43}=$"),
+)
+_PROGRESS = {"Tus-Resumable": True, "Upload-Offset": True, "Upload-Expires": False}
+_UPLOAD_RULES = (
+    "Only the user who created an upload sees it: anyone else (a user the session is granted to included) gets "
+    "404, as for an upload that does not exist. An upload not continued within GATEWAY_UPLOAD_EXPIRY_SECONDS is "
+    "gone (404) and its bytes removed by the janitor."
+)
+UPLOAD_OPERATIONS: tuple[Operation, ...] = (
+    Operation(
+        "OPTIONS",
+        UPLOADS,
+        "upload_options",
+        uploads.upload_options,
+        "What this server supports of tus: version, extensions, largest file, checksum algorithm",
+        (
+            Reply(
+                204,
+                "The server's tus configuration",
+                headers={
+                    "Tus-Resumable": True,
+                    "Tus-Version": True,
+                    "Tus-Extension": True,
+                    "Tus-Max-Size": True,
+                    "Tus-Checksum-Algorithm": True,
+                },
+            ),
+        ),
+        (),
+        params=(SID,),
+        public=True,
+    ),
+    Operation(
+        "POST",
+        UPLOADS,
+        "create_upload",
+        uploads.create_upload,
+        "Create a resumable upload (tus creation); with an application/offset+octet-stream body, its first bytes",
+        (Reply(201, "Created; PATCH the Location", headers={"Location": True, **_PROGRESS}),),
+        (400, 401, 403, 404, 409, 412, 413, 415, 460, *STORE),
+        params=(SID, TUS_RESUMABLE, UPLOAD_LENGTH, UPLOAD_METADATA, IF_MATCH, IF_NONE_MATCH_WRITE),
+        binary_body=True,
+        binary_media="application/offset+octet-stream",
+        body_required=False,
+        description=(
+            "The checks of a file PUT come first: the path rules and the tier (400 `invalid-upload-metadata` naming "
+            "the key), the session is active (409), If-Match / If-None-Match (412), the quotas (413 "
+            "`quota-exceeded`). The preconditions are kept with the upload and checked again when it completes; "
+            "the file appears only then, as one new version. " + _UPLOAD_RULES
+        ),
+    ),
+    Operation(
+        "HEAD",
+        UPLOAD,
+        "head_upload",
+        uploads.head_upload,
+        "How far an upload is: Upload-Offset (equal to Upload-Length once the file exists)",
+        (
+            Reply(
+                200,
+                "The upload's progress",
+                headers={**_PROGRESS, "Upload-Length": True, "Upload-Metadata": False, "Cache-Control": True},
+            ),
+        ),
+        (401, 403, 404, 412, *STORE),
+        params=(SID, UID, TUS_RESUMABLE),
+        description=_UPLOAD_RULES,
+    ),
+    Operation(
+        "PATCH",
+        UPLOAD,
+        "patch_upload",
+        uploads.patch_upload,
+        "Send an upload's next bytes, from its offset; the last ones complete the file",
+        (Reply(204, "Taken; the new offset", headers=_PROGRESS),),
+        (400, 401, 403, 404, 409, 412, 413, 415, 460, *STORE),
+        params=(SID, UID, TUS_RESUMABLE, UPLOAD_OFFSET, UPLOAD_CHECKSUM),
+        binary_body=True,
+        binary_media="application/offset+octet-stream",
+        body_required=True,
+        description=(
+            "An Upload-Offset other than the upload's is a 409 (`upload_offset` says where to resume), so is a "
+            "request that lost a race to another at the same offset. Bytes past Upload-Length are a 413. Nothing "
+            "counts unless the whole request arrived (and matches Upload-Checksum: 460 otherwise). Completing "
+            "applies the upload's preconditions, the quotas and the session's state; when it is refused the upload "
+            "ends and nothing is stored. " + _UPLOAD_RULES
+        ),
+    ),
+    Operation(
+        "DELETE",
+        UPLOAD,
+        "terminate_upload",
+        uploads.terminate_upload,
+        "End an upload (tus termination): its bytes are removed; a completed file stays",
+        (Reply(204, "Ended", headers={"Tus-Resumable": True}),),
+        (401, 403, 404, 412, *STORE),
+        params=(SID, UID, TUS_RESUMABLE),
+        description=_UPLOAD_RULES,
+    ),
+)
 
 OPERATIONS: tuple[Operation, ...] = (
     Operation(
@@ -911,4 +1061,5 @@ OPERATIONS: tuple[Operation, ...] = (
         "one that another replica is still writing is never skipped; a change may come twice (the same `id`). A "
         "token bound to one session sees that session's changes only.",
     ),
+    *UPLOAD_OPERATIONS,
 )

@@ -17,6 +17,8 @@ version, so the run is idempotent, and several replicas running it at once can o
   version removed, whatever their tier's rules say (those are only a safety net for exports);
 - multipart uploads left open longer than the bucket's `abort_incomplete_multipart_days`: aborted (S3's
   AbortIncompleteMultipartUpload, for backends whose lifecycle engine does not run);
+- resumable uploads past their expiry: ended as a termination ends them (`gateway.resumable.sweep`), in the same
+  phase; their multipart uploads are judged by that expiry, not by the rule above;
 - projects: the records its walk passes are handed to `gateway.projects.cleanup`, which warns about those whose
   cleanup comes near and cleans up those that are due (a whole-bucket run only).
 """
@@ -56,16 +58,19 @@ if TYPE_CHECKING:
     from gateway.index.upkeep import SessionAction, SessionUpkeep
     from gateway.projects.cleanup import ProjectAction, ProjectCleanup
     from gateway.recovery.snapshots import SessionSnapshots
+    from gateway.resumable.sweep import Seen, UploadSweep
 
 ABORT = "abort"
 DROP_SNAPSHOT = "drop-snapshot"
-VERBS = {EXPIRE: "expire", DELETE: "delete", ABORT: "abort", DROP_SNAPSHOT: "remove snapshot"}
+END_UPLOAD = "end-upload"
+VERBS = {EXPIRE: "expire", DELETE: "delete", ABORT: "abort", DROP_SNAPSHOT: "remove snapshot", END_UPLOAD: "end"}
 
 
 @dataclass(frozen=True)
 class Action:
     # EXPIRE: a delete marker on top of `version_id`; DELETE: remove `version_id` for good;
-    # ABORT: abort the multipart upload whose id is `version_id`
+    # ABORT: abort the multipart upload whose id is `version_id`; END_UPLOAD: end the resumable upload whose prefix
+    # is `key` and id `version_id`
     kind: str
     key: str
     version_id: str
@@ -74,7 +79,7 @@ class Action:
     def describe(self) -> str:
         if self.kind == DROP_SNAPSHOT:
             return f"{VERBS[self.kind]} {self.version_id} ({self.key}): {self.reason}"
-        what = "upload" if self.kind == ABORT else "version"
+        what = "upload" if self.kind in (ABORT, END_UPLOAD) else "version"
         return f"{VERBS[self.kind]} {self.key} {what} {self.version_id}: {self.reason}"
 
 
@@ -91,6 +96,8 @@ class Report:
     # Projects warned about or cleaned up (`gateway.projects.cleanup`), and the records the walk passed.
     projects: list[ProjectAction] = field(default_factory=list)
     project_records: list[tuple[OwnerSpace, str]] = field(default_factory=list, repr=False)
+    # What the walk passed under resumable uploads' prefixes, by prefix.
+    uploads_seen: dict[str, Seen] = field(default_factory=dict, repr=False)
 
     def described(self) -> list[str]:
         return [a.describe() for a in self.actions] + [a.describe() for a in self.sessions + self.projects]
@@ -141,6 +148,8 @@ class Janitor:
         # projects at the end of a whole-bucket run.
         self.upkeep: SessionUpkeep | None = None
         self.projects: ProjectCleanup | None = None
+        # Set by the assembly: the care of resumable uploads.
+        self.resumable: UploadSweep | None = None
 
     async def run(self, *, dry_run: bool, prefix: str | None = None, only_ephemeral: bool = False) -> Report:
         root = self._settings.key_root
@@ -158,7 +167,7 @@ class Janitor:
         if group:
             report.actions += await self._judge(group, ended, only_ephemeral, report)
         if not only_ephemeral:
-            report.actions += await self._abandoned_uploads(walk)
+            report.actions += await self._abandoned_uploads(walk, report)
         if not dry_run:
             await self._carry_out(walk, report)
         if self.projects is not None and prefix is None and not only_ephemeral:
@@ -207,6 +216,8 @@ class Janitor:
         if project is not None:
             if not group[0].is_delete_marker:
                 report.project_records.append(project)
+            return []
+        if self.resumable is not None and self.resumable.note(report.uploads_seen, key, group):
             return []
         saved = snapshot_record_of(self._settings.key_root, key)
         if saved is not None:
@@ -257,15 +268,20 @@ class Janitor:
             if entry.last_modified <= cutoff
         ]
 
-    async def _abandoned_uploads(self, walk: str) -> list[Action]:
+    async def _abandoned_uploads(self, walk: str, report: Report) -> list[Action]:
+        ended: list[Action] = []
+        judged: set[str] = set()
+        if self.resumable is not None:
+            due, judged = await self.resumable.judge(report.uploads_seen)
+            ended = [Action(END_UPLOAD, item.prefix, item.upload_id, item.reason) for item in due]
         days = self._policy.abort_incomplete_multipart_days
         cutoff = self._clock() - timedelta(seconds=days * self._settings.day_seconds)
         reason = f"multipart upload open for over {days} day(s)"
-        return [
+        return ended + [
             Action(ABORT, upload.key, upload.upload_id, reason)
             async for page in self._store.pending_uploads(walk)
             for upload in page
-            if upload.initiated < cutoff
+            if upload.initiated < cutoff and upload.upload_id not in judged
         ]
 
     async def _carry_out(self, walk: str, report: Report) -> None:
@@ -283,6 +299,9 @@ class Janitor:
                 with contextlib.suppress(ObjectMissing):
                     await self._store.abort_multipart(action.key, action.version_id)
                 await self._announce(changes.UPLOAD_ABORTED, action)
+            if action.kind == END_UPLOAD and self.resumable is not None:
+                # Announced as aborted by the upload's own ending, as a termination is.
+                await self.resumable.end(action.key, action.reason)
         for action in report.actions:
             if action.kind == EXPIRE:
                 if await self._expire(action):

@@ -25,6 +25,8 @@ from gateway.quotas.ledger import Ledger
 from gateway.quotas.limits import QuotaPolicy, load_quotas
 from gateway.recovery.restoring import Restorer
 from gateway.recovery.snapshots import SessionSnapshots
+from gateway.resumable.service import Uploads
+from gateway.resumable.sweep import UploadSweep
 from gateway.services.exports import Exports
 from gateway.services.files import Files
 from gateway.services.forking import Forking
@@ -60,6 +62,7 @@ class Core:
     activity: ActivityTracker
     quotas: Quotas
     projects: Projects
+    uploads: Uploads
     # The audit log, the event feed and the webhooks: run `recorders.running()` around the work, so that what is
     # pending is written at the end.
     recorders: Recorders
@@ -148,6 +151,9 @@ def assemble(
         moving=moving,
         clock=now,
     )
+    # Resumable uploads complete through the files' own admission and write step; the janitor ends expired ones.
+    uploads = Uploads(store, settings, policy, files=files, sessions=sessions, writer=writer, hook=hook, clock=now)
+    janitor.resumable = UploadSweep(store, settings, uploads, now)
     # Last on the hook, so that the audit log hears of a change once every other listener has.
     recorders = recorders_of(store, settings, hook, cursors, now)
     return Core(
@@ -169,5 +175,6 @@ def assemble(
         activity=activity,
         quotas=quotas,
         projects=projects,
+        uploads=uploads,
         recorders=recorders,
     )

@@ -20,7 +20,7 @@ from gateway.errors import BadRequest, Conflict, NotFound, NotModified, ObjectMi
 from gateway.keys import SessionKeys
 from gateway.policy import visibility
 from gateway.policy.tiers import Policy, Tier, tier_for_new_file, tier_of
-from gateway.quotas.gate import Quotas, Scopes, added_by, charging, removed_by, room_for
+from gateway.quotas.gate import Charge, Quotas, Scopes, added_by, charging, removed_by, room_for
 from gateway.quotas.ledger import ZERO, Figures
 from gateway.recovery.records import BEFORE_FOLDER_DELETE
 from gateway.recovery.snapshots import SessionSnapshots
@@ -34,7 +34,16 @@ from gateway.storage.preconditions import Precondition, none_match_holds
 from gateway.storage.store import ObjectInfo, ObjectStream, Store, VersionEntry
 from gateway.storage.tagging import current_tags, retag, tags_of, tier_tags
 from gateway.storage.uploads import SHA256_TAG
-from gateway.storage.writes import UNCONDITIONAL, CopyOf, DeleteMarker, Prepared, Streamed, VersionWriter, sha256_of
+from gateway.storage.writes import (
+    UNCONDITIONAL,
+    Assembled,
+    CopyOf,
+    DeleteMarker,
+    Prepared,
+    Streamed,
+    VersionWriter,
+    sha256_of,
+)
 
 # Operation names in cursor bindings: a cursor of one never opens for another.
 LIST_OPERATION = "files.list"
@@ -239,7 +248,39 @@ class Files:
         expected: Expected | None = None,
         if_content_differs: bool = False,
     ) -> Written:
-        key = keys.file(path)
+        def streamed(charge: Charge, replacing: int) -> Streamed:
+            return Streamed(charge.capped(body, replacing=replacing), declared_length, expected or Expected())
+
+        return await self.admitted_write(
+            actor,
+            keys,
+            keys.file(path),
+            streamed,
+            size=declared_length,
+            content_type=content_type,
+            precondition=precondition,
+            tier=tier,
+            if_content_differs=if_content_differs,
+        )
+
+    async def admitted_write(
+        self,
+        actor: Actor,
+        keys: SessionKeys,
+        key: str,
+        content: Callable[[Charge, int], Streamed | Assembled],
+        *,
+        size: int | None,
+        content_type: str,
+        precondition: Precondition,
+        tier: str | None,
+        if_content_differs: bool = False,
+        detail: Mapping[str, Any] | None = None,
+    ) -> Written:
+        """A user's new version of the file at `key` (from `keys.file`), whole: the session must be active, the
+        write is admitted by the quotas (`content` makes the body once the charge is known: the room it may take,
+        and the size of the file it replaces), written, counted and announced (with `detail`). A body streamed now
+        (a file PUT) and a resumable upload's assembled parts take this same path."""
         if tier is not None:
             named_tier(self._policy, tier, "tier")  # an unknown tier is refused before anything is read or written
         # The session record (is it active? which default tiers?) and the key's head are independent reads. Only
@@ -255,13 +296,13 @@ class Files:
             looking.cancel()
             await asyncio.gather(looking, return_exceptions=True)
             raise
-        reserve, replacing = room_for(prepared if isinstance(prepared, Prepared) else None, declared_length or 0)
-        async with charging(self.quotas, scopes, reserve, headroom=declared_length is None) as charge:
+        reserve, replacing = room_for(prepared if isinstance(prepared, Prepared) else None, size or 0)
+        async with charging(self.quotas, scopes, reserve, headroom=size is None) as charge:
             written = await self.write_version(
                 keys,
                 record,
                 key,
-                Streamed(charge.capped(body, replacing=replacing), declared_length, expected or Expected()),
+                content(charge, replacing),
                 content_type=content_type,
                 tier=tier,
                 precondition=precondition,
@@ -270,7 +311,7 @@ class Files:
             )
             charge.add(written.added)
         if not written.unchanged:
-            await self.announce_written(actor, keys, written)
+            await self.announce_written(actor, keys, written, **(detail or {}))
         return written
 
     async def write_version(
@@ -278,7 +319,7 @@ class Files:
         keys: SessionKeys,
         record: SessionRecord,
         key: str,
-        content: Streamed,
+        content: Streamed | Assembled,
         *,
         content_type: str,
         tier: str | None,

@@ -60,6 +60,12 @@ def _bad_digest(code: str, message: str, headers: Mapping[str, Any]) -> Exceptio
     return errors.StoreError("the storage backend received different bytes than were sent; nothing was stored")
 
 
+def _replaced_part(code: str, message: str, headers: Mapping[str, Any]) -> Exception:
+    # Completing a multipart upload whose parts are not (or no longer) those named: a resumable upload's part sent
+    # again with other bytes by a request that raced the one that counted.
+    return errors.Conflict("the storage backend holds other parts than this upload sent; start the upload again")
+
+
 def _rejected(code: str, message: str, headers: Mapping[str, Any]) -> Exception:
     return errors.BadRequest(f"the storage backend rejected the request ({code}: {message})")
 
@@ -82,6 +88,7 @@ CODES: Mapping[str, Make] = {
     "InvalidDigest": _bad_digest,
     "XAmzContentSHA256Mismatch": _bad_digest,
     "InvalidArgument": _rejected,
+    "InvalidPart": _replaced_part,
 }
 # For answers without a code (HEAD has no body): the status alone.
 STATUSES: Mapping[int, Make] = {

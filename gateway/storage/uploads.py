@@ -128,10 +128,10 @@ async def stream_upload(
             buffered += len(chunk)
             while buffered >= part_size:
                 buffered -= part_size
-                await send_part(_take(received, part_size))
+                await send_part(take(received, part_size))
         if declared_length is not None and size != declared_length:
             raise BadRequest(f"the body ended after {size} of the {declared_length} bytes announced")
-        tail = _take(received, buffered)
+        tail = take(received, buffered)
         whole: PartDigest | None = None
         if upload_id is None:
             # A single PUT always carries its MD5: it is the ETag S3 will report, checked by the write step.
@@ -179,7 +179,7 @@ async def stream_upload(
                 log.exception("could not abort multipart upload %s of %s", upload_id, key)
 
 
-def _take(received: deque[bytes | memoryview], size: int) -> bytes:
+def take(received: deque[bytes | memoryview], size: int) -> bytes:
     """The first `size` bytes of `received` as one object (the only copy), leaving the rest in `received`."""
     taken: list[bytes | memoryview] = []
     count = 0

@@ -7,7 +7,9 @@ A write is, in order:
    answer 201 or 200); callers may run this concurrently with their own reads, and an unconditional upload need
    not wait for it at all (`Prepared.replaced_by` sorts out whether the look saw the new version already);
 2. **store**: stream a body (hashing it, see `gateway.storage.uploads`), put bytes, copy an exact version
-   server-side, or put a delete marker; the base goes into the new version's metadata;
+   server-side, put a delete marker, or complete a multipart upload whose parts came over many requests (a
+   resumable upload's, begun with `begin`); the base goes into the new version's metadata (for a multipart upload
+   begun earlier, it went there when it began, and the completion holds only while the head is still that base);
 3. **repair tags** where the backend drops them (multipart uploads and copies on Ceph RGW 16);
 4. **verify** that the store holds the bytes it was sent (S3's ETag is their MD5; a size and ETag check after
    multipart uploads), withdrawing the version otherwise;
@@ -20,13 +22,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import EllipsisType
 from typing import Protocol
 
-from gateway.errors import ObjectMissing, StoreError
+from gateway.errors import ObjectMissing, PreconditionFailed, StoreError
 from gateway.storage import preconditions
 from gateway.storage.digests import Expected, bare_etag, is_sha256_hex
 from gateway.storage.preconditions import BASE_METADATA, Precondition
@@ -80,7 +83,25 @@ class DeleteMarker:
     pass
 
 
-Content = Streamed | bytes | CopyOf | DeleteMarker
+@dataclass(frozen=True)
+class Assembled:
+    """A multipart upload begun with `VersionWriter.begin` whose parts are all stored (a resumable upload's, sent
+    over many requests), completed into the new version: no bytes pass through the gateway here.
+
+    `parts` are (part number, ETag) in ascending order. `base` is what `begin` recorded in the upload's metadata.
+    `sha256` is the bytes' digest when one process saw them all in order; None: the version is read back for it.
+    `expected_etag` is the multipart ETag the parts' MD5s make, checked where the backend's ETags are MD5s.
+    """
+
+    upload_id: str
+    parts: tuple[tuple[int, str], ...]
+    size: int
+    base: str | None
+    sha256: str | None = None
+    expected_etag: str | None = None
+
+
+Content = Streamed | bytes | CopyOf | DeleteMarker | Assembled
 
 
 @dataclass(frozen=True)
@@ -159,6 +180,8 @@ class VersionWriter:
         or, for an unconditional upload, the `prepare` still running: the upload need not wait for it."""
         if prepared is None:
             prepared = await self.prepare(key, precondition)
+        if not isinstance(prepared, Prepared) and isinstance(content, Assembled):
+            prepared = await prepared  # a completion makes no upload worth overlapping with the look
         if not isinstance(prepared, Prepared):
             assert not precondition.conditional and isinstance(content, Streamed | bytes)
             try:
@@ -176,6 +199,8 @@ class VersionWriter:
             return await self._mark(key, prepared)
         if isinstance(content, CopyOf):
             return await self._copy(key, content.source, prepared, metadata, tags)
+        if isinstance(content, Assembled):
+            return await self._assemble(key, content, prepared, tags)
         return await self._upload(key, content, prepared, content_type, metadata, tags, if_content_differs)
 
     async def _upload(
@@ -243,6 +268,48 @@ class VersionWriter:
             return sha256_of(head, tags) == sha256
 
         return same
+
+    async def begin(self, key: str, prepared: Prepared, *, content_type: str) -> str:
+        """Start a multipart upload of `key` whose parts will come over many requests (`Assembled` completes it);
+        returns its upload id. The base `prepared` found (its precondition checked) goes into the upload's metadata
+        now, since a multipart upload's metadata cannot change later; the completion checks that it still holds.
+        Tags wait for the completion, which knows the tier and the SHA-256."""
+        metadata = {BASE_METADATA: prepared.base} if prepared.base is not None else {}
+        return await self._store.start_multipart(key, content_type=content_type, metadata=metadata)
+
+    async def _assemble(self, key: str, content: Assembled, prepared: Prepared, tags: dict[str, str]) -> Written:
+        if prepared.base != content.base:
+            # The head moved since the upload began (its precondition held then): the base in its metadata would
+            # be wrong, and a version whose recorded base is not the one under it is taken for a lost race.
+            raise PreconditionFailed("the file changed since this upload began; nothing was stored")
+        parts = [{"PartNumber": number, "ETag": etag} for number, etag in content.parts]
+        version_id = await self._store.complete_multipart(key, content.upload_id, parts)
+        try:
+            info = await self._head_of_new(key, version_id)
+            version_id = info.version_id
+            if info.size != content.size or (
+                self._traits.etag_is_md5
+                and content.expected_etag is not None
+                and bare_etag(info.etag) != content.expected_etag
+            ):
+                raise StoreError("the storage backend did not keep the bytes it was sent; nothing was stored")
+            sha256 = content.sha256 or await self._digest(key, info.version_id)
+            # Tags were not given when the upload began: its tier and digest are known only now.
+            await self._store.put_tags(key, {**tags, SHA256_TAG: sha256}, info.version_id)
+        except BaseException:
+            await asyncio.shield(self._withdraw(key, version_id))
+            raise
+        prior = prepared.replaced_by(info.version_id) if prepared.base is None else prepared.head
+        settled = await preconditions.settle(self._store, key, info.version_id, prepared.base, known=info, prior=prior)
+        return Written(settled.version, settled.below, settled.replaced, sha256)
+
+    async def _digest(self, key: str, version_id: str | None) -> str:
+        """The SHA-256 of a version, read back as a stream (a completed upload whose bytes no one process saw)."""
+        stream = await self._store.get(key, version_id=version_id, believe_missing=True)
+        digest = hashlib.sha256()
+        async for chunk in stream.body:
+            digest.update(chunk)
+        return digest.hexdigest()
 
     async def withdraw(self, prefix: str, versions: Sequence[tuple[str, str]]) -> None:
         """Remove exact versions under `prefix` that a caller wrote through this step and must undo as a whole

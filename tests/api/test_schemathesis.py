@@ -32,6 +32,8 @@ SEEDED = [
 ]
 # Per operation and backend; both backends run it, so each operation meets ten generated requests in all.
 EXAMPLES_PER_OPERATION = 5
+# Schemathesis' answers to invalid data, and 412: tus's answer to a missing or other protocol version.
+TUS_REFUSALS = ["400", "401", "403", "404", "405", "406", "409", "412", "413", "415", "422", "428", "429", "5xx"]
 # NaN, Infinity, -Infinity, a lone surrogate in a value and in a key, deep nesting: each sent at least once.
 HOSTILE_SHAPES_SENT = 6
 
@@ -93,6 +95,12 @@ parameters = {{ "path.pid" = {_toml(doomed_project)} }}
 [[operations]]
 include-name = "POST /v1/sessions/{{sid}}/end"
 parameters = {{ "path.sid" = {_toml(ending)} }}
+
+[[operations]]
+# tus answers a request without `Tus-Resumable: 1.0.0` (or with another version) with 412 and Tus-Version.
+include-path-regex = "/uploads/"
+checks.negative_data_rejection.expected-statuses = {_toml(TUS_REFUSALS)}
+checks.missing_required_header.expected-statuses = {_toml(TUS_REFUSALS)}
 """
 
 
