@@ -306,6 +306,8 @@ class TooManyRequests(GatewayError):
             headers={"Retry-After": str(retry_after)},
         )
         self.retry_after = retry_after
+
+
 class ChecksumMismatch(GatewayError):
     """The bytes of a resumable upload's PATCH do not match its `Upload-Checksum` (tus's checksum extension answers
     460): none of them were taken, the upload's offset did not move."""
