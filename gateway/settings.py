@@ -70,6 +70,15 @@ def _log_format(raw: str) -> str | None:
     return raw
 
 
+def _flag(raw: str) -> bool:
+    lowered = raw.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("", "0", "false", "no", "off"):
+        return False
+    raise ValueError("must be true or false")
+
+
 def _optional_limit(raw: str) -> int | None:
     """A quota limit: empty for none, else zero (nothing may be stored) or more."""
     return _non_negative_int(raw) if raw else None
@@ -342,6 +351,10 @@ class Settings:
     )
     host: str = _setting(_text, "127.0.0.1", "address `serve` listens on")
     port: int = _setting(_positive_int, 8000, "port `serve` listens on")
+    # The web console (docs/console.md).
+    console: bool = _setting(
+        _flag, False, "serve the web console at /console/ (true under `serve --dev`); it uses the public API only"
+    )
     # Operations (docs/operations.md): logs, the per-token rate limit, shutdown.
     log_format: str | None = _setting(
         _log_format, None, "json or text log lines on stderr; unset (or auto): text under `serve --dev`, json otherwise"

@@ -15,6 +15,8 @@ done
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || packages+=(python3-venv)
 # Node and npm run tus-js-client against the gateway (tests/uploads/test_js_client.py).
 { command -v node && command -v npm; } >/dev/null 2>&1 || packages+=(nodejs npm)
+# The web console's tests drive Debian's Chromium through Playwright (tests/console/).
+[ -x /usr/bin/chromium ] || packages+=(chromium)
 if ((${#packages[@]})); then
   echo "installing ${packages[*]}" >&2
   as_root apt-get update -qq
@@ -31,6 +33,14 @@ if ! cmp -s "$js/package-lock.json" "$js/node_modules/.installed-lock.json"; the
   (cd "$js" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
   cp "$js/package-lock.json" "$js/node_modules/.installed-lock.json"
 fi
+
+# The web console, built from console/ into the package (its lock installed only when it changed, as above).
+web=console
+if ! cmp -s "$web/package-lock.json" "$web/node_modules/.installed-lock.json"; then
+  (cd "$web" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  cp "$web/package-lock.json" "$web/node_modules/.installed-lock.json"
+fi
+(cd "$web" && npm run --silent build >/dev/null)
 
 .venv/bin/ruff check gateway tests client
 .venv/bin/ruff format --check -q gateway tests client

@@ -224,8 +224,14 @@ def create_app(
                     await core.index.settle()
         metrics.close()
 
+    # The web console (docs/console.md): static files only, a client of the routes above like any other.
+    console = []
+    if settings.console:
+        from gateway.console.routes import console_routes
+
+        console = console_routes()
     app = Starlette(
-        routes=[*ROUTES, agents.route],
+        routes=[*ROUTES, agents.route, *console],
         exception_handlers=HANDLERS,
         lifespan=lifespan,
         middleware=[
