@@ -198,6 +198,8 @@ def gateway_settings(backend: Backend, bucket: str, **extra: str) -> Settings:
             "GATEWAY_ACTIVITY_INTERVAL_SECONDS": str(10**9),
             # The audit log is written when a test says so (tests/audit/), or at shutdown, for the same reason.
             "GATEWAY_AUDIT_FLUSH_SECONDS": str(10**9),
+            # The web console at /console/ (tests/console/); static files beside the API, which it only uses.
+            "GATEWAY_CONSOLE": "true",
             **extra,
         }
     )

@@ -53,7 +53,7 @@ function fill(row: HTMLLIElement, session: SessionSummary, hooks: RowHooks): voi
         h("time", { datetime: session.last_activity_at }, formatWhen(new Date(session.last_activity_at))),
       ),
       session.tags.length
-        ? h("ul", { class: "tags", "aria-label": "Tags" }, ...session.tags.map((tag) => h("li", {}, tag)))
+        ? h("ul", { class: "tags", "aria-label": "Session tags" }, ...session.tags.map((tag) => h("li", {}, tag)))
         : null,
     ),
     actions,

@@ -1,0 +1,47 @@
+"""Debian's Chromium, driven by Playwright: one browser per test module, a fresh context (storage) per test."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from tests.conftest import ROOT
+
+# Debian's package: Playwright never downloads a browser here.
+CHROMIUM = "/usr/bin/chromium"
+AXE = ROOT / "console" / "node_modules" / "axe-core" / "axe.min.js"
+IMAGES = ROOT / "docs" / "images"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        # No sandbox: CI runs as root, where Chromium refuses its own sandbox.
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1100, "height": 760}, locale="en-GB")
+    # axe-core is added to every document by the browser itself (not as an inline script, which the CSP refuses).
+    context.add_init_script(path=str(AXE))
+    opened = context.new_page()
+    problems: list[str] = []
+    # A refusal by the Content-Security-Policy, or any script error, fails the test that caused it.
+    opened.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
+    opened.on("pageerror", lambda error: problems.append(str(error)))
+    yield opened
+    context.close()
+    assert not [text for text in problems if "Content Security Policy" in text or "Uncaught" in text], problems
+
+
+def screenshot(page: Page, name: str) -> Path:
+    IMAGES.mkdir(parents=True, exist_ok=True)
+    path = IMAGES / name
+    page.screenshot(path=str(path), full_page=True)
+    return path
