@@ -10,6 +10,7 @@ export function renderList(main: HTMLElement, now: () => Date = () => new Date()
   const groups = h("div", { class: "groups", "aria-live": "polite", "aria-busy": "false" });
   const status = h("p", { class: "status", role: "status" });
   const more = h("button", { type: "button", class: "quiet more", hidden: true }, "Load more sessions");
+  const sentinel = h("div", { class: "sentinel", "aria-hidden": "true" });
   let query: SessionQuery = { q: "", state: "", project: "", tags: [] };
   let cursor: string | null = null;
   let generation = 0;
@@ -59,6 +60,8 @@ export function renderList(main: HTMLElement, now: () => Date = () => new Date()
       if (mine === generation) {
         loading = false;
         groups.setAttribute("aria-busy", "false");
+        // The observer only speaks when the end comes into view: if it stayed in view, fetch on until it leaves.
+        if (cursor !== null && sentinel.getBoundingClientRect().top < window.innerHeight) load();
       }
     });
   };
@@ -74,7 +77,6 @@ export function renderList(main: HTMLElement, now: () => Date = () => new Date()
   }
 
   more.addEventListener("click", load);
-  const sentinel = h("div", { class: "sentinel", "aria-hidden": "true" });
   new IntersectionObserver((entries) => {
     if (entries.some((entry) => entry.isIntersecting) && cursor !== null) load();
   }).observe(sentinel);
