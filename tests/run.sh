@@ -17,6 +17,8 @@ python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || packages+=(python3-venv)
 { command -v node && command -v npm; } >/dev/null 2>&1 || packages+=(nodejs npm)
 # The web console's tests drive Debian's Chromium through Playwright (tests/console/).
 [ -x /usr/bin/chromium ] || packages+=(chromium)
+# Emoji in names are drawn in the console's screenshots, not shown as boxes.
+dpkg -s fonts-noto-color-emoji >/dev/null 2>&1 || packages+=(fonts-noto-color-emoji)
 if ((${#packages[@]})); then
   echo "installing ${packages[*]}" >&2
   as_root apt-get update -qq

@@ -50,7 +50,7 @@ export class ApiError extends Error {
   }
 }
 
-async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
+export async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
   const headers: Record<string, string> = { Accept: "application/json" };
   const token = currentToken();
   if (token) headers["Authorization"] = `Bearer ${token}`;
@@ -67,7 +67,7 @@ async function call<T>(method: string, path: string, body?: unknown): Promise<T>
   return (response.status === 204 ? undefined : await response.json()) as T;
 }
 
-const sessionPath = (id: string): string => `/v1/sessions/${encodeURIComponent(id)}`;
+export const sessionPath = (id: string): string => `/v1/sessions/${encodeURIComponent(id)}`;
 
 export function listSessions(query: SessionQuery, cursor: string | null, limit = 50): Promise<Page<SessionSummary>> {
   const params = new URLSearchParams({ sort: "last_activity", order: "desc", limit: String(limit) });

@@ -36,7 +36,8 @@ def _names(page: Page) -> list[str]:
     return sorted(page.locator("li.session .name").all_text_contents())
 
 
-def test_signed_in_by_link_the_list_shows_own_sessions_as_typed(gateway: Gateway, page: Page) -> None:
+def test_signed_in_by_link_the_list_shows_own_sessions_as_typed(clocked_gateway: Gateway, page: Page) -> None:
+    gateway = clocked_gateway
     user = f"console-{uuid.uuid4().hex[:10]}"
     with gateway.client(user) as api, gateway.client(f"other-{user}") as other:
         for name in NAMES:
