@@ -6,50 +6,24 @@ from __future__ import annotations
 
 import unicodedata
 import uuid
-from urllib.parse import quote
 
-import httpx
 from playwright.sync_api import Page, expect
 
 from tests.conftest import Gateway
+from tests.console.pages import DROP, axe_violations, file_url, new_session, open_session
 
 # Above the console's tus threshold (8 MiB): sent in chunks to /uploads/.
 LARGE = 9 * 1024 * 1024 + 5
 NFD = unicodedata.normalize("NFD", "Café crème")
 
-# Dispatches a drop of in-page files on the upload area, as a browser does for files dragged from the desktop.
-DROP = """([files]) => {
-  const transfer = new DataTransfer();
-  for (const f of files) {
-    const body = f.size ? new Uint8Array(f.size).map((_, i) => i % 251) : new TextEncoder().encode(f.text);
-    transfer.items.add(new File([body], f.name, { type: "text/plain" }));
-  }
-  const zone = document.querySelector("section.drop");
-  zone.dispatchEvent(new DragEvent("drop", { dataTransfer: transfer, bubbles: true, cancelable: true }));
-}"""
-
-
-def _session(api: httpx.Client, name: str) -> str:
-    response = api.post("/v1/sessions", json={"name": name})
-    assert response.status_code == 201, response.text
-    return str(response.json()["id"])
-
-
-def _open(page: Page, gateway: Gateway, token: str, sid: str) -> None:
-    page.goto(f"{gateway.url}/console/?session={sid}#token={token}")
-
-
-def _url(sid: str, path: str) -> str:
-    return f"/v1/sessions/{sid}/files/{quote(path, safe='/')}"
-
 
 def test_folders_drop_upload_tier_move_delete_download(gateway: Gateway, page: Page) -> None:
     user = f"console-{uuid.uuid4().hex[:10]}"
     with gateway.client(user) as api:
-        sid = _session(api, "Rapport été 🎉")
+        sid = new_session(api, "Rapport été 🎉")
         nested = f"notes/{NFD}/plan 100% 🎉.txt"
-        assert api.put(_url(sid, nested), content=b"plan").status_code == 201
-        _open(page, gateway, gateway.token(user), sid)
+        assert api.put(file_url(sid, nested), content=b"plan").status_code == 201
+        open_session(page, gateway, gateway.token(user), sid)
 
         # The tree shows the top folder; opening it shows the folder below, names as typed.
         page.get_by_role("navigation", name="Folders").get_by_role("button", name="notes").click()
@@ -83,7 +57,7 @@ def test_folders_drop_upload_tier_move_delete_download(gateway: Gateway, page: P
         target.get_by_label("Tier of ünïcode 50%.txt").select_option("persistent")
         expect(page.locator("#toast")).to_contain_text("persistent")
         path = unicodedata.normalize("NFC", folder + "ünïcode 50%.txt")
-        assert api.head(_url(sid, path)).headers["x-tier"] == "persistent"
+        assert api.head(file_url(sid, path)).headers["x-tier"] == "persistent"
 
         with page.expect_download() as downloading:
             target.get_by_role("button", name="Download ünïcode 50%.txt").click()
@@ -95,25 +69,21 @@ def test_folders_drop_upload_tier_move_delete_download(gateway: Gateway, page: P
         field.fill("moved/été.txt")
         field.press("Enter")
         expect(page.locator("#toast")).to_contain_text("Moved to moved/été.txt")
-        assert api.get(_url(sid, "moved/été.txt")).content == b"hello"
-        assert api.head(_url(sid, path)).status_code == 404
+        assert api.get(file_url(sid, "moved/été.txt")).content == b"hello"
+        assert api.head(file_url(sid, path)).status_code == 404
 
         page.locator("tr.file", has_text="plan 100%").get_by_role("button", name="Delete plan 100% 🎉.txt").click()
         expect(page.locator("tr.file", has_text="plan 100%")).to_have_count(0)
-        assert api.head(_url(sid, nested)).status_code == 404
+        assert api.head(file_url(sid, nested)).status_code == 404
 
-        violations = page.evaluate(
-            "async () => (await axe.run(document)).violations"
-            ".filter(v => v.impact === 'serious' || v.impact === 'critical').map(v => v.id)"
-        )
-        assert violations == []
+        assert axe_violations(page) == []
 
 
 def test_a_large_drop_goes_over_tus(gateway: Gateway, page: Page) -> None:
     user = f"console-{uuid.uuid4().hex[:10]}"
     with gateway.client(user) as api:
-        sid = _session(api, "big")
-        _open(page, gateway, gateway.token(user), sid)
+        sid = new_session(api, "big")
+        open_session(page, gateway, gateway.token(user), sid)
         expect(page.get_by_role("region", name="Upload files")).to_be_visible()
         sent: list[str] = []
         page.on("request", lambda request: sent.append(f"{request.method} {request.url}"))
@@ -121,7 +91,7 @@ def test_a_large_drop_goes_over_tus(gateway: Gateway, page: Page) -> None:
         expect(page.locator("li.upload.done")).to_have_count(1, timeout=60_000)
         assert [line for line in sent if line.startswith("PATCH") and "/uploads/" in line]
         assert not [line for line in sent if line.startswith("PUT")]
-        head = api.head(_url(sid, "big 🎉.bin"))
+        head = api.head(file_url(sid, "big 🎉.bin"))
         assert head.status_code == 200 and int(head.headers["content-length"]) == LARGE
         expect(page.locator("tr.file")).to_contain_text("9.0 MiB")
 
@@ -129,8 +99,8 @@ def test_a_large_drop_goes_over_tus(gateway: Gateway, page: Page) -> None:
 def test_another_users_session_is_not_found(gateway: Gateway, page: Page) -> None:
     user = f"console-{uuid.uuid4().hex[:10]}"
     with gateway.client(f"other-{user}") as other:
-        theirs = _session(other, "Someone else's secret plans")
-        assert other.put(_url(theirs, "secret.txt"), content=b"s").status_code == 201
-    _open(page, gateway, gateway.token(user), theirs)
+        theirs = new_session(other, "Someone else's secret plans")
+        assert other.put(file_url(theirs, "secret.txt"), content=b"s").status_code == 201
+    open_session(page, gateway, gateway.token(user), theirs)
     expect(page.get_by_role("alert")).to_have_text("This session does not exist.")
     assert "secret" not in page.content()
