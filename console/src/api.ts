@@ -44,7 +44,7 @@ export interface SessionQuery {
 export class ApiError extends Error {
   constructor(
     readonly status: number,
-    readonly problem: { title?: string; detail?: string; type?: string },
+    readonly problem: { title?: string; detail?: string; type?: string; [extension: string]: unknown },
   ) {
     super(problem.detail ?? problem.title ?? `HTTP ${status}`);
   }

@@ -3,7 +3,7 @@
 
 import { ApiError } from "./api";
 import { h, replaceChildren } from "./dom";
-import { formatBytes } from "./format";
+import { formatBytes, formatCount } from "./format";
 import { upload } from "./transfer";
 
 interface Picked {
@@ -11,15 +11,31 @@ interface Picked {
   path: string; // relative to the folder being shown
 }
 
-/** Why an upload was refused, in the words a person needs. */
+/** Why an upload was refused, in the words a person needs: which limit, and how far it is. */
 export function reason(error: unknown): string {
   if (!(error instanceof ApiError)) return error instanceof Error ? error.message : "the upload failed";
-  const type = error.problem.type ?? "";
-  if (error.status === 413 && type.endsWith("quota-exceeded")) return "over your storage quota";
+  const problem = error.problem;
+  const type = problem.type ?? "";
+  if (error.status === 413 && type.endsWith("quota-exceeded")) return quotaReason(problem);
+  if (error.status === 413 && typeof problem["limit_bytes"] === "number") {
+    return `too large: this gateway takes files up to ${formatBytes(problem["limit_bytes"])}`;
+  }
   if (error.status === 413) return "too large for this gateway";
   if (error.status === 412) return "a file with this name is already there";
-  if (error.status === 409) return error.problem.detail ?? "conflicts with another change";
+  if (error.status === 409) return problem.detail ?? "conflicts with another change";
   return error.message;
+}
+
+function quotaReason(problem: ApiError["problem"]): string {
+  const [scope = "", dimension = ""] = String(problem["quota"] ?? "").split(".");
+  const whose = ({ tenant: "your organisation's", user: "your", session: "this session's" } as Record<string, string>)[
+    scope
+  ] ?? "the";
+  const { used, limit } = problem;
+  if (typeof used !== "number" || typeof limit !== "number") return `over ${whose} storage quota`;
+  return dimension === "files"
+    ? `over ${whose} file quota: ${formatCount(used)} of ${limit} in use`
+    : `over ${whose} storage quota: ${formatBytes(used)} of ${formatBytes(limit)} in use`;
 }
 
 function readEntries(reader: FileSystemDirectoryReader): Promise<FileSystemEntry[]> {
@@ -76,7 +92,8 @@ export function renderUploads(id: string, folder: () => string, done: () => void
     const prefix = folder();
     await Promise.all(
       picked.map(async ({ file, path }) => {
-        const target = prefix + path;
+        // Shown as the gateway will store it (paths are NFC): a name typed in NFD reads the same in the file list.
+        const target = (prefix + path).normalize("NFC");
         const bar = h("progress", { max: String(file.size || 1), value: "0", "aria-label": `Upload of ${target}` });
         const status = h("span", { class: "status" }, "waiting");
         const line = h("li", { class: "upload" }, h("span", { class: "name" }, target), bar, status);

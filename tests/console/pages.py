@@ -3,6 +3,7 @@ file's URL, and drop files on the upload area as a browser does for files dragge
 
 from __future__ import annotations
 
+from pathlib import Path
 from urllib.parse import quote
 
 import httpx
@@ -46,3 +47,18 @@ def axe_violations(page: Page) -> list[str]:
         ".filter(v => v.impact === 'serious' || v.impact === 'critical').map(v => v.id)"
     )
     return [str(item) for item in found]
+
+
+def drop_from_disk(page: Page, paths: list[Path]) -> None:
+    """Drag files and folders from the disk onto the upload area and drop them, through the browser's own input
+    pipeline (DevTools' Input.dispatchDragEvent): a dropped folder arrives as a directory entry, as from a desktop."""
+    zone = page.locator("section.drop")
+    zone.scroll_into_view_if_needed()
+    box = zone.bounding_box()
+    assert box is not None
+    where = {"x": box["x"] + box["width"] / 2, "y": box["y"] + box["height"] / 2}
+    data = {"items": [], "files": [str(path) for path in paths], "dragOperationsMask": 1}
+    devtools = page.context.new_cdp_session(page)
+    for step in ("dragEnter", "dragOver", "drop"):
+        devtools.send("Input.dispatchDragEvent", {"type": step, **where, "data": data})
+    devtools.detach()

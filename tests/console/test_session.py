@@ -12,8 +12,6 @@ from playwright.sync_api import Page, expect
 from tests.conftest import Gateway
 from tests.console.pages import DROP, axe_violations, file_url, new_session, open_session
 
-# Above the console's tus threshold (8 MiB): sent in chunks to /uploads/.
-LARGE = 9 * 1024 * 1024 + 5
 NFD = unicodedata.normalize("NFD", "Café crème")
 
 
@@ -77,23 +75,6 @@ def test_folders_drop_upload_tier_move_delete_download(gateway: Gateway, page: P
         assert api.head(file_url(sid, nested)).status_code == 404
 
         assert axe_violations(page) == []
-
-
-def test_a_large_drop_goes_over_tus(gateway: Gateway, page: Page) -> None:
-    user = f"console-{uuid.uuid4().hex[:10]}"
-    with gateway.client(user) as api:
-        sid = new_session(api, "big")
-        open_session(page, gateway, gateway.token(user), sid)
-        expect(page.get_by_role("region", name="Upload files")).to_be_visible()
-        sent: list[str] = []
-        page.on("request", lambda request: sent.append(f"{request.method} {request.url}"))
-        page.evaluate(DROP, [[{"name": "big 🎉.bin", "size": LARGE}]])
-        expect(page.locator("li.upload.done")).to_have_count(1, timeout=60_000)
-        assert [line for line in sent if line.startswith("PATCH") and "/uploads/" in line]
-        assert not [line for line in sent if line.startswith("PUT")]
-        head = api.head(file_url(sid, "big 🎉.bin"))
-        assert head.status_code == 200 and int(head.headers["content-length"]) == LARGE
-        expect(page.locator("tr.file")).to_contain_text("9.0 MiB")
 
 
 def test_another_users_session_is_not_found(gateway: Gateway, page: Page) -> None:
