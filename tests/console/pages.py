@@ -3,11 +3,14 @@ file's URL, and drop files on the upload area as a browser does for files dragge
 
 from __future__ import annotations
 
+import json
+import re
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import quote
 
 import httpx
-from playwright.sync_api import Page
+from playwright.sync_api import Page, Route
 
 from tests.conftest import Gateway
 
@@ -62,3 +65,17 @@ def drop_from_disk(page: Page, paths: list[Path]) -> None:
     for step in ("dragEnter", "dragOver", "drop"):
         devtools.send("Input.dispatchDragEvent", {"type": step, **where, "data": data})
     devtools.detach()
+
+
+def fix_file_times(page: Page, moment: datetime) -> None:
+    """Answer the page's file listings with every `last_modified` set to `moment`, for screenshots only: S3 stamps
+    files with its own clock, which no test can fix, and the pictures in the docs must be the same on every run."""
+
+    def rewrite(route: Route) -> None:
+        answer = route.fetch()
+        listing = answer.json()
+        for item in listing.get("items", []):
+            item["last_modified"] = moment.isoformat().replace("+00:00", "Z")
+        route.fulfill(response=answer, body=json.dumps(listing))
+
+    page.route(re.compile(r".*/v1/sessions/[^/]+/files\?.*"), rewrite)

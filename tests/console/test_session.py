@@ -10,7 +10,8 @@ import uuid
 from playwright.sync_api import Page, expect
 
 from tests.conftest import Gateway
-from tests.console.pages import DROP, axe_violations, file_url, new_session, open_session
+from tests.console.conftest import FIXED_NOW, screenshot
+from tests.console.pages import DROP, axe_violations, file_url, fix_file_times, new_session, open_session
 
 NFD = unicodedata.normalize("NFD", "Café crème")
 
@@ -85,3 +86,37 @@ def test_another_users_session_is_not_found(gateway: Gateway, page: Page) -> Non
     open_session(page, gateway, gateway.token(user), theirs)
     expect(page.get_by_role("alert")).to_have_text("This session does not exist.")
     assert "secret" not in page.content()
+
+
+def test_the_session_view_pictured_for_the_docs(clocked_gateway: Gateway, page: Page) -> None:
+    """The pictures in docs/console.md: one folder open, light, dark and at a phone's width (moto writes them)."""
+    gateway = clocked_gateway
+    user = f"console-{uuid.uuid4().hex[:10]}"
+    with gateway.client(user) as api:
+        sid = new_session(api, "Rapport été 🎉")
+        files = {
+            "brief.md": b"# Brief\n",
+            f"notes/{NFD}.txt": b"x" * 1800,
+            "notes/plan 100% 🎉.txt": b"plan",
+            "notes/schéma.png": b"p" * 48_000,
+            "données/mesures.csv": b"a,b\n" * 70_000,
+        }
+        for path, body in files.items():
+            assert api.put(file_url(sid, path), content=body).status_code == 201
+        assert api.patch(file_url(sid, "notes/schéma.png"), json={"tier": "persistent"}).status_code == 200
+        fix_file_times(page, FIXED_NOW)
+        open_session(page, gateway, gateway.token(user), sid)
+        page.get_by_role("navigation", name="Folders").get_by_role("button", name="notes").click()
+        expect(page.locator("tr.file")).to_have_count(3)
+        expect(page.locator("tr.file").first).to_contain_text("2 Mar 2026")
+        # The tree is drawn apart from the files: wait until it shows the open folder too.
+        expect(page.locator(".tree [aria-current='true']")).to_have_text("notes")
+        assert axe_violations(page) == []
+        if gateway.backend.name == "moto":
+            screenshot(page, "console-session-light.png")
+            page.emulate_media(color_scheme="dark")
+            assert axe_violations(page) == []
+            screenshot(page, "console-session-dark.png")
+            page.emulate_media(color_scheme="light")
+            page.set_viewport_size({"width": 390, "height": 844})
+            screenshot(page, "console-session-phone.png")
