@@ -6,6 +6,10 @@ lists one entry of a key's history on every write. The listing installed here wa
 copying them (each entry is a thin view that carries its own `is_latest`), and only those under the prefix, so
 memory stays flat however long the server runs. Its answers are the same as moto's, but for a key marker given
 without a version marker: moto skips the first entry after the marker too, S3 only the keys up to the marker.
+
+moto's `ListObjects(V2)` also counts a key whose newest version is a delete marker when it makes folders
+(`CommonPrefixes`): a folder whose files were all deleted would still be listed, where S3 and Ceph RGW list it no
+more. The listing installed here makes folders of current objects only, as they do.
 """
 
 from __future__ import annotations
@@ -87,6 +91,31 @@ def _lean_list_object_versions(
     return versions, sorted(common_prefixes), markers, next_key_marker, next_version_id_marker
 
 
+def _current_list_objects(
+    self: Any, bucket: Any, prefix: str | None, delimiter: str | None, marker: str | None, max_keys: int | None
+) -> tuple[Any, Any, bool, str | None]:
+    from moto.s3.models import FakeDeleteMarker
+
+    prefix = prefix or ""
+    objects: list[Any] = []
+    folders: set[str] = set()
+    for name, newest in bucket.keys.items():
+        if not name.startswith(prefix) or isinstance(newest, FakeDeleteMarker):
+            continue
+        rest = name[len(prefix) :]
+        if delimiter and delimiter in rest:
+            folders.add(prefix + rest.split(delimiter)[0] + delimiter)
+        else:
+            objects.append(newest)
+    objects.sort(key=lambda key: key.name)
+    if marker:
+        objects = self._get_results_from_token(objects, self._pagination_tokens.get(marker) or marker)
+    if max_keys is None:
+        return objects, sorted(folders), False, None
+    page, truncated, next_marker = self._truncate_result(objects, max_keys)
+    return page, sorted(folders), truncated, next_marker
+
+
 def start_embedded_s3() -> tuple[Any, str]:
     """Start moto's S3 server on a free loopback port; returns the server (call `stop()`) and its endpoint URL."""
     try:
@@ -95,6 +124,7 @@ def start_embedded_s3() -> tuple[Any, str]:
     except ImportError as exc:  # moto is an optional dependency
         raise SystemExit("the embedded S3 needs moto: pip install 'session-gateway[dev]'") from exc
     S3Backend.list_object_versions = _lean_list_object_versions  # type: ignore[method-assign]
+    S3Backend.list_objects = _current_list_objects  # type: ignore[method-assign]
     # One access-log line per S3 call would drown the gateway's own log.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)

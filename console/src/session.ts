@@ -90,7 +90,11 @@ class SessionView {
       ...prefixes.map((prefix) => {
         const open = h("button", { type: "button", class: "link name" }, `${leaf(prefix)}/`);
         open.addEventListener("click", () => this.show(prefix));
-        return h("tr", { class: "folder-row" }, h("td", {}, open), h("td", {}, "folder"), h("td"), h("td"), h("td"));
+        const label = `Delete folder ${leaf(prefix)}`;
+        const remove = h("button", { type: "button", class: "quiet danger", "aria-label": label }, "Delete");
+        const actions = h("td", { class: "file-actions" }, h("div", { class: "actions" }, remove));
+        remove.addEventListener("click", () => this.confirmFolderDelete(actions, prefix));
+        return h("tr", { class: "folder-row" }, h("td", {}, open), h("td", {}, "folder"), h("td"), h("td"), actions);
       }),
       ...items.map((item) => this.fileRow(item)),
     ];
@@ -166,6 +170,25 @@ class SessionView {
     replaceChildren(row, h("td", { colspan: "5" }, form));
     field.focus();
     field.select();
+  }
+
+  /** A folder goes only after a second, explicit choice: everything under it is deleted (its history is kept). */
+  private confirmFolderDelete(cell: HTMLElement, prefix: string): void {
+    const yes = h("button", { type: "button", class: "quiet danger" }, "Delete all");
+    const no = h("button", { type: "button", class: "quiet" }, "Cancel");
+    const question = h("p", { class: "confirm", role: "alert" }, `Delete everything in ${prefix}?`);
+    no.addEventListener("click", () => this.show(this.folder));
+    yes.addEventListener("click", () => {
+      deleteFile(this.session.id, prefix).then(
+        () => {
+          toast(`Deleted ${prefix} (the files' history is kept)`);
+          this.show(this.folder);
+        },
+        (error: unknown) => toast(`Not deleted: ${reason(error)}`),
+      );
+    });
+    replaceChildren(cell, question, h("div", { class: "actions" }, yes, no));
+    no.focus();
   }
 
   private remove(item: FileEntry): void {

@@ -239,6 +239,9 @@ def test_recursive_folder_delete(api: httpx.Client, session_id: str) -> None:
     assert api.delete(f"{base}/tmp/").status_code == 400
     assert api.delete(f"{base}/tmp/", params={"recursive": "true"}).status_code == 204
     assert sorted(item["path"] for item in api.get(base).json()["items"]) == ["keep.txt", "tmpfile"]
+    # The folder is gone from a folder listing too (moto's own listing still made folders of deleted files).
+    assert api.get(base, params={"delimiter": "/"}).json()["prefixes"] == []
+    assert api.get(base, params={"delimiter": "/", "prefix": "tmp/"}).json()["prefixes"] == []
     assert api.delete(f"{base}/tmp/", params={"recursive": "true"}).status_code == 404
     history = api.get(f"/v1/sessions/{session_id}/history", params={"path": "tmp/b/c"}).json()["items"]
     assert history[0]["is_delete_marker"] and not history[1]["is_delete_marker"]

@@ -120,3 +120,48 @@ def test_the_session_view_pictured_for_the_docs(clocked_gateway: Gateway, page: 
             page.emulate_media(color_scheme="light")
             page.set_viewport_size({"width": 390, "height": 844})
             screenshot(page, "console-session-phone.png")
+
+
+def _tab_to(page: Page, label: str, presses: int = 60) -> None:
+    """Press Tab until the focused element is the one labelled `label`: reachable by keyboard alone, in order."""
+    for _ in range(presses):
+        page.keyboard.press("Tab")
+        if (
+            page.evaluate("document.activeElement?.getAttribute('aria-label') ?? document.activeElement?.textContent")
+            == label
+        ):
+            return
+    raise AssertionError(f"{label!r} was not reached by {presses} presses of Tab")
+
+
+def test_a_folder_deleted_by_keyboard_after_a_second_choice(gateway: Gateway, page: Page) -> None:
+    user = f"console-{uuid.uuid4().hex[:10]}"
+    folder = f"brouillons {NFD} 100% 🎉/"
+    with gateway.client(user) as api:
+        sid = new_session(api, "Clavier ⌨️")
+        for path in [f"{folder}a.txt", f"{folder}sub/b.txt", "kept.txt"]:
+            assert api.put(file_url(sid, path), content=b"x").status_code == 201
+        open_session(page, gateway, gateway.token(user), sid)
+        shown = unicodedata.normalize("NFC", folder.rstrip("/"))
+        expect(page.locator("tr.folder-row")).to_have_count(1)
+
+        _tab_to(page, f"Delete folder {shown}")
+        page.keyboard.press("Enter")
+        # A second choice is asked for, and the safe one has the focus: Enter alone deletes nothing.
+        expect(page.get_by_role("alert")).to_have_text(f"Delete everything in {unicodedata.normalize('NFC', folder)}?")
+        page.keyboard.press("Enter")
+        expect(page.locator("tr.folder-row")).to_have_count(1)
+        assert len(api.get(f"/v1/sessions/{sid}/files").json()["items"]) == 3
+
+        _tab_to(page, f"Delete folder {shown}")
+        page.keyboard.press("Enter")
+        page.keyboard.press("Shift+Tab")
+        page.keyboard.press("Enter")
+        expect(page.locator("#toast")).to_contain_text("Deleted")
+        expect(page.locator("tr.folder-row")).to_have_count(0)
+        assert [item["path"] for item in api.get(f"/v1/sessions/{sid}/files").json()["items"]] == ["kept.txt"]
+        # Deleted, not purged: the history of a file in it is still there.
+        history = api.get(
+            f"/v1/sessions/{sid}/history", params={"path": unicodedata.normalize("NFC", f"{folder}a.txt")}
+        )
+        assert history.status_code == 200 and len(history.json()["items"]) >= 2
