@@ -45,7 +45,9 @@ def b64url(data: bytes) -> str:
 class Provider:
     """The identity provider: it signs in everyone as SUBJECT, and remembers what it was asked."""
 
-    key: rsa.RSAPrivateKey = field(default_factory=lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048))
+    key: rsa.RSAPrivateKey = field(
+        default_factory=lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    )
     issuer: str = ""
     codes: dict[str, dict[str, str]] = field(default_factory=dict)
     authorizations: list[dict[str, str]] = field(default_factory=list)
@@ -97,8 +99,14 @@ class Provider:
                 return refuse("PKCE verification failed")
             id_token = self.sign(
                 # `sid` is the login session here, as real providers put it in ID tokens: it limits nothing.
-                {"iss": self.issuer, "sub": SUBJECT, "aud": CLIENT_ID, "azp": CLIENT_ID, "nonce": asked["nonce"],
-                 "sid": "login-session-1"}
+                {
+                    "iss": self.issuer,
+                    "sub": SUBJECT,
+                    "aud": CLIENT_ID,
+                    "azp": CLIENT_ID,
+                    "nonce": asked["nonce"],
+                    "sid": "login-session-1",
+                }
             )
             return JSONResponse({"id_token": id_token, "access_token": "opaque", "token_type": "Bearer"})
 
@@ -235,7 +243,9 @@ def test_the_policy_and_config_name_the_provider_only_when_configured(oidc: Setu
     policy = with_oidc.headers["content-security-policy"]
     assert f"connect-src 'self' {oidc.provider.issuer};" in policy and "form-action 'self'" in policy
     config = httpx.get(f"{oidc.gateway.url}/console/config.json")
-    assert config.json() == {"oidc": {"issuer": oidc.provider.issuer, "client_id": CLIENT_ID, "scopes": "openid profile"}}
+    assert config.json() == {
+        "oidc": {"issuer": oidc.provider.issuer, "client_id": CLIENT_ID, "scopes": "openid profile"}
+    }
     assert config.headers["content-security-policy"] == policy
 
     without = httpx.get(f"{gateway.url}/console/")
