@@ -72,8 +72,9 @@ class TokenVerifier:
                 raise SettingsError(f"{env_name('jwt_public_key')}: not a PEM public key ({exc})") from exc
         self._jwks = jwks
         # The console's OpenID Connect sign-in sends the provider's ID token, whose audience is the console's client
-        # id (docs/console.md); every other caller's token names this service.
-        self._audiences = [settings.jwt_audience, *filter(None, [settings.console_oidc_client_id])]
+        # id (docs/console.md), accepted while the console is served; every other caller's token names this service.
+        console_client = settings.console_oidc_client_id if settings.console else None
+        self._audiences = [settings.jwt_audience, *filter(None, [console_client])]
         if self._static_key is None and self._jwks is None:
             raise SettingsError(f"{env_name('jwt_secret')}: no way to verify tokens is configured")
 

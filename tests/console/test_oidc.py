@@ -4,6 +4,7 @@ keys, and a browser going from "Sign in with ..." to the session list."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import secrets
@@ -17,6 +18,7 @@ import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from playwright.sync_api import Page, Route, expect
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -26,7 +28,8 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route as StarletteRoute
 
 from gateway.api.app import create_app
-from gateway.errors import SettingsError
+from gateway.auth.tokens import TokenVerifier
+from gateway.errors import SettingsError, Unauthorized
 from gateway.settings import Settings
 from tests.conftest import Backend, Gateway, ServerThread, gateway_settings
 from tests.console.pages import axe_violations, new_session
@@ -277,3 +280,22 @@ def test_settings_refuse_a_provider_the_gateway_could_not_trust(variables: dict[
         del environ[named]
     with pytest.raises(SettingsError, match=named):
         Settings.from_env(environ)
+
+
+def test_the_console_audience_is_accepted_only_while_the_console_is_served() -> None:
+    provider = Provider(issuer="https://idp.example")
+    pem = provider.key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode()
+    environ = {
+        "GATEWAY_JWT_PUBLIC_KEY": pem,
+        "GATEWAY_CONSOLE_OIDC_ISSUER": provider.issuer,
+        "GATEWAY_CONSOLE_OIDC_CLIENT_ID": CLIENT_ID,
+    }
+    id_token = provider.sign({"iss": provider.issuer, "sub": SUBJECT, "aud": CLIENT_ID, "sid": "login-session-1"})
+    served = asyncio.run(TokenVerifier(Settings.from_env({**environ, "GATEWAY_CONSOLE": "true"})).verify(id_token))
+    assert (served.user, served.session_id) == (SUBJECT, None)
+    # An API token's `sid` still binds it to its session.
+    api_token = provider.sign({"iss": provider.issuer, "sub": SUBJECT, "aud": "session-gateway", "sid": "s1"})
+    bound = asyncio.run(TokenVerifier(Settings.from_env({**environ, "GATEWAY_CONSOLE": "true"})).verify(api_token))
+    assert bound.session_id == "s1"
+    with pytest.raises(Unauthorized, match="aud"):
+        asyncio.run(TokenVerifier(Settings.from_env({**environ, "GATEWAY_CONSOLE": "false"})).verify(id_token))
