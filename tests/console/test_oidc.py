@@ -10,6 +10,7 @@ import hashlib
 import secrets
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -28,7 +29,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route as StarletteRoute
 
 from gateway.api.app import create_app
-from gateway.auth.tokens import TokenVerifier
+from gateway.auth.tokens import Principal, TokenVerifier
 from gateway.errors import SettingsError, Unauthorized
 from gateway.settings import Settings
 from tests.conftest import Backend, Gateway, ServerThread, gateway_settings
@@ -282,6 +283,12 @@ def test_settings_refuse_a_provider_the_gateway_could_not_trust(variables: dict[
         Settings.from_env(environ)
 
 
+def verified(settings: Settings, token: str) -> Principal:
+    # In a thread of its own: Playwright's sync API keeps an event loop running in this one once a browser started.
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, TokenVerifier(settings).verify(token)).result()
+
+
 def test_the_console_audience_is_accepted_only_while_the_console_is_served() -> None:
     provider = Provider(issuer="https://idp.example")
     pem = provider.key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode()
@@ -291,11 +298,11 @@ def test_the_console_audience_is_accepted_only_while_the_console_is_served() -> 
         "GATEWAY_CONSOLE_OIDC_CLIENT_ID": CLIENT_ID,
     }
     id_token = provider.sign({"iss": provider.issuer, "sub": SUBJECT, "aud": CLIENT_ID, "sid": "login-session-1"})
-    served = asyncio.run(TokenVerifier(Settings.from_env({**environ, "GATEWAY_CONSOLE": "true"})).verify(id_token))
+    served = verified(Settings.from_env({**environ, "GATEWAY_CONSOLE": "true"}), id_token)
     assert (served.user, served.session_id) == (SUBJECT, None)
     # An API token's `sid` still binds it to its session.
     api_token = provider.sign({"iss": provider.issuer, "sub": SUBJECT, "aud": "session-gateway", "sid": "s1"})
-    bound = asyncio.run(TokenVerifier(Settings.from_env({**environ, "GATEWAY_CONSOLE": "true"})).verify(api_token))
+    bound = verified(Settings.from_env({**environ, "GATEWAY_CONSOLE": "true"}), api_token)
     assert bound.session_id == "s1"
     with pytest.raises(Unauthorized, match="aud"):
-        asyncio.run(TokenVerifier(Settings.from_env({**environ, "GATEWAY_CONSOLE": "false"})).verify(id_token))
+        verified(Settings.from_env({**environ, "GATEWAY_CONSOLE": "false"}), id_token)
