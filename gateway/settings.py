@@ -162,6 +162,26 @@ def _names(raw: str) -> tuple[str, ...]:
     return names
 
 
+# The console's sign-in through an OpenID Connect provider (docs/console.md).
+def _issuer(raw: str) -> str | None:
+    # Kept exactly as written (a trailing '/' included): OpenID Connect compares `iss` with it character by character.
+    if not raw:
+        return None
+    _url(raw)
+    if "?" in raw or "#" in raw or any(char.isspace() for char in raw):
+        raise ValueError("an issuer is a URL without query, fragment or spaces (OpenID Connect Discovery)")
+    return raw
+
+
+def _oidc_scopes(raw: str) -> str:
+    scopes = raw.split()
+    if "openid" not in scopes:
+        raise ValueError("space-separated scopes that include 'openid'")
+    if any(not re.fullmatch(r"[\x21\x23-\x5b\x5d-\x7e]+", scope) for scope in scopes):
+        raise ValueError("a scope is printable ASCII without '\"' or '\\' (RFC 6749)")
+    return " ".join(scopes)
+
+
 def _setting(parse: Callable[[str], Any], default: Any, help_text: str) -> Any:
     return field(default=default, metadata={"parse": parse, "help": help_text})
 
@@ -355,6 +375,13 @@ class Settings:
     console: bool = _setting(
         _flag, False, "serve the web console at /console/ (true under `serve --dev`); it uses the public API only"
     )
+    console_oidc_issuer: str | None = _setting(
+        _issuer, None, "OpenID Connect issuer the console offers sign-in with; empty: sign in by pasting a token"
+    )
+    console_oidc_client_id: str | None = _setting(
+        _optional_text, None, "the console's client id at that issuer (a public client: no secret)"
+    )
+    console_oidc_scopes: str = _setting(_oidc_scopes, "openid", "scopes the console asks for, with 'openid'")
     # Operations (docs/operations.md): logs, the per-token rate limit, shutdown.
     log_format: str | None = _setting(
         _log_format, None, "json or text log lines on stderr; unset (or auto): text under `serve --dev`, json otherwise"
@@ -409,6 +436,7 @@ class Settings:
         if not self.jwt_tenant_claim:
             raise SettingsError(f"{env_name('jwt_tenant_claim')}: must not be empty")
         self._check_audit()
+        self._check_console_oidc()
 
     def _check_audit(self) -> None:
         lateness = self.audit_flush_seconds + self.audit_write_timeout_seconds
@@ -421,6 +449,24 @@ class Settings:
             raise SettingsError(f"{env_name('webhook_secret')}: required with {env_name('webhook_urls')}")
         if self.webhook_secret is not None and len(self.webhook_secret.encode()) < MIN_SECRET_BYTES:
             raise SettingsError(f"{env_name('webhook_secret')}: must be at least {MIN_SECRET_BYTES} bytes")
+
+    def _check_console_oidc(self) -> None:
+        issuer, client = env_name("console_oidc_issuer"), env_name("console_oidc_client_id")
+        if (self.console_oidc_issuer is None) != (self.console_oidc_client_id is None):
+            raise SettingsError(f"{issuer} and {client}: set both or neither")
+        if self.console_oidc_issuer is None:
+            return
+        # The console sends the provider's ID token as its bearer (docs/console.md): the gateway verifies it with
+        # the provider's public keys, accepts its audience (the client id) and requires its issuer.
+        if not (self.jwt_jwks_url or self.jwt_public_key):
+            raise SettingsError(
+                f"{issuer}: needs {env_name('jwt_jwks_url')} (or {env_name('jwt_public_key')}) set to the provider's "
+                "keys, so that the gateway can verify the tokens it issues"
+            )
+        if self.jwt_issuer is not None and self.jwt_issuer != self.console_oidc_issuer:
+            raise SettingsError(f"{issuer}: must equal {env_name('jwt_issuer')} when that is set")
+        if self.console_oidc_client_id == self.jwt_audience:
+            raise SettingsError(f"{client}: must differ from {env_name('jwt_audience')} (tokens are told apart by it)")
 
     @property
     def settle_seconds(self) -> float:

@@ -4,10 +4,11 @@ import { ApiError, listSessions } from "./api";
 import { currentToken, signOut, takeTokenFromFragment } from "./auth";
 import { byId } from "./dom";
 import { renderList } from "./list";
+import { finishOidcSignIn } from "./oidc";
 import { renderSession } from "./session";
 import { renderSignIn } from "./signin";
 
-function start(): void {
+function start(oidcRefusal: string): void {
   takeTokenFromFragment();
   const main = byId<HTMLElement>("main");
   const signOutButton = byId<HTMLButtonElement>("sign-out");
@@ -30,7 +31,8 @@ function start(): void {
   }
 
   if (!currentToken()) {
-    route();
+    if (oidcRefusal) renderSignIn(main, route, oidcRefusal);
+    else route();
     return;
   }
   // A stored token may have expired since: ask once, and offer sign-in again if it did.
@@ -45,4 +47,4 @@ function start(): void {
   });
 }
 
-start();
+void finishOidcSignIn().then(start);

@@ -3,6 +3,7 @@
 import { listSessions } from "./api";
 import { signOut, storeToken } from "./auth";
 import { h, replaceChildren } from "./dom";
+import { offerOidc } from "./oidc";
 
 export function renderSignIn(main: HTMLElement, done: () => void, message = ""): void {
   const field = h("textarea", {
@@ -34,6 +35,7 @@ export function renderSignIn(main: HTMLElement, done: () => void, message = ""):
       field.focus();
     });
   });
+  offerOidc(form, error);
   replaceChildren(main, form);
   field.focus();
 }

@@ -229,7 +229,7 @@ def create_app(
     if settings.console:
         from gateway.console.routes import console_routes
 
-        console = console_routes()
+        console = console_routes(settings)
     app = Starlette(
         routes=[*ROUTES, agents.route, *console],
         exception_handlers=HANDLERS,

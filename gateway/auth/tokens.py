@@ -71,6 +71,10 @@ class TokenVerifier:
             except ValueError as exc:
                 raise SettingsError(f"{env_name('jwt_public_key')}: not a PEM public key ({exc})") from exc
         self._jwks = jwks
+        # The console's OpenID Connect sign-in sends the provider's ID token, whose audience is the console's client
+        # id (docs/console.md), accepted while the console is served; every other caller's token names this service.
+        console_client = settings.console_oidc_client_id if settings.console else None
+        self._audiences = [settings.jwt_audience, *filter(None, [console_client])]
         if self._static_key is None and self._jwks is None:
             raise SettingsError(f"{env_name('jwt_secret')}: no way to verify tokens is configured")
 
@@ -104,7 +108,7 @@ class TokenVerifier:
                 token,
                 key,
                 algorithms=self._algorithms,
-                audience=self._settings.jwt_audience,
+                audience=self._audiences,
                 issuer=self._settings.jwt_issuer,
                 leeway=self._settings.jwt_leeway_seconds,
                 options={"require": required, "verify_signature": True},
@@ -124,14 +128,28 @@ class TokenVerifier:
         except jwt.InvalidTokenError as exc:
             raise Unauthorized("the token is invalid") from exc
         _require_numeric_dates(claims)
-        return self._principal(claims)
+        return self._principal(claims, console=self._is_console_id_token(claims))
 
-    def _principal(self, claims: dict[str, Any]) -> Principal:
+    def _is_console_id_token(self, claims: dict[str, Any]) -> bool:
+        """Whether the token is an ID token the console's provider issued to the console, checked as OpenID Connect
+        Core 3.1.3.7 asks: its issuer exactly, and the party it was issued to when it names one."""
+        audience = claims["aud"]
+        if self._settings.jwt_audience in ([audience] if isinstance(audience, str) else audience):
+            return False
+        if claims.get("iss") != self._settings.console_oidc_issuer:
+            raise Unauthorized("the token comes from an untrusted issuer (iss)")
+        if claims.get("azp", self._settings.console_oidc_client_id) != self._settings.console_oidc_client_id:
+            raise Unauthorized("the token was issued to another client (azp)")
+        return True
+
+    def _principal(self, claims: dict[str, Any], *, console: bool = False) -> Principal:
         user = _identity(claims.get("sub"), "sub")
         tenant_claim = claims.get(self._settings.jwt_tenant_claim)
         # No claim, or null: tenant-less, a prefix of its own (see `keys.NO_TENANT_SEGMENT`).
         tenant = None if tenant_claim is None else _identity(tenant_claim, self._settings.jwt_tenant_claim)
-        session_id = claims.get("sid")
+        # In an ID token `sid` names the person's login session at the provider (OpenID Connect logout), not a
+        # session here: it limits nothing.
+        session_id = None if console else claims.get("sid")
         if session_id is not None and not isinstance(session_id, str):
             raise Unauthorized("the token's 'sid' claim must be a string")
         return Principal(tenant=tenant, user=user, session_id=session_id, scopes=_scopes(claims.get("scope")))
