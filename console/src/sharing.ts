@@ -288,9 +288,9 @@ export class SharingPanel {
         "tr",
         { class: `share ${state.replace(" ", "-")}` },
         h("td", {}, h("span", { class: "name" }, what)),
-        h("td", {}, downloads),
-        h("td", {}, until(share.expires_at)),
-        h("td", {}, h("span", { class: "share-state" }, state)),
+        h("td", { "data-label": "Downloads" }, downloads),
+        h("td", { "data-label": "Expires" }, until(share.expires_at)),
+        h("td", { "data-label": "State" }, h("span", { class: "share-state" }, state)),
         h("td", {}, h("div", { class: "actions" }, state === "active" ? copyButton : null, revoke)),
       );
     });
@@ -371,9 +371,9 @@ export class SharingPanel {
         "tr",
         { class: gone ? "grant expired" : "grant" },
         h("td", {}, h("span", { class: "name" }, grant.user)),
-        h("td", {}, grant.access === "write" ? "read and write" : "read"),
-        h("td", {}, h("span", { class: "name" }, folderName(grant.prefix))),
-        h("td", {}, gone ? h("span", { class: "share-state" }, `expired ${until(grant.expires_at)}`) : until(grant.expires_at)),
+        h("td", { "data-label": "Access" }, grant.access === "write" ? "read and write" : "read"),
+        h("td", { "data-label": "Opens" }, h("span", { class: "name" }, folderName(grant.prefix))),
+        h("td", { "data-label": "Expires" }, gone ? h("span", { class: "share-state" }, `expired ${until(grant.expires_at)}`) : until(grant.expires_at)),
         h("td", {}, h("div", { class: "actions" }, revoke)),
       );
     });
