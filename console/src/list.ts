@@ -4,6 +4,7 @@ import { listSessions, type SessionQuery, type SessionSummary } from "./api";
 import { h, replaceChildren } from "./dom";
 import { renderFilters } from "./filters";
 import { DATE_GROUPS, type DateGroup, dateGroup } from "./format";
+import { renderProjects } from "./projects";
 import { renderRow } from "./row";
 
 export function renderList(main: HTMLElement, now: () => Date = () => new Date()): void {
@@ -85,6 +86,6 @@ export function renderList(main: HTMLElement, now: () => Date = () => new Date()
     query = next;
     reload();
   });
-  replaceChildren(main, h("h2", { class: "title" }, "Sessions"), filters, status, groups, more, sentinel);
+  replaceChildren(main, h("h2", { class: "title" }, "Sessions"), filters, renderProjects(filters), status, groups, more, sentinel);
   reload();
 }

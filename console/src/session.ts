@@ -7,13 +7,14 @@ import { deleteFile, download, type FileEntry, listFolder, moveFile, setTier, TI
 import { formatBytes, formatCount, formatWhen } from "./format";
 import { toast } from "./toast";
 import { reason, renderUploads } from "./uploads";
+import { grantedMeta, grantedSession, SharingPanel } from "./sharing";
 
 const leaf = (path: string): string => path.replace(/\/$/, "").split("/").pop() ?? path;
 
 export function renderSession(main: HTMLElement, id: string): void {
   const back = h("a", { href: "./", class: "back" }, "← All sessions");
   replaceChildren(main, back, h("p", { role: "status" }, "Loading…"));
-  getSession(id).then(
+  getSession(id).catch(() => grantedSession(id)).then(
     (session) => new SessionView(main, back, session).show(""),
     () => replaceChildren(main, back, h("p", { role: "alert" }, "This session does not exist.")),
   );
@@ -24,9 +25,11 @@ class SessionView {
   private readonly tree = h("ul", { class: "tree" });
   private readonly files = h("div", { class: "files" });
   private readonly heading = h("h3", { id: "folder-heading", class: "folder" });
+  private readonly sharing: SharingPanel;
 
   constructor(main: HTMLElement, back: HTMLElement, private readonly session: SessionSummary) {
-    const meta = `${session.state} · ${formatCount(session.file_count)} · ${formatBytes(session.bytes)}`;
+    this.sharing = new SharingPanel(session);
+    const meta = grantedMeta(session) ?? `${session.state} · ${formatCount(session.file_count)} · ${formatBytes(session.bytes)}`;
     replaceChildren(
       main,
       back,
@@ -39,12 +42,14 @@ class SessionView {
         h("nav", { class: "card folders", "aria-label": "Folders" }, this.tree),
         h("section", { class: "card", "aria-labelledby": "folder-heading" }, this.heading, this.files),
       ),
+      this.sharing.element,
     );
   }
 
   /** Show a folder ('' is the session's top): its files, and the tree opened down to it. */
   show(folder: string): void {
     this.folder = folder;
+    this.sharing.show(folder);
     this.heading.textContent = folder ? `Folder ${folder}` : "All files";
     replaceChildren(this.files, h("p", { role: "status" }, "Loading…"));
     listFolder(this.session.id, folder).then(
