@@ -5,6 +5,7 @@ import { getSession, type SessionSummary } from "./api";
 import { h, replaceChildren } from "./dom";
 import { deleteFile, download, type FileEntry, listFolder, moveFile, setTier, TIERS } from "./files";
 import { formatBytes, formatCount, formatWhen } from "./format";
+import { type RecoveryPanel, renderRecovery } from "./recovery";
 import { toast } from "./toast";
 import { reason, renderUploads } from "./uploads";
 
@@ -24,8 +25,10 @@ class SessionView {
   private readonly tree = h("ul", { class: "tree" });
   private readonly files = h("div", { class: "files" });
   private readonly heading = h("h3", { id: "folder-heading", class: "folder" });
+  private readonly recovery: RecoveryPanel;
 
   constructor(main: HTMLElement, back: HTMLElement, private readonly session: SessionSummary) {
+    this.recovery = renderRecovery(session.id, () => this.folder, () => this.show(this.folder));
     const meta = `${session.state} · ${formatCount(session.file_count)} · ${formatBytes(session.bytes)}`;
     replaceChildren(
       main,
@@ -39,12 +42,14 @@ class SessionView {
         h("nav", { class: "card folders", "aria-label": "Folders" }, this.tree),
         h("section", { class: "card", "aria-labelledby": "folder-heading" }, this.heading, this.files),
       ),
+      this.recovery.element,
     );
   }
 
   /** Show a folder ('' is the session's top): its files, and the tree opened down to it. */
   show(folder: string): void {
     this.folder = folder;
+    this.recovery.follow(folder);
     this.heading.textContent = folder ? `Folder ${folder}` : "All files";
     replaceChildren(this.files, h("p", { role: "status" }, "Loading…"));
     listFolder(this.session.id, folder).then(
