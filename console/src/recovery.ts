@@ -44,6 +44,8 @@ const QUICK: readonly [string, (now: Date) => Date][] = [
 ];
 
 const files = (n: number): string => `${n} ${n === 1 ? "file" : "files"}`;
+const asThen = (n: number): string =>
+  n === 0 ? "there were no files here then, and there are none now." : n === 1 ? "the one file is as it was then." : `all ${n} files are as they were then.`;
 const where = (prefix: string): string => (prefix ? `folder ${prefix}` : "the whole session");
 const why = (snapshot: SnapshotInfo): string =>
   snapshot.automatic ? `Automatic, ${snapshot.reason.replace(/-/g, " ")}` : "Made by you";
@@ -84,7 +86,7 @@ export function renderRecovery(id: string, folder: () => string, changed: () => 
       replaceChildren(
         plan,
         heading,
-        h("p", { class: "nothing" }, `Nothing would change: ${files(unchanged)} already as they were.`),
+        h("p", { class: "nothing" }, `Nothing would change: ${asThen(unchanged)}`),
         closeButton("Close"),
       );
       heading.focus();
@@ -92,10 +94,11 @@ export function renderRecovery(id: string, folder: () => string, changed: () => 
     }
     const back = present ? answer.restore.filter((path) => !present.has(path)) : [];
     const edited = present ? answer.restore.filter((path) => present.has(path)) : answer.restore;
+    const verb = (n: number, one: string, many: string): string => `${files(n)} ${n === 1 ? one : many}`;
     const parts = present && answer.restore.length === restore
-      ? [`${files(back.length)} come back`, `${files(edited.length)} change back`]
-      : [`${files(restore)} restored`];
-    const sentence = `${[...parts, `${files(remove)} deleted`].join(", ")}; ${files(unchanged)} unchanged.`;
+      ? [verb(back.length, "comes back", "come back"), verb(edited.length, "changes back", "change back")]
+      : [verb(restore, "is restored", "are restored")];
+    const sentence = [...parts, verb(remove, "is deleted", "are deleted"), verb(unchanged, "stays", "stay")].join(", ");
     const apply = h("button", { type: "button", class: "primary" }, "Restore");
     apply.addEventListener("click", () => void carryOut(target, apply));
     replaceChildren(
