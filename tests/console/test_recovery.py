@@ -5,18 +5,22 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import unicodedata
 import uuid
 import zipfile
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
-from playwright.sync_api import Page, expect
+import pytest
+from playwright.sync_api import Browser, Page, expect
 
 from tests.api.test_forking import after_the_second_of
 from tests.conftest import Gateway
-from tests.console.conftest import IMAGES
+from tests.console.conftest import AXE, IMAGES
 from tests.console.pages import axe_violations, file_url, new_session, open_session
 
 NFD = unicodedata.normalize("NFD", "Café crème")
@@ -25,6 +29,23 @@ STORED = unicodedata.normalize("NFC", FOLDER)  # paths are stored NFC
 OTHER = "autre 100%/x %41.txt"
 AWS_KEY = "AKIAIOSFODNN7EXAMPLE"
 ONE_OF_EACH = "1 file comes back, 1 file changes back, 1 file is deleted, 1 file stays"
+
+
+# A zone half an hour off UTC: a moment typed into the page must be read in it, not in UTC.
+ZONE = "Asia/Kolkata"
+
+
+@pytest.fixture
+def zoned_page(browser: Browser) -> Iterator[Page]:
+    """A page whose browser lives in ZONE (the shared `page` lives in UTC)."""
+    context = browser.new_context(viewport={"width": 1100, "height": 760}, locale="en-GB", timezone_id=ZONE)
+    context.add_init_script(path=str(AXE))
+    opened = context.new_page()
+    errors: list[str] = []
+    opened.on("pageerror", lambda error: errors.append(str(error)))
+    yield opened
+    context.close()
+    assert errors == []
 
 
 def put(api: httpx.Client, sid: str, path: str, data: bytes) -> None:
@@ -51,7 +72,8 @@ def open_folder(page: Page) -> None:
     expect(page.locator("#folder-heading")).to_have_text(f"Folder {STORED}")
 
 
-def test_restore_a_folder_to_a_moment_then_snapshots(gateway: Gateway, page: Page) -> None:
+def test_restore_a_folder_to_a_moment_then_snapshots(gateway: Gateway, zoned_page: Page) -> None:
+    page = zoned_page
     user = f"console-{uuid.uuid4().hex[:10]}"
     with gateway.client(user) as api:
         sid = new_session(api, "Récupération 🎉 100%")
@@ -71,9 +93,15 @@ def test_restore_a_folder_to_a_moment_then_snapshots(gateway: Gateway, page: Pag
         open_session(page, gateway, gateway.token(user), sid)
         open_folder(page)
         recovery = panel(page)
-        # The folder in view is the one proposed; the moment is read in the browser's zone (UTC here).
-        expect(recovery.get_by_label("Folder (empty: the whole session)").first).to_have_value(STORED)
-        recovery.get_by_label("Moment (your time zone, UTC)").fill(moment.strftime("%Y-%m-%dT%H:%M:%S"))
+        # The folder in view is the one proposed. A moment in the future is refused in words.
+        restoring = recovery.locator("form", has_text="Restore to a moment")
+        expect(restoring.get_by_label("Folder (empty: the whole session)")).to_have_value(STORED)
+        when = restoring.get_by_label(re.compile("^Moment"))
+        when.fill("2099-01-01T00:00:00")
+        recovery.get_by_role("button", name="Show what would change").click()
+        expect(page.locator("section.plan").get_by_role("alert")).to_contain_text("No plan:")
+        # The moment is typed as the clock on the wall reads it, in the browser's zone.
+        when.fill(moment.astimezone(ZoneInfo(ZONE)).strftime("%Y-%m-%dT%H:%M:%S"))
         recovery.get_by_role("button", name="Show what would change").click()
         plan = page.locator("section.plan")
         expect(plan.locator(".counts")).to_have_text(ONE_OF_EACH)
@@ -85,6 +113,7 @@ def test_restore_a_folder_to_a_moment_then_snapshots(gateway: Gateway, page: Pag
 
         plan.get_by_role("button", name="Restore").click()
         expect(plan.locator("#plan-heading")).to_contain_text("Done")
+        expect(plan.locator(".counts")).to_contain_text("To undo it, restore the snapshot auto-")
         assert files(api, sid, STORED) == then
         assert api.get(file_url(sid, OTHER)).content == b"other v2"  # another folder is left as it is
         expect(page.locator("tr.file .name")).to_have_text(["100% plan.md", "a ünï.txt", "gone 🎉.txt"])
@@ -93,8 +122,9 @@ def test_restore_a_folder_to_a_moment_then_snapshots(gateway: Gateway, page: Pag
         expect(plan.locator(".nothing")).to_have_text("Nothing would change: all 3 files are as they were then.")
 
         # Snapshots: take one of the folder, change a file, restore the snapshot after its plan, delete it.
-        recovery.get_by_label("Name").fill("avant-1")
-        recovery.get_by_label("Folder (empty: the whole session)").nth(2).fill(STORED)
+        taking = recovery.locator("form", has_text="Take a snapshot")
+        taking.get_by_label("Name").fill("avant-1")
+        taking.get_by_label("Folder (empty: the whole session)").fill(STORED)
         recovery.get_by_role("button", name="Take a snapshot").click()
         row = recovery.locator("tr.snapshot", has_text="avant-1")
         expect(row).to_contain_text(f"Made by you{STORED} · 3 files")
@@ -191,6 +221,9 @@ def test_the_plan_screenshot(clocked_gateway: Gateway, page: Page) -> None:
         expect(plan.locator(".counts")).to_have_text(ONE_OF_EACH)
         expect(plan.locator(".paths.deleted li")).to_have_text([STORED + "notes ünï 50%.txt"])
         assert axe_violations(page) == []
+        page.emulate_media(color_scheme="dark")
+        assert axe_violations(page) == []
+        page.emulate_media(color_scheme="light")
         if gateway.backend.name == "moto":
             # The panel alone: the file list above it shows S3's own dates, which no clock of ours sets.
             IMAGES.mkdir(parents=True, exist_ok=True)
