@@ -40,12 +40,20 @@ export const localInput = (moment: Date): string =>
 const QUICK: readonly [string, (now: Date) => Date][] = [
   ["1 hour ago", (now) => new Date(now.getTime() - 3_600_000)],
   ["Start of today", (now) => new Date(now.getFullYear(), now.getMonth(), now.getDate())],
-  ["Yesterday, same time", (now) => new Date(now.getFullYear(), now.getMonth(), now.getDate() - 1, now.getHours(), now.getMinutes(), now.getSeconds())],
+  // The same time on the wall clock yesterday (not 24 hours back, which differs across a change of summer time).
+  [
+    "Yesterday, same time",
+    (t) => new Date(t.getFullYear(), t.getMonth(), t.getDate() - 1, t.getHours(), t.getMinutes(), t.getSeconds()),
+  ],
 ];
 
 const files = (n: number): string => `${n} ${n === 1 ? "file" : "files"}`;
 const asThen = (n: number): string =>
-  n === 0 ? "there were no files here then, and there are none now." : n === 1 ? "the one file is as it was then." : `all ${n} files are as they were then.`;
+  n === 0
+    ? "there were no files here then, and there are none now."
+    : n === 1
+      ? "the one file is as it was then."
+      : `all ${n} files are as they were then.`;
 const where = (prefix: string): string => (prefix ? `folder ${prefix}` : "the whole session");
 const why = (snapshot: SnapshotInfo): string =>
   snapshot.automatic ? `Automatic, ${snapshot.reason.replace(/-/g, " ")}` : "Made by you";
@@ -121,7 +129,12 @@ export function renderRecovery(id: string, folder: () => string, changed: () => 
       "div",
       { class: `paths ${kind}` },
       h("h5", {}, `${title}: ${paths.length + more}`),
-      h("ul", {}, ...paths.map((path) => h("li", {}, path)), more > 0 ? h("li", { class: "hint" }, `and ${more} more`) : null),
+      h(
+        "ul",
+        {},
+        ...paths.map((path) => h("li", {}, path)),
+        more > 0 ? h("li", { class: "hint" }, `and ${more} more`) : null,
+      ),
     );
   };
 
@@ -151,7 +164,11 @@ export function renderRecovery(id: string, folder: () => string, changed: () => 
       replaceChildren(
         plan,
         heading,
-        h("p", { class: "counts" }, `${files(done.counts.restore)} restored, ${files(done.counts.delete)} deleted.${undo}`),
+        h(
+          "p",
+          { class: "counts" },
+          `${files(done.counts.restore)} restored, ${files(done.counts.delete)} deleted.${undo}`,
+        ),
         skipped,
         closeButton("Close"),
       );
@@ -161,13 +178,24 @@ export function renderRecovery(id: string, folder: () => string, changed: () => 
       void loadSnapshots();
     } catch (error) {
       apply.disabled = false;
-      replaceChildren(plan, h("p", { role: "alert", class: "error" }, `Not restored: ${explain(error)}`), closeButton("Close"));
+      replaceChildren(
+        plan,
+        h("p", { role: "alert", class: "error" }, `Not restored: ${explain(error)}`),
+        closeButton("Close"),
+      );
     }
   };
 
   // --- restore to a moment ---
   const restoreFolder = folderField("restore-folder", folder());
-  const moment = h("input", { type: "datetime-local", id: "restore-moment", name: "moment", step: "1", required: true });
+  // To the second: a moment between two writes is often only seconds wide.
+  const moment = h("input", {
+    type: "datetime-local",
+    id: "restore-moment",
+    name: "moment",
+    step: "1",
+    required: true,
+  });
   moment.value = localInput(new Date(Date.now() - 3_600_000));
   const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
   const quick = QUICK.map(([label, pick]) => {
@@ -180,7 +208,12 @@ export function renderRecovery(id: string, folder: () => string, changed: () => 
     "form",
     { class: "recovery-form", "aria-labelledby": "restore-heading" },
     h("h4", { id: "restore-heading" }, "Restore to a moment"),
-    h("div", { class: "field" }, h("label", { for: "restore-folder" }, "Folder (empty: the whole session)"), restoreFolder),
+    h(
+      "div",
+      { class: "field" },
+      h("label", { for: "restore-folder" }, "Folder (empty: the whole session)"),
+      restoreFolder,
+    ),
     h(
       "div",
       { class: "field" },
@@ -230,7 +263,12 @@ export function renderRecovery(id: string, folder: () => string, changed: () => 
       snapshotName,
       h("p", { class: "hint", id: "snapshot-name-hint" }, "Letters, digits, '.', '_' and '-' (up to 64)."),
     ),
-    h("div", { class: "field" }, h("label", { for: "snapshot-folder" }, "Folder (empty: the whole session)"), snapshotFolder),
+    h(
+      "div",
+      { class: "field" },
+      h("label", { for: "snapshot-folder" }, "Folder (empty: the whole session)"),
+      snapshotFolder,
+    ),
     h("div", { class: "actions start" }, h("button", { type: "submit", class: "primary" }, "Take a snapshot")),
     snapshotError,
   );
@@ -249,14 +287,16 @@ export function renderRecovery(id: string, folder: () => string, changed: () => 
 
   const snapshotRow = (snapshot: SnapshotInfo): HTMLTableRowElement => {
     const row = h("tr", { class: "snapshot", "data-name": snapshot.name });
-    const restore = h("button", { type: "button", class: "quiet", "aria-label": `Restore ${snapshot.name}` }, "Restore");
+    const button = (label: string, extra = ""): HTMLButtonElement =>
+      h("button", { type: "button", class: `quiet ${extra}`, "aria-label": `${label} ${snapshot.name}` }, label);
+    const restore = button("Restore");
     restore.addEventListener("click", () =>
       void showPlan({
         title: `restore snapshot ${snapshot.name} (${where(snapshot.prefix)})`,
         run: (dryRun) => restoreSnapshot(id, snapshot.name, dryRun),
       }),
     );
-    const remove = h("button", { type: "button", class: "quiet danger", "aria-label": `Delete ${snapshot.name}` }, "Delete");
+    const remove = button("Delete", "danger");
     const actions = h("td", { class: "snapshot-actions" });
     const idle = (): void => replaceChildren(actions, h("div", { class: "actions start" }, restore, remove));
     remove.addEventListener("click", () => {
@@ -277,7 +317,13 @@ export function renderRecovery(id: string, folder: () => string, changed: () => 
       });
       replaceChildren(
         actions,
-        h("div", { class: "actions start confirm" }, h("span", {}, `Delete ${snapshot.name} and its kept copies?`), yes, no),
+        h(
+          "div",
+          { class: "actions start confirm" },
+          h("span", {}, `Delete ${snapshot.name} and its kept copies?`),
+          yes,
+          no,
+        ),
       );
       no.focus();
     });
@@ -288,7 +334,11 @@ export function renderRecovery(id: string, folder: () => string, changed: () => 
       h("td", {}, h("span", { class: "name" }, snapshot.name)),
       h("td", {}, h("time", { datetime: snapshot.created_at }, formatWhen(new Date(snapshot.created_at)))),
       h("td", {}, `${why(snapshot)}${kept}`),
-      h("td", {}, `${snapshot.prefix || "Whole session"} · ${formatCount(snapshot.file_count)} · ${formatBytes(snapshot.bytes)}`),
+      h(
+        "td",
+        {},
+        `${snapshot.prefix || "Whole session"} · ${formatCount(snapshot.file_count)} · ` + formatBytes(snapshot.bytes),
+      ),
       actions,
     );
     return row;
@@ -301,7 +351,8 @@ export function renderRecovery(id: string, folder: () => string, changed: () => 
         replaceChildren(snapshotsBody, h("p", { class: "hint" }, "No snapshots yet."));
         return;
       }
-      const head = h("tr", {}, ...["Name", "Taken", "Why", "Covers", "Actions"].map((t) => h("th", { scope: "col" }, t)));
+      const titles = ["Name", "Taken", "Why", "Covers", "Actions"];
+      const head = h("tr", {}, ...titles.map((t) => h("th", { scope: "col" }, t)));
       replaceChildren(
         snapshotsBody,
         h(
@@ -312,7 +363,8 @@ export function renderRecovery(id: string, folder: () => string, changed: () => 
         ),
       );
     } catch (error) {
-      replaceChildren(snapshotsBody, h("p", { role: "alert", class: "error" }, `Snapshots unavailable: ${explain(error)}`));
+      const words = `Snapshots unavailable: ${explain(error)}`;
+      replaceChildren(snapshotsBody, h("p", { role: "alert", class: "error" }, words));
     }
   };
 
