@@ -2,6 +2,7 @@
 
 import { ApiError, deleteSession, moveSession, renameSession, type SessionSummary, undeleteSession } from "./api";
 import { h, replaceChildren } from "./dom";
+import { exportSessionNow } from "./exporting";
 import { formatBytes, formatCount, formatWhen } from "./format";
 import { toast } from "./toast";
 
@@ -38,7 +39,9 @@ function fill(row: HTMLLIElement, session: SessionSummary, hooks: RowHooks): voi
   });
   const remove = h("button", { type: "button", class: "quiet danger", "aria-label": `Delete ${label}` }, "Delete");
   remove.addEventListener("click", () => removeSession(row, session, hooks));
-  actions.append(move, remove);
+  const zip = h("button", { type: "button", class: "quiet", "aria-label": `Export ${label}` }, "Export");
+  zip.addEventListener("click", () => exportSessionNow(session.id, label));
+  actions.append(move, zip, remove);
   replaceChildren(
     row,
     h(

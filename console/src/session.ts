@@ -5,6 +5,7 @@ import { getSession, type SessionSummary } from "./api";
 import { h, replaceChildren } from "./dom";
 import { deleteFile, download, type FileEntry, listFolder, moveFile, setTier, TIERS } from "./files";
 import { formatBytes, formatCount, formatWhen } from "./format";
+import { type RecoveryPanel, renderRecovery } from "./recovery";
 import { toast } from "./toast";
 import { reason, renderUploads } from "./uploads";
 import { grantedMeta, grantedSession, SharingPanel } from "./sharing";
@@ -26,10 +27,14 @@ class SessionView {
   private readonly files = h("div", { class: "files" });
   private readonly heading = h("h3", { id: "folder-heading", class: "folder" });
   private readonly sharing: SharingPanel;
+  // Restores, snapshots and exports are the owner's: a session shared with you has no recovery panel.
+  private readonly recovery: RecoveryPanel | null;
 
   constructor(main: HTMLElement, back: HTMLElement, private readonly session: SessionSummary) {
     this.sharing = new SharingPanel(session);
-    const meta = grantedMeta(session) ?? `${session.state} · ${formatCount(session.file_count)} · ${formatBytes(session.bytes)}`;
+    const granted = grantedMeta(session);
+    this.recovery = granted === null ? renderRecovery(session.id, () => this.folder, () => this.show(this.folder)) : null;
+    const meta = granted ?? `${session.state} · ${formatCount(session.file_count)} · ${formatBytes(session.bytes)}`;
     replaceChildren(
       main,
       back,
@@ -42,6 +47,7 @@ class SessionView {
         h("nav", { class: "card folders", "aria-label": "Folders" }, this.tree),
         h("section", { class: "card", "aria-labelledby": "folder-heading" }, this.heading, this.files),
       ),
+      this.recovery?.element,
       this.sharing.element,
     );
   }
@@ -50,6 +56,7 @@ class SessionView {
   show(folder: string): void {
     this.folder = folder;
     this.sharing.show(folder);
+    this.recovery?.follow(folder);
     this.heading.textContent = folder ? `Folder ${folder}` : "All files";
     replaceChildren(this.files, h("p", { role: "status" }, "Loading…"));
     listFolder(this.session.id, folder).then(
