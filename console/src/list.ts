@@ -4,6 +4,7 @@ import { listSessions, type SessionQuery, type SessionSummary } from "./api";
 import { h, replaceChildren } from "./dom";
 import { renderFilters } from "./filters";
 import { DATE_GROUPS, type DateGroup, dateGroup } from "./format";
+import { renderNewSession } from "./newsession";
 import { renderProjects } from "./projects";
 import { renderRow } from "./row";
 
@@ -86,6 +87,7 @@ export function renderList(main: HTMLElement, now: () => Date = () => new Date()
     query = next;
     reload();
   });
-  replaceChildren(main, h("h2", { class: "title" }, "Sessions"), filters, renderProjects(filters), status, groups, more, sentinel);
+  const heading = h("div", { class: "list-head" }, h("h2", { class: "title" }, "Sessions"), renderNewSession());
+  replaceChildren(main, heading, filters, renderProjects(filters), status, groups, more, sentinel);
   reload();
 }
