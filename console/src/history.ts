@@ -7,7 +7,7 @@ import { decodeText, fetchBytes, kindOf, TEXT_LIMIT } from "./content";
 import { openPanel } from "./dialog";
 import { diffLines, type DiffLine } from "./diff";
 import { h, replaceChildren } from "./dom";
-import { formatBytes, formatWhen } from "./format";
+import { formatBytes } from "./format";
 import { openPreview } from "./preview";
 import { toast } from "./toast";
 import { reason } from "./uploads";
@@ -33,7 +33,11 @@ interface HistoryPage {
 const CONTEXT = 3;
 
 const leaf = (path: string): string => path.split("/").pop() ?? path;
-const when = (version: Version): string => formatWhen(new Date(version.last_modified));
+// To the second: versions are often minutes, or seconds, apart.
+const when = (version: Version): string =>
+  new Date(version.last_modified).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "medium" });
+const timeOf = (version: Version): HTMLElement =>
+  h("time", { datetime: version.last_modified, "data-version": version.version_id }, when(version));
 
 function readPage(sid: string, path: string, cursor: string | null): Promise<HistoryPage> {
   const params = new URLSearchParams({ path, limit: "50" });
@@ -107,7 +111,7 @@ export function openHistory(sid: string, path: string, opener: HTMLElement, chan
       h(
         "div",
         { class: "version-facts" },
-        h("time", { datetime: version.last_modified }, when(version)),
+        timeOf(version),
         h("span", { class: "meta" }, ` ${facts}`),
         version.is_latest ? h("span", { class: "badge" }, version.is_delete_marker ? "deleted now" : "current") : null,
       ),
@@ -123,13 +127,14 @@ export function openHistory(sid: string, path: string, opener: HTMLElement, chan
   const compare = async (older: Version | null, newer: Version): Promise<void> => {
     replaceChildren(changes, h("p", { role: "status" }, "Comparing…"));
     const [a, b] = await Promise.all([older ? text(older) : { text: "", cut: false }, text(newer)]);
-    const title = older
-      ? `From the version of ${when(older)} to the version of ${when(newer)}`
-      : `The first version, of ${when(newer)}`;
+    const title = (): HTMLElement =>
+      older
+        ? h("h3", {}, "From the version of ", timeOf(older), " to the version of ", timeOf(newer))
+        : h("h3", {}, "The first version, of ", timeOf(newer));
     const lines = diffLines(a.text, b.text);
     const cutNote = a.cut || b.cut ? h("p", { class: "hint" }, `Only the first ${formatBytes(TEXT_LIMIT)} are compared.`) : null;
     if (lines === null) {
-      replaceChildren(changes, h("h3", {}, title), h("p", {}, "Too many changes to show line by line."), cutNote);
+      replaceChildren(changes, title(), h("p", {}, "Too many changes to show line by line."), cutNote);
       return;
     }
     const added = lines.filter((line) => line.kind === "added").length;
@@ -137,7 +142,7 @@ export function openHistory(sid: string, path: string, opener: HTMLElement, chan
     const summary = added || removed ? `${plural(added, "line")} added, ${plural(removed, "line")} removed` : "No changes";
     replaceChildren(
       changes,
-      h("h3", {}, title),
+      title(),
       h("p", { class: "meta" }, summary),
       cutNote,
       added || removed ? renderDiff(lines) : null,
