@@ -194,6 +194,8 @@ def test_history_diff_and_one_click_rollback(clocked_gateway: Gateway, page: Pag
         page.keyboard.press("Enter")
         expect(page.frame_locator("iframe.preview-text").locator("body")).to_contain_text("<h1>Hello</h1>")
         page.evaluate(FIX_TIMES)
+        # The frame is drawn by a process of its own: two frames of the page let everything around it settle.
+        page.evaluate("() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))")
         screenshot(page, "console-preview.png")
         close_panel(page, "Preview page 🎉.html")
 
