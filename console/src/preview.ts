@@ -28,7 +28,7 @@ export function openPreview(sid: string, file: Shown, opener: HTMLElement): void
   const area = h("div", { class: "preview-area" }, h("p", { role: "status" }, "Loading…"));
   const save = h("button", { type: "button", class: "quiet" }, "Download");
   save.addEventListener("click", () => void download(sid, file.path).catch((e: unknown) => toast(reason(e))));
-  panel.body.append(area, h("div", { class: "panel-foot" }, file.versionId ? null : save));
+  panel.body.append(h("div", { class: "panel-foot" }, file.versionId ? null : save), area);
   void fill(sid, file, panel, area).catch((error: unknown) =>
     area.replaceChildren(h("p", { role: "alert", class: "error" }, `Cannot show this file: ${reason(error)}`)),
   );
