@@ -6,6 +6,8 @@ import { h, replaceChildren } from "./dom";
 import { deleteFile, download, type FileEntry, listFolder, moveFile, setTier, TIERS } from "./files";
 import { formatBytes, formatCount, formatWhen } from "./format";
 import { type RecoveryPanel, renderRecovery } from "./recovery";
+import { openHistory } from "./history";
+import { openPreview } from "./preview";
 import { toast } from "./toast";
 import { reason, renderUploads } from "./uploads";
 import { grantedMeta, grantedSession, SharingPanel } from "./sharing";
@@ -132,6 +134,10 @@ class SessionView {
       return button;
     };
     const row = h("tr", { class: "file", "data-path": item.path });
+    const file = { path: item.path, size: item.size, versionId: null };
+    const preview: HTMLButtonElement = act("Preview", () => openPreview(this.session.id, file, preview));
+    const refresh = (): void => this.show(this.folder);
+    const history: HTMLButtonElement = act("History", () => openHistory(this.session.id, item.path, history, refresh), "history");
     const cells = (): HTMLElement[] => [
       h("td", {}, h("span", { class: "name" }, name)),
       h("td", {}, formatBytes(item.size)),
@@ -143,6 +149,8 @@ class SessionView {
         h(
           "div",
           { class: "actions" },
+          preview,
+          history,
           act("Download", () => void download(this.session.id, item.path).catch((e: unknown) => toast(reason(e)))),
           act("Move", () => this.startMove(row, item)),
           act("Delete", () => this.remove(item), "danger"),

@@ -14,9 +14,13 @@ from gateway.settings import Settings
 
 # Only the console's own files run and load; the API is reached on the same origin. No inline script or style, no
 # framing (clickjacking), no plugins, no <base> tricks, forms post nowhere else.
+# Previews (console/src/preview.ts) need two blob: sources and nothing wider: `img-src blob:` for an image the console
+# fetched with the token (an <img> runs no script, an SVG in it neither), and `frame-src blob:` for text shown as a
+# text/plain blob in an <iframe sandbox> (no scripts, an opaque origin; the blob keeps this policy too). Workers
+# (pdf.js's) come from 'self' by script-src.
 CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
-    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; connect-src 'self'; "
+    "frame-src blob:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
 SECURITY_HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
