@@ -62,8 +62,9 @@ def page(browser: Browser) -> Iterator[Page]:
     assert not [text for text in problems if "Content Security Policy" in text or "Uncaught" in text], problems
 
 
-def screenshot(page: Page, name: str) -> Path:
+def screenshot(page: Page, name: str, *, full_page: bool = True) -> Path:
+    """Saves the page for docs/images; `full_page=False` keeps to the window, as a modal dialog covers it."""
     IMAGES.mkdir(parents=True, exist_ok=True)
     path = IMAGES / name
-    page.screenshot(path=str(path), full_page=True)
+    page.screenshot(path=str(path), full_page=full_page)
     return path

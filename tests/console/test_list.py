@@ -51,6 +51,8 @@ def test_signed_in_by_link_the_list_shows_own_sessions_as_typed(clocked_gateway:
         assert page.evaluate("sessionStorage.getItem('session-gateway.token')") == token
         expect(page.locator("li.session")).to_have_count(len(NAMES))
         assert _names(page) == sorted(NAMES)
+        # Every session is shown: there is nothing more to load.
+        expect(page.get_by_role("button", name="Load more sessions")).to_be_hidden()
         # Markup in names stayed text: nothing ran, nothing was added to the page.
         assert page.evaluate("window.pwned") is None
         assert page.locator("main script, main img").count() == 0
@@ -118,3 +120,16 @@ def test_search_filter_rename_and_undo_a_delete(gateway: Gateway, page: Page) ->
         page.get_by_role("button", name="Undo").click()
         expect(page.locator(f"li.session[data-id='{gone}']")).to_have_count(1)
         assert api.get(f"/v1/sessions/{gone}").json()["name"] == NAMES[1]
+
+        # A new session from the list: named as typed, its tier for new files set, opened at once.
+        made = unicodedata.normalize("NFD", "Nouvelle séance 🎉 100%")
+        page.get_by_role("button", name="New session").click()
+        form = page.get_by_role("form", name="New session")
+        form.get_by_label("Name").fill(made)
+        form.get_by_label("Tier of new files").select_option("persistent")
+        form.get_by_role("button", name="Create").click()
+        expect(page.locator("h2.title")).to_have_text(made)
+        sid = page.url.split("session=")[1]
+        record = api.get(f"/v1/sessions/{sid}").json()
+        assert (record["name"], record["default_tier"], record["state"]) == (made, "persistent", "active")
+        assert "token" not in page.url

@@ -196,7 +196,7 @@ def test_history_diff_and_one_click_rollback(clocked_gateway: Gateway, page: Pag
         page.evaluate(FIX_TIMES)
         # The frame is drawn by a process of its own: two frames of the page let everything around it settle.
         page.evaluate("() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))")
-        screenshot(page, "console-preview.png")
+        screenshot(page, "console-preview.png", full_page=False)
         close_panel(page, "Preview page 🎉.html")
 
         page.locator("tr.file", has_text=shown).get_by_role("button", name=f"History {shown}").click()
@@ -221,7 +221,7 @@ def test_history_diff_and_one_click_rollback(clocked_gateway: Gateway, page: Pag
         assert axe_violations(page) == []
         page.evaluate(FIX_TIMES)
         page.mouse.move(0, 0)
-        screenshot(page, "console-history.png")
+        screenshot(page, "console-history.png", full_page=False)
 
         # One click rolls back: the oldest content becomes the head, as a new version; the list says so.
         rows.last.get_by_role("button", name="Roll back").click()
