@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from gateway.errors import SettingsError
 from gateway.keys import validate_root
@@ -170,6 +171,13 @@ def _issuer(raw: str) -> str | None:
     _url(raw)
     if "?" in raw or "#" in raw or any(char.isspace() for char in raw):
         raise ValueError("an issuer is a URL without query, fragment or spaces (OpenID Connect Discovery)")
+    parsed = urlsplit(raw)
+    # Its origin goes into the console's Content-Security-Policy: nothing there may end a source or a directive.
+    if parsed.username is not None or any(char in (parsed.netloc or "") for char in ";,'\"\\"):
+        raise ValueError("an issuer's host is a plain host[:port] (no user, ';', ',' or quotes)")
+    # The code and the ID token travel to it: in the clear only to this machine itself.
+    if parsed.scheme != "https" and parsed.hostname not in ("localhost", "127.0.0.1", "::1"):
+        raise ValueError("an issuer is an https URL (http only for localhost, 127.0.0.1 or ::1)")
     return raw
 
 

@@ -30,7 +30,7 @@ const IMAGES: Record<string, string> = {
   avif: "image/avif",
   bmp: "image/bmp",
   ico: "image/x-icon",
-  // An SVG in an <img> runs no script and loads nothing: it is shown as a picture (its markup, as text, on request).
+  // An SVG in an <img> runs no script and loads nothing: it is shown as a picture.
   svg: "image/svg+xml",
 };
 

@@ -34,3 +34,15 @@ export function byId<T extends HTMLElement>(id: string): T {
   if (!found) throw new Error(`#${id} is missing from the page`);
   return found as T;
 }
+
+/** Runs `work` with `button` disabled until it settles: a second click cannot send the same request twice. */
+export async function whileBusy<T>(button: HTMLButtonElement, work: () => Promise<T>): Promise<T> {
+  button.disabled = true;
+  button.setAttribute("aria-busy", "true");
+  try {
+    return await work();
+  } finally {
+    button.disabled = false;
+    button.removeAttribute("aria-busy");
+  }
+}

@@ -6,7 +6,7 @@ import { call, sessionPath } from "./api";
 import { decodeText, fetchBytes, kindOf, TEXT_LIMIT } from "./content";
 import { openPanel } from "./dialog";
 import { diffLines, type DiffLine } from "./diff";
-import { h, replaceChildren } from "./dom";
+import { h, replaceChildren, whileBusy } from "./dom";
 import { formatBytes } from "./format";
 import { openPreview } from "./preview";
 import { toast } from "./toast";
@@ -102,7 +102,13 @@ export function openHistory(sid: string, path: string, opener: HTMLElement, chan
         }
       }
       if (!version.is_latest) {
-        actions.append(button("Roll back", `Roll back to ${label}`, () => void rollback(version).catch(fail), "primary"));
+        const back: HTMLButtonElement = button(
+          "Roll back",
+          `Roll back to ${label}`,
+          () => void whileBusy(back, () => rollback(version)).catch(fail),
+          "primary",
+        );
+        actions.append(back);
       }
     }
     return h(
@@ -124,9 +130,20 @@ export function openHistory(sid: string, path: string, opener: HTMLElement, chan
     return { text: decodeText(bytes), cut: total !== null };
   };
 
+  let comparing = 0;
   const compare = async (older: Version | null, newer: Version): Promise<void> => {
+    // Only the last comparison asked for is shown, whichever answer comes back last.
+    const mine = ++comparing;
     replaceChildren(changes, h("p", { role: "status" }, "Comparing…"));
-    const [a, b] = await Promise.all([older ? text(older) : { text: "", cut: false }, text(newer)]);
+    let a: { text: string; cut: boolean };
+    let b: { text: string; cut: boolean };
+    try {
+      [a, b] = await Promise.all([older ? text(older) : { text: "", cut: false }, text(newer)]);
+    } catch (error) {
+      if (mine === comparing) replaceChildren(changes, h("p", { role: "alert", class: "error" }, `Not compared: ${reason(error)}`));
+      return;
+    }
+    if (mine !== comparing) return;
     const title = (): HTMLElement =>
       older
         ? h("h3", {}, "From the version of ", timeOf(older), " to the version of ", timeOf(newer))

@@ -2,7 +2,7 @@
 // The new session opens at once, ready for files to be dropped in.
 
 import { ApiError, call, listProjects, type SessionSummary } from "./api";
-import { h, replaceChildren } from "./dom";
+import { h, replaceChildren, whileBusy } from "./dom";
 import { TIERS } from "./files";
 
 export function renderNewSession(): HTMLElement {
@@ -24,6 +24,7 @@ function showForm(box: HTMLElement, opener: HTMLButtonElement): void {
   );
   const error = h("p", { class: "error", role: "alert" });
   const cancel = h("button", { type: "button", class: "quiet" }, "Cancel");
+  const create = h("button", { type: "submit", class: "primary" }, "Create");
   const field = (id: string, label: string, control: HTMLElement): HTMLElement =>
     h("div", { class: "field" }, h("label", { for: id }, label), control);
   const form = h(
@@ -32,7 +33,7 @@ function showForm(box: HTMLElement, opener: HTMLButtonElement): void {
     field("new-name", "Name", name),
     field("new-project", "Project", project),
     field("new-tier", "Tier of new files", tier),
-    h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" }, "Create"), cancel),
+    h("div", { class: "actions" }, create, cancel),
     error,
   );
   listProjects().then(
@@ -53,7 +54,7 @@ function showForm(box: HTMLElement, opener: HTMLButtonElement): void {
     if (name.value.trim()) body["name"] = name.value;
     if (tier.value) body["default_tier"] = tier.value;
     const where = project.value ? `/v1/projects/${encodeURIComponent(project.value)}/sessions` : "/v1/sessions";
-    call<SessionSummary>("POST", where, body).then(
+    whileBusy(create, () => call<SessionSummary>("POST", where, body)).then(
       (made) => location.assign(`?session=${encodeURIComponent(made.id)}`),
       (failure: unknown) => {
         error.textContent = `Not created: ${failure instanceof ApiError || failure instanceof Error ? failure.message : "the request failed"}`;

@@ -139,7 +139,12 @@ export async function finishOidcSignIn(): Promise<string> {
   if (!answer.has("state") || !(answer.has("code") || answer.has("error"))) return "";
   const pendingText = sessionStorage.getItem(PENDING);
   sessionStorage.removeItem(PENDING);
-  const pending = pendingText ? (JSON.parse(pendingText) as Pending) : null;
+  let pending: Pending | null = null;
+  try {
+    pending = pendingText ? (JSON.parse(pendingText) as Pending) : null;
+  } catch {
+    // A damaged record is no sign-in under way: the answer is refused below, as one this tab did not ask for.
+  }
   const kept = new URLSearchParams(pending?.returnTo ?? "");
   for (const name of ANSWER_FIELDS) kept.delete(name);
   const query = kept.toString();

@@ -69,7 +69,13 @@ async function fill(sid: string, file: Shown, panel: Panel, area: HTMLElement): 
     return;
   }
   if (kind === "image") {
-    const image = h("img", { class: "preview-image", alt: name, src: blobUrl(new Blob([bytes], { type: imageType(file.path) })) });
+    const source = URL.createObjectURL(new Blob([bytes], { type: imageType(file.path) }));
+    const image = h("img", { class: "preview-image", alt: name, src: source });
+    // Drawn once, the picture needs its URL no more: revoked at once, it cannot be opened as a page of the console's
+    // origin ("open image in new tab"), where an SVG would be a document of its own.
+    const revoke = (): void => URL.revokeObjectURL(source);
+    image.addEventListener("load", revoke, { once: true });
+    panel.onClose(revoke);
     image.addEventListener("error", () =>
       area.replaceChildren(h("p", { role: "alert", class: "error" }, "This image cannot be shown (it may be damaged).")),
     );

@@ -94,10 +94,14 @@ export async function buildExport(
 ): Promise<string> {
   const started = await call<ExportStatus>("POST", `${sessionPath(id)}/exports`, request);
   let status = started;
+  // An export the gateway stopped reporting on must not keep the form waiting for ever.
+  const giveUp = Date.now() + 30 * 60 * 1000;
   for (let wait = 200; ; wait = Math.min(wait * 2, 2000)) {
     progress(status);
     if (status.status === "done" && status.url) return status.url;
+    if (status.status === "done") throw new Error("the export is done but came with no download link");
     if (status.status === "failed") throw new Error(status.error ?? "the export failed");
+    if (Date.now() > giveUp) throw new Error("the export took more than 30 minutes; it may still finish: try again later");
     await pause(wait);
     status = await call<ExportStatus>("GET", `${sessionPath(id)}/exports/${encodeURIComponent(started.id)}`);
   }

@@ -76,7 +76,10 @@ export function renderRecovery(id: string, folder: () => string, changed: () => 
   };
 
   // --- the plan, shared by restores to a moment and restores of a snapshot ---
+  let planned = 0;
   const showPlan = async (target: Target): Promise<void> => {
+    // Only the plan asked for last is shown (and can be carried out), whichever answer comes back last.
+    const mine = ++planned;
     plan.hidden = false;
     replaceChildren(plan, h("p", { role: "status" }, "Working out what would change…"));
     let answer: RestorePlan;
@@ -85,9 +88,10 @@ export function renderRecovery(id: string, folder: () => string, changed: () => 
       answer = await target.run(true);
       present = answer.counts.restore ? await currentPaths(id, answer.prefix) : new Set();
     } catch (error) {
-      replaceChildren(plan, h("p", { role: "alert", class: "error" }, `No plan: ${explain(error)}`));
+      if (mine === planned) replaceChildren(plan, h("p", { role: "alert", class: "error" }, `No plan: ${explain(error)}`));
       return;
     }
+    if (mine !== planned) return;
     const heading = h("h4", { id: "plan-heading", tabindex: "-1" }, `Plan: ${target.title}`);
     const { restore, delete: remove, unchanged } = answer.counts;
     if (!restore && !remove) {

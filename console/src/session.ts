@@ -1,7 +1,7 @@
 // A session opened from the list: its folders as a tree, the files of the folder in view (size, tier, last change)
 // with their actions, and the upload area. Names are text, always.
 
-import { getSession, type SessionSummary } from "./api";
+import { ApiError, getSession, type SessionSummary } from "./api";
 import { h, replaceChildren } from "./dom";
 import { deleteFile, download, type FileEntry, listFolder, moveFile, setTier, TIERS } from "./files";
 import { formatBytes, formatCount, formatWhen } from "./format";
@@ -17,9 +17,17 @@ const leaf = (path: string): string => path.replace(/\/$/, "").split("/").pop() 
 export function renderSession(main: HTMLElement, id: string): void {
   const back = h("a", { href: "./", class: "back" }, "← All sessions");
   replaceChildren(main, back, h("p", { role: "status" }, "Loading…"));
-  getSession(id).catch(() => grantedSession(id)).then(
+  // Not found among your own sessions, it may be one shared with you; any other failure is told as it is.
+  getSession(id).catch((error: unknown) => {
+    if (error instanceof ApiError && error.status === 404) return grantedSession(id);
+    throw error;
+  }).then(
     (session) => new SessionView(main, back, session).show(""),
-    () => replaceChildren(main, back, h("p", { role: "alert" }, "This session does not exist.")),
+    (error: unknown) => {
+      const gone = !(error instanceof ApiError) || error.status === 404;
+      const text = gone ? "This session does not exist." : `This session cannot be shown: ${reason(error)}`;
+      replaceChildren(main, back, h("p", { role: "alert" }, text));
+    },
   );
 }
 
@@ -27,7 +35,8 @@ class SessionView {
   private folder = "";
   private readonly tree = h("ul", { class: "tree" });
   private readonly files = h("div", { class: "files" });
-  private readonly heading = h("h3", { id: "folder-heading", class: "folder" });
+  // Focus comes back here when the row that held it is redrawn (a folder deleted or not), not to the page's top.
+  private readonly heading = h("h3", { id: "folder-heading", class: "folder", tabindex: "-1" });
   private readonly sharing: SharingPanel;
   // Restores, snapshots and exports are the owner's: a session shared with you has no recovery panel.
   private readonly recovery: RecoveryPanel | null;
@@ -197,12 +206,16 @@ class SessionView {
     const yes = h("button", { type: "button", class: "quiet danger" }, "Delete all");
     const no = h("button", { type: "button", class: "quiet" }, "Cancel");
     const question = h("p", { class: "confirm", role: "alert" }, `Delete everything in ${prefix}?`);
-    no.addEventListener("click", () => this.show(this.folder));
+    no.addEventListener("click", () => {
+      this.show(this.folder);
+      this.heading.focus();
+    });
     yes.addEventListener("click", () => {
       deleteFile(this.session.id, prefix).then(
         () => {
           toast(`Deleted ${prefix} (the files' history is kept)`);
           this.show(this.folder);
+          this.heading.focus();
         },
         (error: unknown) => toast(`Not deleted: ${reason(error)}`),
       );

@@ -3,8 +3,8 @@
 // answer 404, and the panel says so instead of failing.
 
 import { ApiError, call, sessionPath, type SessionSummary } from "./api";
-import { h, replaceChildren } from "./dom";
-import { listFolder } from "./files";
+import { h, replaceChildren, whileBusy } from "./dom";
+import { type FileEntry, listFolder } from "./files";
 import { formatWhen } from "./format";
 import { toast } from "./toast";
 import { reason } from "./uploads";
@@ -106,10 +106,10 @@ export class SharingPanel {
     id: "share-url",
     type: "text",
     readonly: true,
-    "aria-label": "The new share link",
   });
   private readonly madeNote = h("p", { class: "hint", role: "status" });
   private readonly grantFolder = h("select", { id: "grant-folder", name: "prefix" });
+  private readonly createButton = h("button", { type: "submit", class: "primary", disabled: true }, "Create link");
 
   constructor(private readonly session: SessionSummary) {
     this.element = h(
@@ -180,8 +180,17 @@ export class SharingPanel {
   /** The files of the folder in view, and the folder itself (as a zip). */
   private async fillTargets(): Promise<void> {
     const folder = this.folder;
-    const { items } = await listFolder(this.session.id, folder);
+    // Until the choices are in, nothing can be shared: an empty choice must never become the whole session.
+    this.createButton.disabled = true;
+    let items: FileEntry[];
+    try {
+      ({ items } = await listFolder(this.session.id, folder));
+    } catch (error) {
+      toast(`Cannot list what to share: ${reason(error)}`);
+      return;
+    }
     if (folder !== this.folder) return;
+    this.createButton.disabled = false;
     replaceChildren(
       this.target,
       h("option", { value: `folder:${folder}` }, folder ? `This folder, ${folder} (as a zip)` : "All files (as a zip)"),
@@ -216,16 +225,17 @@ export class SharingPanel {
       field("share-target", "What", this.target),
       field("share-expiry", "Expires after", lifetime),
       field("share-limit", "Most downloads", limit),
-      h("button", { type: "submit", class: "primary" }, "Create link"),
+      this.createButton,
     );
     form.addEventListener("submit", (event) => {
       event.preventDefault();
       const [kind, ...rest] = this.target.value.split(":");
       const chosen = rest.join(":");
+      if (kind !== "file" && kind !== "folder") return;
       const body: Record<string, unknown> = kind === "file" ? { path: chosen } : { prefix: chosen };
       if (lifetime.value) body["expires_in"] = Number(lifetime.value);
       if (limit.value) body["max_downloads"] = Number(limit.value);
-      call<Share>("POST", `${sessionPath(this.session.id)}/shares`, body).then(
+      whileBusy(this.createButton, () => call<Share>("POST", `${sessionPath(this.session.id)}/shares`, body)).then(
         (share) => {
           this.showMade(share);
           this.refreshShares();
@@ -320,6 +330,7 @@ export class SharingPanel {
       { id: "grant-expiry", name: "expires" },
       ...LIFETIMES.map(([label, seconds]) => h("option", { value: seconds === null ? "" : String(seconds) }, label)),
     );
+    const grant = h("button", { type: "submit", class: "primary" }, "Grant");
     const form = h(
       "form",
       { class: "share-form grant-form", "aria-label": "New grant" },
@@ -327,13 +338,15 @@ export class SharingPanel {
       field("grant-access", "Access", access),
       field("grant-folder", "Opens", this.grantFolder),
       field("grant-expiry", "Expires after", lifetime),
-      h("button", { type: "submit", class: "primary" }, "Grant"),
+      grant,
     );
     form.addEventListener("submit", (event) => {
       event.preventDefault();
+      // Before its choices are in, "Opens" says nothing: never take that for the whole session.
+      if (!this.grantFolder.options.length) return;
       const body: Record<string, unknown> = { user: user.value.trim(), access: access.value, prefix: this.grantFolder.value };
       if (lifetime.value) body["expires_at"] = new Date(Date.now() + Number(lifetime.value) * 1000).toISOString();
-      call<Grant>("POST", `${sessionPath(this.session.id)}/grants`, body).then(
+      whileBusy(grant, () => call<Grant>("POST", `${sessionPath(this.session.id)}/grants`, body)).then(
         (grant) => {
           toast(`${grant.user} can now ${grant.access === "write" ? "read and write" : "read"} ${folderName(grant.prefix)}`);
           user.value = "";

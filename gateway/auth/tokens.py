@@ -138,6 +138,10 @@ class TokenVerifier:
             return False
         if claims.get("iss") != self._settings.console_oidc_issuer:
             raise Unauthorized("the token comes from an untrusted issuer (iss)")
+        # With several audiences the token must say which of them it was issued to (OpenID Connect Core 2, `azp`).
+        several = not isinstance(audience, str) and len(audience) > 1
+        if several and "azp" not in claims:
+            raise Unauthorized("a token for several audiences must name the client it was issued to (azp)")
         if claims.get("azp", self._settings.console_oidc_client_id) != self._settings.console_oidc_client_id:
             raise Unauthorized("the token was issued to another client (azp)")
         return True

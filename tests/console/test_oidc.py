@@ -192,13 +192,16 @@ def test_signing_in_through_the_provider_lands_on_the_list_with_the_token_in_ses
     assert page.evaluate("() => sessionStorage.getItem('session-gateway.oidc')") is None
 
     # The gateway takes the ID token as the same owner as the API's tokens, unlimited by the provider's `sid`;
-    # an ID token for the console from another issuer, or issued to another client, is refused.
+    # an ID token for the console from another issuer, issued to another client, or to several without naming the
+    # console as the one (azp), is refused.
     listed = httpx.get(f"{oidc.gateway.url}/v1/sessions", headers={"Authorization": f"Bearer {token}"})
     assert listed.status_code == 200
     assert sorted(item["name"] for item in listed.json()["items"]) == sorted(NAMES)
     for forged in (
         {"iss": "https://elsewhere.example", "aud": CLIENT_ID},
         {"iss": oidc.provider.issuer, "aud": CLIENT_ID, "azp": "another-client"},
+        # Several audiences and no word of which one it was issued to.
+        {"iss": oidc.provider.issuer, "aud": [CLIENT_ID, "another-client"]},
     ):
         answer = httpx.get(
             f"{oidc.gateway.url}/v1/sessions",
@@ -262,6 +265,10 @@ def test_the_policy_and_config_name_the_provider_only_when_configured(oidc: Setu
     [
         ({"GATEWAY_CONSOLE_OIDC_ISSUER": "ftp://idp.example"}, "GATEWAY_CONSOLE_OIDC_ISSUER"),
         ({"GATEWAY_CONSOLE_OIDC_ISSUER": "https://idp.example/?realm=x"}, "GATEWAY_CONSOLE_OIDC_ISSUER"),
+        # The code and the ID token would travel in the clear; a host that could end a CSP source or directive.
+        ({"GATEWAY_CONSOLE_OIDC_ISSUER": "http://idp.example"}, "GATEWAY_CONSOLE_OIDC_ISSUER"),
+        ({"GATEWAY_CONSOLE_OIDC_ISSUER": "https://idp.example;script-src"}, "GATEWAY_CONSOLE_OIDC_ISSUER"),
+        ({"GATEWAY_CONSOLE_OIDC_ISSUER": "https://me@idp.example"}, "GATEWAY_CONSOLE_OIDC_ISSUER"),
         ({"GATEWAY_CONSOLE_OIDC_ISSUER": "https://idp.example"}, "GATEWAY_CONSOLE_OIDC_CLIENT_ID"),
         ({"GATEWAY_CONSOLE_OIDC_SCOPES": "profile email"}, "GATEWAY_CONSOLE_OIDC_SCOPES"),
         ({"GATEWAY_JWT_ISSUER": "https://other.example"}, "GATEWAY_JWT_ISSUER"),
