@@ -12,6 +12,9 @@ import { toast } from "./toast";
 import { reason, renderUploads } from "./uploads";
 import { grantedMeta, grantedSession, SharingPanel } from "./sharing";
 
+const summary = (session: SessionSummary): string =>
+  `${session.state} · ${formatCount(session.file_count)} · ${formatBytes(session.bytes)}`;
+
 const leaf = (path: string): string => path.replace(/\/$/, "").split("/").pop() ?? path;
 
 export function renderSession(main: HTMLElement, id: string): void {
@@ -38,6 +41,8 @@ class SessionView {
   // Focus comes back here when the row that held it is redrawn (a folder deleted or not), not to the page's top.
   private readonly heading = h("h3", { id: "folder-heading", class: "folder", tabindex: "-1" });
   private readonly sharing: SharingPanel;
+  private readonly meta = h("p", { class: "meta" });
+  private shown = false;
   // Restores, snapshots and exports are the owner's: a session shared with you has no recovery panel.
   private readonly recovery: RecoveryPanel | null;
 
@@ -45,12 +50,12 @@ class SessionView {
     this.sharing = new SharingPanel(session);
     const granted = grantedMeta(session);
     this.recovery = granted === null ? renderRecovery(session.id, () => this.folder, () => this.show(this.folder)) : null;
-    const meta = granted ?? `${session.state} · ${formatCount(session.file_count)} · ${formatBytes(session.bytes)}`;
+    this.meta.textContent = granted ?? summary(session);
     replaceChildren(
       main,
       back,
       h("h2", { class: session.name === null ? "title untitled" : "title" }, session.name ?? "Untitled session"),
-      h("p", { class: "meta" }, meta),
+      this.meta,
       renderUploads(session.id, () => this.folder, () => this.show(this.folder)),
       h(
         "div",
@@ -65,6 +70,11 @@ class SessionView {
 
   /** Show a folder ('' is the session's top): its files, and the tree opened down to it. */
   show(folder: string): void {
+    // Every later showing follows a change or a move between folders: the count and size may have changed too.
+    if (this.shown && grantedMeta(this.session) === null) {
+      getSession(this.session.id).then((now) => (this.meta.textContent = summary(now)), () => undefined);
+    }
+    this.shown = true;
     this.folder = folder;
     this.sharing.show(folder);
     this.recovery?.follow(folder);

@@ -73,7 +73,8 @@ def test_a_dropped_folder_and_a_50_mib_file_arrive_whole(gateway: Gateway, page:
         assert {item["path"] for item in listed} == set(expected)
         assert {path: _sha256(api, sid, path) for path in expected} == expected
 
-        # The view shows the folder it made, and the large file with its size.
+        # The session's count and size follow the uploads; the view shows the folder made, and the large file's size.
+        expect(page.locator("p.meta")).to_have_text("active · 4 files · 50 MiB")
         expect(page.locator("tr.folder-row")).to_contain_text(f"{FOLDER}/")
         expect(page.locator("tr.file", has_text="modèle 50 MiB.bin")).to_contain_text("50 MiB")
 
