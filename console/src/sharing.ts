@@ -191,6 +191,10 @@ export class SharingPanel {
     }
     if (folder !== this.folder) return;
     this.createButton.disabled = false;
+    // Filled again (the panel reopened, the folder listed afresh), a choice already made is kept where it is still
+    // offered: it must never fall back silently to a wider one, such as the whole session.
+    const chosenTarget = this.target.options.length ? this.target.value : null;
+    const chosenFolder = this.grantFolder.options.length ? this.grantFolder.value : null;
     replaceChildren(
       this.target,
       h("option", { value: `folder:${folder}` }, folder ? `This folder, ${folder} (as a zip)` : "All files (as a zip)"),
@@ -202,6 +206,10 @@ export class SharingPanel {
       h("option", { value: "" }, "The whole session"),
       folder ? h("option", { value: folder }, `This folder, ${folder}`) : null,
     );
+    const offered = (select: HTMLSelectElement, value: string | null): boolean =>
+      value !== null && [...select.options].some((option) => option.value === value);
+    if (offered(this.target, chosenTarget)) this.target.value = chosenTarget!;
+    if (offered(this.grantFolder, chosenFolder)) this.grantFolder.value = chosenFolder!;
   }
 
   private shareForm(): HTMLFormElement {
