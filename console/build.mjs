@@ -12,8 +12,8 @@ const out = join(here, "..", "gateway", "console", "static");
 await rm(out, { recursive: true, force: true });
 await mkdir(out, { recursive: true });
 // The PDF renderer's worker (pdf.js) is a file of its own: PDFs are parsed there, off the page; the page names it.
-const worker = await build({
-  entryPoints: { "pdf-worker": join(here, "node_modules", "pdfjs-dist", "build", "pdf.worker.min.mjs") },
+// What every output shares: minified ES modules named by a hash of their content.
+const common = {
   bundle: true,
   minify: true,
   format: "esm",
@@ -22,19 +22,16 @@ const worker = await build({
   outdir: out,
   metafile: true,
   logLevel: "warning",
+};
+const worker = await build({
+  ...common,
+  entryPoints: { "pdf-worker": join(here, "node_modules", "pdfjs-dist", "build", "pdf.worker.min.mjs") },
 });
 const pdfWorker = basename(Object.keys(worker.metafile.outputs)[0]);
 const result = await build({
+  ...common,
   entryPoints: [join(here, "src", "main.ts"), join(here, "src", "console.css")],
-  bundle: true,
-  minify: true,
   sourcemap: false,
-  format: "esm",
-  target: ["es2022"],
-  entryNames: "[name]-[hash]",
-  outdir: out,
-  metafile: true,
-  logLevel: "warning",
   // Code loaded only when needed (the PDF renderer) goes into chunks of its own.
   splitting: true,
   define: { PDF_WORKER: JSON.stringify(pdfWorker) },

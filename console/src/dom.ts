@@ -46,3 +46,22 @@ export async function whileBusy<T>(button: HTMLButtonElement, work: () => Promis
     button.removeAttribute("aria-busy");
   }
 }
+
+/** A form control under its visible label (the label names it for screen readers too); `more` follows it. */
+export function labelled(id: string, label: string, control: HTMLElement, ...more: Child[]): HTMLDivElement {
+  return h("div", { class: "field" }, h("label", { for: id }, label), control, ...more);
+}
+
+/** A text field that takes each value `follow` is given until the user types in it: then it keeps theirs. */
+export function followingField(id: string, name: string, initial: string): { input: HTMLInputElement; follow: (value: string) => void } {
+  const input = h("input", { type: "text", id, name, autocomplete: "off" });
+  input.value = initial;
+  let edited = false;
+  input.addEventListener("input", () => (edited = true));
+  return {
+    input,
+    follow: (value) => {
+      if (!edited) input.value = value;
+    },
+  };
+}

@@ -1,7 +1,7 @@
 // Export as a zip: a folder (or everything), with secrets in text files redacted on request. The zip is built in
 // the bucket and fetched by its presigned link, so the token never appears in a URL.
 
-import { h, replaceChildren } from "./dom";
+import { followingField, h, labelled, replaceChildren } from "./dom";
 import { formatBytes } from "./format";
 import { asFolder, buildExport, type ExportStatus, explain, saveFrom } from "./recovery-api";
 import { toast } from "./toast";
@@ -27,23 +27,15 @@ export function exportSessionNow(id: string, label: string): void {
 
 /** The session view's export form: which folder, redacted or not, and how the build is going. */
 export function renderExport(id: string, folder: () => string): { element: HTMLElement; follow: (f: string) => void } {
-  const where = h("input", { type: "text", id: "export-folder", name: "folder", autocomplete: "off" });
+  const { input: where, follow } = followingField("export-folder", "folder", folder());
   const redact = h("input", { type: "checkbox", id: "export-redact", name: "redact", checked: true });
   const status = h("p", { class: "status", role: "status" });
   const go = h("button", { type: "submit", class: "primary" }, "Export zip");
-  where.value = folder();
-  let edited = false;
-  where.addEventListener("input", () => (edited = true));
   const form = h(
     "form",
     { class: "recovery-form", "aria-labelledby": "export-heading" },
     h("h4", { id: "export-heading" }, "Export as a zip"),
-    h(
-      "div",
-      { class: "field" },
-      h("label", { for: "export-folder" }, "Folder (empty: the whole session)"),
-      where,
-    ),
+    labelled("export-folder", "Folder (empty: the whole session)", where),
     h(
       "div",
       { class: "check" },
@@ -65,10 +57,5 @@ export function renderExport(id: string, folder: () => string): { element: HTMLE
       (error: unknown) => replaceChildren(status, h("span", { class: "error" }, `Not exported: ${explain(error)}`)),
     ).finally(() => (go.disabled = false));
   });
-  return {
-    element: form,
-    follow: (f: string) => {
-      if (!edited) where.value = f;
-    },
-  };
+  return { element: form, follow };
 }

@@ -1,7 +1,7 @@
 // The search box and filters above the session list.
 
 import { listProjects, type SessionQuery } from "./api";
-import { h } from "./dom";
+import { h, labelled } from "./dom";
 
 export function renderFilters(onChange: (query: SessionQuery) => void): HTMLElement {
   const search = h("input", { id: "search", type: "search", name: "q", placeholder: "Search by name", autocomplete: "off" });
@@ -36,15 +36,13 @@ export function renderFilters(onChange: (query: SessionQuery) => void): HTMLElem
     },
     () => project.setAttribute("disabled", ""),
   );
-  const field = (id: string, label: string, control: HTMLElement): HTMLElement =>
-    h("div", { class: "field" }, h("label", { for: id }, label), control);
   const form = h(
     "form",
     { class: "filters", role: "search", "aria-label": "Find sessions" },
-    field("search", "Search", search),
-    field("state", "State", state),
-    field("project", "Project", project),
-    field("tags", "Tags", tags),
+    labelled("search", "Search", search),
+    labelled("state", "State", state),
+    labelled("project", "Project", project),
+    labelled("tags", "Tags", tags),
   );
   form.addEventListener("submit", (event) => {
     event.preventDefault();

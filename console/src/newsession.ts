@@ -2,7 +2,7 @@
 // The new session opens at once, ready for files to be dropped in.
 
 import { ApiError, call, listProjects, type SessionSummary } from "./api";
-import { h, replaceChildren, whileBusy } from "./dom";
+import { h, labelled, replaceChildren, whileBusy } from "./dom";
 import { TIERS } from "./files";
 
 export function renderNewSession(): HTMLElement {
@@ -25,14 +25,12 @@ function showForm(box: HTMLElement, opener: HTMLButtonElement): void {
   const error = h("p", { class: "error", role: "alert" });
   const cancel = h("button", { type: "button", class: "quiet" }, "Cancel");
   const create = h("button", { type: "submit", class: "primary" }, "Create");
-  const field = (id: string, label: string, control: HTMLElement): HTMLElement =>
-    h("div", { class: "field" }, h("label", { for: id }, label), control);
   const form = h(
     "form",
     { class: "card new-session-form", "aria-label": "New session" },
-    field("new-name", "Name", name),
-    field("new-project", "Project", project),
-    field("new-tier", "Tier of new files", tier),
+    labelled("new-name", "Name", name),
+    labelled("new-project", "Project", project),
+    labelled("new-tier", "Tier of new files", tier),
     h("div", { class: "actions" }, create, cancel),
     error,
   );

@@ -1,7 +1,7 @@
 // The session view's recovery panel: bring a folder (or the whole session) back to a moment, after reading the
 // plan of a dry run; the session's snapshots (make, restore, delete); and the export form.
 
-import { h, replaceChildren } from "./dom";
+import { followingField, h, labelled, replaceChildren } from "./dom";
 import { renderExport } from "./exporting";
 import { formatBytes, formatCount, formatWhen } from "./format";
 import {
@@ -65,14 +65,9 @@ export function renderRecovery(id: string, folder: () => string, changed: () => 
 
   /** A text field for a folder that follows the folder in view until the user types in it. */
   const folderField = (fieldId: string, initial: string): HTMLInputElement => {
-    const field = h("input", { type: "text", id: fieldId, name: "folder", autocomplete: "off" });
-    field.value = initial;
-    let edited = false;
-    field.addEventListener("input", () => (edited = true));
-    followers.push((f) => {
-      if (!edited) field.value = f;
-    });
-    return field;
+    const { input, follow } = followingField(fieldId, "folder", initial);
+    followers.push(follow);
+    return input;
   };
 
   // --- the plan, shared by restores to a moment and restores of a snapshot ---
@@ -212,18 +207,8 @@ export function renderRecovery(id: string, folder: () => string, changed: () => 
     "form",
     { class: "recovery-form", "aria-labelledby": "restore-heading" },
     h("h4", { id: "restore-heading" }, "Restore to a moment"),
-    h(
-      "div",
-      { class: "field" },
-      h("label", { for: "restore-folder" }, "Folder (empty: the whole session)"),
-      restoreFolder,
-    ),
-    h(
-      "div",
-      { class: "field" },
-      h("label", { for: "restore-moment" }, `Moment (your time zone, ${zone})`),
-      moment,
-    ),
+    labelled("restore-folder", "Folder (empty: the whole session)", restoreFolder),
+    labelled("restore-moment", `Moment (your time zone, ${zone})`, moment),
     h("div", { class: "actions start", role: "group", "aria-label": "Quick choices" }, ...quick),
     h("div", { class: "actions start" }, h("button", { type: "submit", class: "primary" }, "Show what would change")),
     restoreError,
@@ -260,19 +245,13 @@ export function renderRecovery(id: string, folder: () => string, changed: () => 
     "form",
     { class: "recovery-form", "aria-labelledby": "snapshot-heading" },
     h("h4", { id: "snapshot-heading" }, "Snapshots"),
-    h(
-      "div",
-      { class: "field" },
-      h("label", { for: "snapshot-name" }, "Name"),
+    labelled(
+      "snapshot-name",
+      "Name",
       snapshotName,
       h("p", { class: "hint", id: "snapshot-name-hint" }, "Letters, digits, '.', '_' and '-' (up to 64)."),
     ),
-    h(
-      "div",
-      { class: "field" },
-      h("label", { for: "snapshot-folder" }, "Folder (empty: the whole session)"),
-      snapshotFolder,
-    ),
+    labelled("snapshot-folder", "Folder (empty: the whole session)", snapshotFolder),
     h("div", { class: "actions start" }, h("button", { type: "submit", class: "primary" }, "Take a snapshot")),
     snapshotError,
   );

@@ -3,7 +3,7 @@
 // answer 404, and the panel says so instead of failing.
 
 import { ApiError, call, sessionPath, type SessionSummary } from "./api";
-import { h, replaceChildren, whileBusy } from "./dom";
+import { h, labelled, replaceChildren, whileBusy } from "./dom";
 import { type FileEntry, listFolder } from "./files";
 import { formatWhen } from "./format";
 import { toast } from "./toast";
@@ -230,9 +230,9 @@ export class SharingPanel {
     const form = h(
       "form",
       { class: "share-form", "aria-label": "New share link" },
-      field("share-target", "What", this.target),
-      field("share-expiry", "Expires after", lifetime),
-      field("share-limit", "Most downloads", limit),
+      labelled("share-target", "What", this.target),
+      labelled("share-expiry", "Expires after", lifetime),
+      labelled("share-limit", "Most downloads", limit),
       this.createButton,
     );
     form.addEventListener("submit", (event) => {
@@ -342,10 +342,10 @@ export class SharingPanel {
     const form = h(
       "form",
       { class: "share-form grant-form", "aria-label": "New grant" },
-      field("grant-user", "User", user),
-      field("grant-access", "Access", access),
-      field("grant-folder", "Opens", this.grantFolder),
-      field("grant-expiry", "Expires after", lifetime),
+      labelled("grant-user", "User", user),
+      labelled("grant-access", "Access", access),
+      labelled("grant-folder", "Opens", this.grantFolder),
+      labelled("grant-expiry", "Expires after", lifetime),
       grant,
     );
     form.addEventListener("submit", (event) => {
@@ -405,6 +405,3 @@ export class SharingPanel {
   }
 }
 
-function field(id: string, label: string, control: HTMLElement): HTMLElement {
-  return h("div", { class: "field" }, h("label", { for: id }, label), control);
-}

@@ -111,6 +111,9 @@ def test_sharing_panel_screenshot(clocked_gateway: Gateway, page: Page) -> None:
         # The page's clock is an hour past the gateway's: chloé's grant reads expired.
         expect(page.locator("tr.grant.expired")).to_contain_text("chloé")
         expect(page.locator("tr.grant", has_text="bob")).not_to_have_class("grant expired")
+        # Creating waits for the choices of what to share: pictured once they are in.
+        expect(page.get_by_role("button", name="Create link")).to_be_enabled()
+        expect(page.get_by_label("What")).to_have_value("file:rapports/Équipe été 100% 🎉.pdf")
         assert axe_violations(page) == []
         # The panel alone: the file table beside it shows S3's own times, which no clock of ours sets.
         page.locator(".sharing").screenshot(path=str(IMAGES / "console-sharing.png"))
