@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -9,11 +10,16 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from gateway.storage.preconditions import Precondition, matches, normalise_etag
+from gateway.errors import PreconditionFailed
+from gateway.storage import preconditions
+from gateway.storage.preconditions import BASE_METADATA, Precondition, matches, normalise_etag
+from gateway.storage.store import Store
 from tests.conftest import Backend, Gateway, gateway_process
 
 ROUNDS = 10
 WRITERS_PER_PROCESS = 4
+# A session id for keys written straight to S3 (the user is new in every test).
+SESSION = "01JCW0M8Q4Z8Y3V5T6R7P9N2KD"
 
 
 @dataclass(frozen=True)
@@ -152,3 +158,99 @@ def test_concurrent_session_updates_on_two_replicas_lose_nothing(
     assert len(acknowledged) >= len(writers) // 2, statuses
     # Every acknowledged update is in the record: none overwrote another.
     assert set(metadata) == acknowledged
+
+
+def _history_of(gateway: Gateway, key: str, *writes: tuple[str, str | None]) -> list[str]:
+    """Write versions of `key` straight to S3, oldest first: (body, recorded base) each, where a base names an
+    earlier write by its body, "marker" puts a delete marker, and None records no base. Returns the version ids."""
+    s3 = gateway.backend.client()
+    ids: dict[str, str] = {}
+    for body, base in writes:
+        if body == "marker":
+            ids[body] = s3.delete_object(Bucket=gateway.settings.bucket, Key=key)["VersionId"]
+            continue
+        metadata = {BASE_METADATA: ids[base]} if base is not None else {}
+        put = s3.put_object(Bucket=gateway.settings.bucket, Key=key, Body=body.encode(), Metadata=metadata)
+        ids[body] = put["VersionId"]
+    return [ids[body] for body, _ in writes]
+
+
+def _listed(gateway: Gateway, key: str) -> list[str]:
+    s3 = gateway.backend.client()
+    listing = s3.list_object_versions(Bucket=gateway.settings.bucket, Prefix=key)
+    entries = [*listing.get("Versions", []), *listing.get("DeleteMarkers", [])]
+    return [entry["VersionId"] for entry in entries if entry["Key"] == key]
+
+
+def test_a_write_on_top_of_a_loser_being_withdrawn_wins_in_every_look(gateway: Gateway, user: str) -> None:
+    """A loser not yet withdrawn lies between a version and its base: both the version's own judgement and another
+    replica's look at the head must call it the winner, before the loser goes and after.
+
+    Judging by the entry directly under a version called it lost while the loser was there and won once it had
+    gone: one replica withdrew the write its own writer had just confirmed (seen on Ceph RGW under load)."""
+    key = gateway.owner(user).session(SESSION).file("notes-é.txt")
+    first, base, loser, mine = _history_of(
+        gateway, key, ("first", None), ("base", "first"), ("loser", "first"), ("mine", "base")
+    )
+
+    async def main() -> None:
+        async with Store(gateway.settings, credentials=gateway.backend.credentials) as store:
+            head = await store.head(key, mine)
+            checked = await preconditions.check(
+                store, key, Precondition(if_match=frozenset({normalise_etag(head.etag)}))
+            )
+            assert checked.base == mine  # the head was judged a winner, not withdrawn
+            settled = await preconditions.settle(store, key, mine, base, known=head)
+            assert settled.below is not None and settled.below.version_id == base
+            await store.delete_version(key, loser)  # its writer withdraws it
+            settled = await preconditions.settle(store, key, mine, base, known=head)
+            assert settled.below is not None and settled.below.version_id == base
+
+    asyncio.run(main())
+    assert _listed(gateway, key) == [mine, base, first]
+
+
+def test_a_write_above_a_rival_on_the_same_base_loses_and_is_withdrawn(gateway: Gateway, user: str) -> None:
+    key = gateway.owner(user).session(SESSION).file("100%.txt")
+    first, rival, loser, late = _history_of(
+        gateway, key, ("first", None), ("rival", "first"), ("loser", "first"), ("late", "first")
+    )
+
+    async def main() -> None:
+        async with Store(gateway.settings, credentials=gateway.backend.credentials) as store:
+            # Another replica's look withdraws both losers left behind, and takes the rival as the head.
+            checked = await preconditions.check(store, key, Precondition(if_match=frozenset({"*"})))
+            assert checked.base == rival
+            assert _listed(gateway, key) == [rival, first]
+
+    asyncio.run(main())
+    s3 = gateway.backend.client()
+    again = s3.put_object(Bucket=gateway.settings.bucket, Key=key, Body=b"again", Metadata={BASE_METADATA: first})
+
+    async def judged() -> None:
+        async with Store(gateway.settings, credentials=gateway.backend.credentials) as store:
+            with pytest.raises(PreconditionFailed):
+                await preconditions.settle(store, key, again["VersionId"], first)
+
+    asyncio.run(judged())
+    assert _listed(gateway, key) == [rival, first]
+    assert loser not in _listed(gateway, key) and late not in _listed(gateway, key)
+
+
+def test_a_delete_marker_between_a_head_and_its_base_waits_for_its_writer(gateway: Gateway, user: str) -> None:
+    """A delete marker records no base, so nobody but its writer can judge it: a head above one is neither taken
+    as a base nor withdrawn until the marker has gone or stays."""
+    key = gateway.owner(user).session(SESSION).file("🗂 café.txt")
+    first, marker, mine = _history_of(gateway, key, ("first", None), ("marker", None), ("mine", "first"))
+
+    async def main() -> None:
+        async with Store(gateway.settings, credentials=gateway.backend.credentials) as store:
+            with pytest.raises(PreconditionFailed, match="settling"):
+                await preconditions.check(store, key, Precondition(if_match=frozenset({"*"})))
+            assert _listed(gateway, key)[0] == mine  # not withdrawn on a guess
+            await store.delete_version(key, marker)  # the marker's writer saw it lose
+            checked = await preconditions.check(store, key, Precondition(if_match=frozenset({"*"})))
+            assert checked.base == mine
+
+    asyncio.run(main())
+    assert sorted(_listed(gateway, key)) == sorted([mine, first])
