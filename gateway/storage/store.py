@@ -50,6 +50,8 @@ from gateway.storage.s3http import (
 T = TypeVar("T")
 META_PREFIX = "x-amz-meta-"
 CURRENT_READ_ATTEMPTS = 5
+# A PUT that Ceph RGW 16 answers 404 (every version of the key being deleted at that moment) is sent again this often.
+PUT_ATTEMPTS = 4
 DELETE_BATCH = 1000
 # Entries per page when looking for a version near the top of a key's history.
 LISTED_PAGE = 32
@@ -539,9 +541,18 @@ class Store:
         if tags:
             headers["x-amz-tagging"] = urlencode(dict(tags))
         payload_hash = self._vouch(content_md5, headers) or sha256_hex
-        response = await self._object_call(
-            "put_object", "PUT", key, headers=headers, body=data, payload_hash=payload_hash
-        )
+        for attempt in range(PUT_ATTEMPTS):
+            try:
+                response = await self._object_call(
+                    "put_object", "PUT", key, headers=headers, body=data, payload_hash=payload_hash
+                )
+                break
+            except errors.ObjectMissing:
+                # Ceph RGW answers NoSuchKey to a PUT that lands while another request deletes every version of the
+                # key (seen on the index's notes): no version was made, and the bytes are at hand to send again.
+                if attempt + 1 == PUT_ATTEMPTS:
+                    raise errors.StoreError("the storage backend kept refusing to write this object") from None
+                await asyncio.sleep(0.01 * (attempt + 1))
         response.release()
         return ObjectInfo(
             key=key,
